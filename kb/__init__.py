@@ -1,0 +1,18 @@
+"""KB Studio core: a private, local knowledge base over your PDFs and Markdown notes.
+
+The public API is small: open a `KnowledgeBase` with `Settings`, then ingest, inspect,
+search and ask. Everything the pages and the CLI do goes through it.
+"""
+from .config import Settings
+from .errors import (ConfigError, EmbedderMismatch, EmbeddingError, GenerationError, IngestError, KBError,
+                     KnowledgeBaseNotFound, ModelMissing, OllamaError, OllamaTimeout, OllamaUnavailable, StoreError)
+from .knowledge_base import IngestProgress, KnowledgeBase
+from .retrieval import ScoredChunk, SearchOptions, SearchResult
+from .types import CheckReport, Chunk, Document, FileResult, IngestReport, KBInfo
+
+__all__ = [
+    "KnowledgeBase", "Settings", "SearchOptions", "SearchResult", "ScoredChunk", "Chunk", "Document",
+    "FileResult", "IngestReport", "IngestProgress", "CheckReport", "KBInfo",
+    "KBError", "ConfigError", "IngestError", "EmbedderMismatch", "EmbeddingError", "KnowledgeBaseNotFound",
+    "StoreError", "OllamaError", "OllamaUnavailable", "ModelMissing", "OllamaTimeout", "GenerationError",
+]

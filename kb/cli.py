@@ -1,0 +1,261 @@
+"""`python -m kb ...`: the same facade the pages call. Every command takes --json for scripts."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from .config import Settings
+from .errors import KBError
+from .knowledge_base import IngestProgress, KnowledgeBase
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {}
+
+
+def command(name: str):
+    def register(fn: Callable[[argparse.Namespace, Settings], int]):
+        COMMANDS[name] = fn
+        return fn
+    return register
+
+
+def _out(args: argparse.Namespace, data: Any, text: str) -> None:
+    if args.json:
+        print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    else:
+        print(text)
+
+
+def _open(args: argparse.Namespace, settings: Settings, create: bool = False) -> KnowledgeBase:
+    return KnowledgeBase.open(settings, args.kb, create=create)
+
+
+class _Bar:
+    """A tqdm progress bar on stderr, per file, advanced by embedding batches."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bar = None
+
+    def __call__(self, p: IngestProgress) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        if p.stage == "reading":
+            self.close()
+            self.bar = tqdm(total=1, desc=f"[{p.file_index + 1}/{p.n_files}] {p.file_name[:40]}", unit="chunk",
+                            file=sys.stderr, leave=False)
+        elif self.bar is not None and p.stage == "embedding":
+            self.bar.total = max(p.total, 1)
+            self.bar.n = p.done
+            self.bar.refresh()
+        elif p.stage == "done":
+            self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+@command("ingest")
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    bar = _Bar(enabled=not args.no_progress)
+    with _open(args, settings, create=True) as kb:
+        report = kb.ingest([Path(p) for p in args.files], progress=bar)
+    bar.close()
+    lines = []
+    for f in report.files:
+        detail = f"{f.n_chunks} chunks, {f.n_embedded} embedded" if f.status != "failed" else f.error
+        lines.append(f"{f.status:>9}  {f.file_name}  ({detail})")
+        lines += [f"{'':>9}  warning: {w}" for w in f.warnings]
+    summary = ", ".join(f"{report.count(s)} {s}" for s in ("added", "replaced", "unchanged", "failed"))
+    lines.append(f"{summary} in {report.seconds:.1f} s -> knowledge base '{report.kb}'")
+    _out(args, report.to_dict(), "\n".join(lines))
+    return 0 if report.ok else 1
+
+
+@command("kbs")
+def cmd_kbs(args: argparse.Namespace, settings: Settings) -> int:
+    infos = KnowledgeBase.list_all(settings)
+    text = "\n".join(f"{i.name:20} {i.n_documents:4} docs {i.n_chunks:6} chunks  {i.embedder}  "
+                     f"{i.index_bytes / 1e6:.1f} MB" for i in infos) or \
+        f"No knowledge bases in {settings.data_dir} yet: `python -m kb ingest FILES --kb notes`"
+    _out(args, [i.to_dict() for i in infos], text)
+    return 0
+
+
+@command("docs")
+def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
+    with _open(args, settings) as kb:
+        docs = kb.documents()
+    text = "\n".join(f"{d.file_name:40} {d.kind:8} {d.n_chunks:4} chunks"
+                     f"{'' if d.n_pages is None else f' {d.n_pages} pages'}  {d.ingested_at}"
+                     + "".join(f"\n    warning: {w}" for w in d.warnings) for d in docs) or "No documents."
+    _out(args, [d.to_dict() for d in docs], text)
+    return 0
+
+
+@command("chunks")
+def cmd_chunks(args: argparse.Namespace, settings: Settings) -> int:
+    with _open(args, settings) as kb:
+        chunks = kb.chunks(args.doc)
+    text = "\n\n".join(f"#{c.position} {c.locator} ({len(c.text)} chars)\n{c.text}" for c in chunks)
+    _out(args, [c.to_dict() for c in chunks], text or "No chunks.")
+    return 0
+
+
+@command("delete")
+def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
+    with _open(args, settings) as kb:
+        doc = kb.delete(args.document)
+    _out(args, doc.to_dict(), f"deleted {doc.file_name} ({doc.n_chunks} chunks) from '{args.kb}'")
+    return 0
+
+
+@command("check")
+def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    with _open(args, settings) as kb:
+        report = kb.check()
+    text = (f"{'OK' if report.ok else 'PROBLEMS'}: {report.n_documents} documents, {report.n_chunks} chunks, "
+            f"{report.n_vectors} vectors" + "".join(f"\n  - {p}" for p in report.problems))
+    _out(args, report.to_dict(), text)
+    return 0 if report.ok else 1
+
+
+@command("rebuild")
+def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    bar = _Bar(enabled=not args.no_progress)
+    report = KnowledgeBase.rebuild(settings, args.kb, progress=bar)
+    bar.close()
+    _out(args, report.to_dict(), f"rebuilt '{args.kb}' with {settings.embedder.name}: "
+                                 f"{report.count('added')} documents, {report.count('failed')} failed")
+    return 0 if report.ok else 1
+
+
+@command("reindex")
+def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
+    bar = _Bar(enabled=not args.no_progress)
+    with _open(args, settings) as kb:
+        report = kb.reindex(args.document, progress=bar)
+    bar.close()
+    _out(args, report.to_dict(), f"re-indexed {report.count('replaced')} document(s), {report.count('failed')} failed")
+    return 0 if report.ok else 1
+
+
+@command("search")
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    history = _read_history(args.history) if args.history else []
+    with _open(args, settings) as kb:
+        result = kb.search(args.query, history=history, mode=args.mode, k=args.k, threshold=args.threshold,
+                           mmr=args.mmr, documents=args.doc or None)
+    lines = [f"query: {result.retrieval_query}" + ("  (expanded with history)" if result.used_history else ""),
+             f"terms: {' '.join(result.query_terms)}",
+             f"gate: {'passed' if result.gate_passed else 'nothing relevant enough'} "
+             f"(best dense {result.best_dense if result.best_dense is None else round(result.best_dense, 3)})"]
+    for r in result.results:
+        lines.append(f"\n#{r.fused_rank} {'✓' if r.passed else '·'} {r.chunk.locator}  fused={r.fused_score:.4f} "
+                     f"dense={_f(r.dense_score)}(#{r.dense_rank or '-'}) bm25={_f(r.bm25_score)}(#{r.bm25_rank or '-'})"
+                     f" terms={','.join(r.matched_terms)}")
+        lines.append("   " + r.chunk.text.replace("\n", " ")[:200])
+    _out(args, result.to_dict(), "\n".join(lines))
+    return 0
+
+
+def _f(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def _read_history(path: str) -> list[dict[str, str]]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise KBError(f"Cannot read history file {path}: {exc}. It must be a JSON list of "
+                      '{"role": "user"|"assistant", "content": "..."}') from exc
+    if not isinstance(data, list) or not all(isinstance(t, dict) and "role" in t and "content" in t for t in data):
+        raise KBError(f'History file {path} must be a JSON list of {{"role", "content"}} objects')
+    return data
+
+
+@command("eval")
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from .evaluate import evaluate, format_report, load_items
+
+    items = load_items(Path(args.file))
+    with _open(args, settings) as kb:
+        report = evaluate(kb, items, mode=args.mode, k=args.k)
+    _out(args, report.to_dict(), format_report(report, docs_only=args.docs_only))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m kb", description="KB Studio: a private knowledge base over your "
+                                                                   "PDFs and Markdown notes.")
+    p.add_argument("--config", help="settings file (default: ./config.toml, or KB_CONFIG)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add(name: str, help_: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_)
+        sp.add_argument("--json", action="store_true", help="print JSON for scripts")
+        if name != "kbs":
+            sp.add_argument("--kb", default=None, help="knowledge base name (default from config.toml)")
+        return sp
+
+    sp = add("ingest", "add or update files (PDF, Markdown, text)")
+    sp.add_argument("files", nargs="+")
+    sp.add_argument("--no-progress", action="store_true")
+    add("kbs", "list knowledge bases")
+    add("docs", "list the documents of a knowledge base")
+    sp = add("chunks", "show the chunks of a knowledge base or of one document")
+    sp.add_argument("--doc", help="file name or document id")
+    sp = add("delete", "remove a document")
+    sp.add_argument("document", help="file name or document id")
+    add("check", "verify that database and indexes agree")
+    sp = add("rebuild", "re-embed a knowledge base with the configured embedder (after changing it)")
+    sp.add_argument("--no-progress", action="store_true")
+    sp = add("reindex", "re-chunk and re-embed stored documents with the current settings")
+    sp.add_argument("document", nargs="?", help="one document (default: all)")
+    sp.add_argument("--no-progress", action="store_true")
+    sp = add("search", "find the chunks that answer a question, with the score breakdown")
+    sp.add_argument("query")
+    sp.add_argument("--mode", choices=["dense", "bm25", "hybrid"])
+    sp.add_argument("--k", type=int)
+    sp.add_argument("--threshold", type=float, help="relevance gate: minimum dense cosine similarity")
+    sp.add_argument("--mmr", action=argparse.BooleanOptionalAction, default=None, help="diversify results (MMR)")
+    sp.add_argument("--doc", action="append", help="only search this document (repeatable)")
+    sp.add_argument("--history", help='JSON file: a list of {"role","content"} earlier turns')
+    sp = add("eval", "score retrieval on a JSONL question set")
+    sp.add_argument("file")
+    sp.add_argument("--mode", choices=["dense", "bm25", "hybrid"])
+    sp.add_argument("--k", type=int, default=10)
+    sp.add_argument("--docs-only", action="store_true", help="also report the docs-only gate's declines")
+    for extra in _EXTRA_PARSERS:
+        extra(add)
+    return p
+
+
+_EXTRA_PARSERS: list[Callable[[Callable[[str, str], argparse.ArgumentParser]], None]] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s %(message)s")
+    try:
+        settings = Settings.load(args.config)
+        if getattr(args, "kb", None) is None and args.command != "kbs":
+            args.kb = settings.storage.default_kb
+        return COMMANDS[args.command](args, settings)
+    except KBError as exc:
+        if getattr(args, "json", False):
+            print(json.dumps({"error": str(exc), "type": exc.__class__.__name__}, ensure_ascii=False))
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: the knowledge base keeps its last committed state", file=sys.stderr)
+        return 130

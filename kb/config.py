@@ -1,0 +1,240 @@
+"""Settings: `config.toml`, then `KB_*` environment overrides, validated once.
+
+Load explicitly with `Settings.load()`; nothing is read at import time. Every key of
+config.toml can be overridden by `KB_<SECTION>_<KEY>`; a few common ones have short
+forms (see `_ALIASES`). A bad value raises `ConfigError` naming the key and its source.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+_ALIASES = {
+    "KB_DATA_DIR": ("storage", "data_dir"),
+    "KB_EMBEDDER": ("embedder", "name"),
+    "KB_OLLAMA_URL": ("ollama", "url"),
+    "KB_MODEL": ("ollama", "model"),
+    "KB_DEFAULT_KB": ("storage", "default_kb"),
+}
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    data_dir: Path = Path("data")
+    max_file_mb: float = 50.0
+    default_kb: str = "notes"
+
+
+@dataclass(frozen=True)
+class EmbedderSettings:
+    name: str = "builtin"
+    batch_size: int = 32
+
+
+@dataclass(frozen=True)
+class ChunkingSettings:
+    size: int = 360
+    overlap: int = 60
+    min_chars: int = 20
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    mode: str = "hybrid"
+    k: int = 5
+    candidates: int = 40
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    bm25_weight: float = 1.0
+    mmr: bool = False
+    mmr_lambda: float = 0.7
+    threshold: float = 0.80
+    relative_cutoff: float = 0.90
+
+
+@dataclass(frozen=True)
+class OllamaSettings:
+    url: str = "http://127.0.0.1:11434"
+    model: str = "kb-qwen"
+    modelfile: Path = Path("Modelfile")
+    timeout: float = 120.0
+    keep_alive: str = "30m"
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    mode: str = "docs"
+    answer_reserve: int = 768
+    num_ctx: int = 4096
+
+
+@dataclass(frozen=True)
+class Settings:
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    embedder: EmbedderSettings = field(default_factory=EmbedderSettings)
+    chunking: ChunkingSettings = field(default_factory=ChunkingSettings)
+    retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+    ollama: OllamaSettings = field(default_factory=OllamaSettings)
+    chat: ChatSettings = field(default_factory=ChatSettings)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.storage.data_dir
+
+    @classmethod
+    def load(cls, path: Path | str | None = None, env: Mapping[str, str] | None = None) -> "Settings":
+        """Read config.toml (from `path`, `KB_CONFIG`, or the project folder) and apply KB_* overrides."""
+        env = os.environ if env is None else env
+        cfg_path = _find_config(path, env)
+        raw: dict[str, Any] = {}
+        if cfg_path is not None:
+            try:
+                raw = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise ConfigError(f"Cannot read settings file {cfg_path}: {exc}") from exc
+        base_dir = cfg_path.parent if cfg_path is not None else Path.cwd()
+        return cls.from_mapping(raw, env=env, base_dir=base_dir, source=str(cfg_path or "defaults"))
+
+    @classmethod
+    def from_mapping(
+        cls,
+        raw: Mapping[str, Any],
+        env: Mapping[str, str] | None = None,
+        base_dir: Path | None = None,
+        source: str = "settings",
+    ) -> "Settings":
+        env = {} if env is None else env
+        base_dir = base_dir or Path.cwd()
+        sections: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            section_cls = _section_type(f.name)
+            given = dict(raw.get(f.name, {}) or {})
+            unknown = set(given) - {sf.name for sf in dataclasses.fields(section_cls)}
+            if unknown:
+                raise ConfigError(f"Unknown setting(s) [{f.name}] {', '.join(sorted(unknown))} in {source}")
+            values = {}
+            for sf in dataclasses.fields(section_cls):
+                origin = f"[{f.name}] {sf.name} in {source}"
+                value = given.get(sf.name, sf.default)
+                env_value = _env_value(env, f.name, sf.name)
+                if env_value is not None:
+                    origin, value = env_value
+                values[sf.name] = _coerce(value, sf.type, origin, base_dir)
+            sections[f.name] = section_cls(**values)
+        settings = cls(**sections)
+        settings.validate()
+        return settings
+
+    def with_overrides(self, **sections: Mapping[str, Any]) -> "Settings":
+        """A copy with some section values replaced, e.g. `with_overrides(retrieval={"k": 8})`."""
+        replaced = {}
+        for name, values in sections.items():
+            replaced[name] = dataclasses.replace(getattr(self, name), **values)
+        out = dataclasses.replace(self, **replaced)
+        out.validate()
+        return out
+
+    def validate(self) -> None:
+        def need(ok: bool, what: str) -> None:
+            if not ok:
+                raise ConfigError(f"Bad setting: {what}. Fix it in config.toml or the KB_* environment variable.")
+
+        need(self.storage.max_file_mb > 0, "[storage] max_file_mb must be > 0")
+        need(_valid_kb_name(self.storage.default_kb), "[storage] default_kb must be a simple name (letters, digits, - _)")
+        name = self.embedder.name
+        need(name in ("builtin", "hash") or (name.startswith("ollama:") and len(name) > 7),
+             f"[embedder] name is {name!r}; use 'builtin', 'ollama:<model>' or 'hash'")
+        need(self.embedder.batch_size >= 1, "[embedder] batch_size must be >= 1")
+        c = self.chunking
+        need(c.size >= 50, "[chunking] size must be >= 50 characters")
+        need(0 <= c.overlap < c.size // 2, "[chunking] overlap must be >= 0 and less than half of size")
+        need(0 <= c.min_chars < c.size, "[chunking] min_chars must be >= 0 and less than size")
+        r = self.retrieval
+        need(r.mode in ("dense", "bm25", "hybrid"), f"[retrieval] mode is {r.mode!r}; use dense, bm25 or hybrid")
+        need(1 <= r.k <= 100, "[retrieval] k must be between 1 and 100")
+        need(r.candidates >= r.k, "[retrieval] candidates must be >= k")
+        need(r.rrf_k >= 1, "[retrieval] rrf_k must be >= 1")
+        need(r.dense_weight >= 0 and r.bm25_weight >= 0 and r.dense_weight + r.bm25_weight > 0,
+             "[retrieval] dense_weight and bm25_weight must be >= 0 and not both 0")
+        need(0 <= r.mmr_lambda <= 1, "[retrieval] mmr_lambda must be between 0 and 1")
+        need(-1 <= r.threshold <= 1, "[retrieval] threshold is a cosine similarity between -1 and 1")
+        need(0 <= r.relative_cutoff <= 1, "[retrieval] relative_cutoff must be between 0 and 1")
+        o = self.ollama
+        need(o.url.startswith(("http://", "https://")), f"[ollama] url is {o.url!r}; it must start with http://")
+        need(bool(o.model.strip()), "[ollama] model must not be empty")
+        need(o.timeout > 0, "[ollama] timeout must be > 0")
+        ch = self.chat
+        need(ch.mode in ("docs", "chat"), f"[chat] mode is {ch.mode!r}; use docs or chat")
+        need(ch.num_ctx >= 512, "[chat] num_ctx must be >= 512")
+        need(0 < ch.answer_reserve < ch.num_ctx // 2, "[chat] answer_reserve must be > 0 and under half of num_ctx")
+
+
+def _valid_kb_name(name: str) -> bool:
+    return bool(name) and len(name) <= 64 and all(ch.isalnum() or ch in "-_" for ch in name) and name[0] not in "-_"
+
+
+def _section_type(name: str) -> type:
+    return {f.name: f.default_factory for f in dataclasses.fields(Settings)}[name]  # type: ignore[return-value]
+
+
+def _env_value(env: Mapping[str, str], section: str, key: str) -> tuple[str, str] | None:
+    var = f"KB_{section}_{key}".upper()
+    if var in env:
+        return f"environment variable {var}", env[var]
+    for alias, target in _ALIASES.items():
+        if target == (section, key) and alias in env:
+            return f"environment variable {alias}", env[alias]
+    return None
+
+
+def _coerce(value: Any, type_name: Any, origin: str, base_dir: Path) -> Any:
+    type_name = str(type_name)
+    try:
+        if type_name == "Path":
+            p = Path(os.path.expanduser(str(value)))
+            return p if p.is_absolute() else (base_dir / p).resolve()
+        if type_name == "bool":
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(f"{value!r} is not true/false")
+        if type_name == "int":
+            if isinstance(value, bool):
+                raise ValueError("a number is needed")
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(f"{value!r} is not a whole number")
+            return int(value)
+        if type_name == "float":
+            if isinstance(value, bool):
+                raise ValueError("a number is needed")
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"Bad value for {origin}: {exc}") from exc
+
+
+def _find_config(path: Path | str | None, env: Mapping[str, str]) -> Path | None:
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"Settings file {p} does not exist")
+        return p.resolve()
+    if env.get("KB_CONFIG"):
+        p = Path(env["KB_CONFIG"])
+        if not p.is_file():
+            raise ConfigError(f"KB_CONFIG points to {p}, which does not exist")
+        return p.resolve()
+    for candidate in (Path.cwd() / "config.toml", Path(__file__).resolve().parent.parent / "config.toml"):
+        if candidate.is_file():
+            return candidate.resolve()
+    return None

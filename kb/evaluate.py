@@ -1,0 +1,134 @@
+"""Retrieval evaluation over a JSONL question set (format and scoring rule: shared/eval/README.md).
+
+An answerable item is a hit@k when any of the top-k chunk texts contains any evidence string
+after removing all whitespace from both. Multi-turn items are searched with their history.
+Unanswerable items (no evidence) are scored apart: the docs-only gate should decline them.
+"""
+from __future__ import annotations
+
+import json
+import re
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import KBError
+
+_WS = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    id: str
+    question: str
+    evidence: tuple[str, ...]
+    kind: str
+    history: tuple[dict[str, str], ...] = ()
+    source: str | None = None
+
+    @property
+    def answerable(self) -> bool:
+        return bool(self.evidence)
+
+
+@dataclass
+class EvalReport:
+    n_answerable: int
+    hit_at: dict[int, float]
+    mrr_at_10: float
+    hit5_by_kind: dict[str, float]
+    missed_at_5: list[str]
+    declined_unanswerable: int
+    n_unanswerable: int
+    wrongly_declined: list[str]
+    mean_chunk_chars: float
+    mean_result_chars: float
+    ranks: dict[str, int | None] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n_answerable": self.n_answerable, "hit@1": self.hit_at[1], "hit@3": self.hit_at[3],
+                "hit@5": self.hit_at[5], "mrr@10": self.mrr_at_10, "hit@5_by_kind": self.hit5_by_kind,
+                "missed@5": self.missed_at_5, "declined_unanswerable": self.declined_unanswerable,
+                "n_unanswerable": self.n_unanswerable, "wrongly_declined": self.wrongly_declined,
+                "mean_chunk_chars": self.mean_chunk_chars, "mean_result_chars": self.mean_result_chars,
+                "ranks": self.ranks}
+
+
+def load_items(path: Path) -> list[EvalItem]:
+    items = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise KBError(f"Cannot read the question set {path}: {exc}") from exc
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            d = json.loads(line)
+            items.append(EvalItem(str(d["id"]), d["question"], tuple(d.get("evidence") or ()), d.get("kind", ""),
+                                  tuple(d.get("history") or ()), d.get("source")))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise KBError(f"{path} line {n} is not a valid question ({exc}): each line needs id, question, "
+                          "evidence") from exc
+    return items
+
+
+def first_hit_rank(texts: Sequence[str], evidence: Sequence[str]) -> int | None:
+    """1-based rank of the first text containing any evidence string, whitespace ignored."""
+    wanted = [_WS.sub("", e) for e in evidence]
+    for rank, text in enumerate(texts, start=1):
+        flat = _WS.sub("", text)
+        if any(w and w in flat for w in wanted):
+            return rank
+    return None
+
+
+def evaluate(kb: Any, items: Sequence[EvalItem], mode: str | None = None, k: int = 10) -> EvalReport:
+    ranks: dict[str, int | None] = {}
+    declined: dict[str, bool] = {}
+    result_chars: list[int] = []
+    for item in items:
+        result = kb.search(item.question, history=list(item.history), mode=mode, k=max(k, 10))
+        texts = [r.chunk.text for r in result.results]
+        result_chars += [len(t) for t in texts[:5]]
+        declined[item.id] = not result.gate_passed
+        if item.answerable:
+            ranks[item.id] = first_hit_rank(texts[:10], item.evidence)
+    answerable = [i for i in items if i.answerable]
+    n = max(len(answerable), 1)
+
+    def hit(item: EvalItem, at: int) -> bool:
+        r = ranks[item.id]
+        return r is not None and r <= at
+
+    by_kind: dict[str, list[bool]] = {}
+    for item in answerable:
+        by_kind.setdefault(item.kind, []).append(hit(item, 5))
+    chunks = kb.chunks()
+    return EvalReport(
+        n_answerable=len(answerable),
+        hit_at={at: round(sum(hit(i, at) for i in answerable) / n, 4) for at in (1, 3, 5, 10)},
+        mrr_at_10=round(sum(1 / ranks[i.id] for i in answerable if ranks[i.id]) / n, 4),
+        hit5_by_kind={kind: round(sum(v) / len(v), 4) for kind, v in sorted(by_kind.items())},
+        missed_at_5=[i.id for i in answerable if not hit(i, 5)],
+        declined_unanswerable=sum(declined[i.id] for i in items if not i.answerable),
+        n_unanswerable=sum(1 for i in items if not i.answerable),
+        wrongly_declined=[i.id for i in answerable if declined[i.id]],
+        mean_chunk_chars=round(statistics.mean(len(c.text) for c in chunks), 1) if chunks else 0.0,
+        mean_result_chars=round(statistics.mean(result_chars), 1) if result_chars else 0.0,
+        ranks=ranks,
+    )
+
+
+def format_report(r: EvalReport, docs_only: bool = False) -> str:
+    lines = [f"answerable items: {r.n_answerable}",
+             f"hit@1 {r.hit_at[1]:.3f}  hit@3 {r.hit_at[3]:.3f}  hit@5 {r.hit_at[5]:.3f}  MRR@10 {r.mrr_at_10:.3f}",
+             "hit@5 by kind: " + ", ".join(f"{k} {v:.2f}" for k, v in r.hit5_by_kind.items()),
+             f"missed@5: {' '.join(r.missed_at_5) or '-'}",
+             f"mean chunk length: {r.mean_chunk_chars:.0f} chars (top-5 results: {r.mean_result_chars:.0f})"]
+    if docs_only:
+        lines.append(f"docs-only gate: declined {r.declined_unanswerable} of {r.n_unanswerable} unanswerable; "
+                     f"wrongly declined {len(r.wrongly_declined)} of {r.n_answerable} answerable "
+                     f"({' '.join(r.wrongly_declined) or '-'})")
+    return "\n".join(lines)

@@ -1,0 +1,400 @@
+"""Turn a file's bytes into blocks of text that keep their provenance.
+
+A block is a paragraph, a code block or a table, with the PDF page it came from or the
+Markdown heading path above it. PDFs are read page by page with pypdf (a generator, so a
+1,000-page file never sits in memory as text all at once). Markdown is parsed here with a
+small line-based parser: it keeps headings (ATX and setext), front matter, fenced code and
+tables, and needs no network. (`unstructured` would download a spaCy model the first time
+it meets narrative text, which must never happen on the default path.)
+
+Every problem becomes an `IngestError` naming the file and saying what to do.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import re
+import time
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from .errors import IngestError
+
+log = logging.getLogger(__name__)
+
+SUPPORTED = {".pdf": "pdf", ".md": "markdown", ".markdown": "markdown", ".txt": "text"}
+PDF_SECONDS_LIMIT = 300.0  # per file: a PDF bomb must not hang an ingest
+
+
+@dataclass(frozen=True)
+class Block:
+    text: str
+    page: int | None = None
+    heading_path: tuple[str, ...] = ()
+    kind: str = "text"  # text | code | table
+
+
+@dataclass
+class LoadedFile:
+    """A parsed file. `blocks` is a generator for PDFs: consume it once, in order."""
+
+    file_name: str
+    kind: str
+    blocks: Iterator[Block]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    n_pages: int | None = None
+
+
+# ---------------------------------------------------------------- file names
+
+_BIDI_AND_INVISIBLE = {"\u200b", "\u200c", "\u200d", "\u200e", "\u200f", "\u202a", "\u202b", "\u202c",
+                       "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069", "\ufeff"}
+
+
+def clean_file_name(name: str) -> str:
+    """Return the NFC-normalised name, or raise if it could escape the data folder or mislead.
+
+    Names come from browsers and command lines; they must never become paths, so any path
+    separator, `..`, control character or bidirectional override is refused outright.
+    """
+    shown = repr(name)[1:-1][:120]
+    if not name or not name.strip():
+        raise IngestError(shown or "(empty name)", "the file name is empty: give the file a name")
+    if "\x00" in name or any(unicodedata.category(ch) == "Cc" for ch in name):
+        raise IngestError(shown, "the file name contains control characters: rename the file")
+    if "/" in name or "\\" in name:
+        raise IngestError(shown, "the file name contains a path separator (/ or \\): upload the file itself, "
+                                 "not a path")
+    if any(ch in _BIDI_AND_INVISIBLE for ch in name):
+        raise IngestError(shown, "the file name contains invisible or right-to-left override characters "
+                                 "that can disguise its type: rename the file")
+    name = unicodedata.normalize("NFC", name.strip())
+    if name in (".", "..") or name.startswith("."):
+        raise IngestError(shown, "the file name starts with a dot: rename the file")
+    if len(name.encode("utf-8")) > 200:
+        raise IngestError(shown, "the file name is longer than 200 bytes: shorten it")
+    return name
+
+
+def file_kind(name: str) -> str:
+    ext = ("." + name.rsplit(".", 1)[-1].lower()) if "." in name else ""
+    if ext not in SUPPORTED:
+        raise IngestError(name, f"unsupported file type {ext or '(no extension)'!r}: "
+                                f"KB Studio reads {', '.join(sorted(SUPPORTED))}")
+    return SUPPORTED[ext]
+
+
+def load_bytes(name: str, data: bytes) -> LoadedFile:
+    """Parse a file's bytes. Raises IngestError for anything that cannot be indexed."""
+    kind = file_kind(name)
+    if not data:
+        raise IngestError(name, "the file is empty (0 bytes): nothing to index")
+    if kind == "pdf":
+        return _load_pdf(name, data)
+    text = decode_text(name, data)
+    if not text.strip():
+        raise IngestError(name, "the file has no text (only whitespace): nothing to index")
+    if kind == "markdown":
+        metadata, body, warnings = split_front_matter(text)
+        return LoadedFile(name, kind, iter(parse_markdown(body)), metadata=metadata, warnings=warnings)
+    return LoadedFile(name, kind, iter(_paragraph_blocks(text)))
+
+
+# ---------------------------------------------------------------- text decoding
+
+def decode_text(name: str, data: bytes) -> str:
+    """Decode UTF-8 (with or without BOM), UTF-16 with BOM, or GB18030 (a superset of GBK/GB2312).
+
+    Chinese users often have GBK files from Windows tools; UTF-8 is tried strictly first
+    because GB18030 accepts almost any byte sequence.
+    """
+    if data.startswith(b"\xef\xbb\xbf"):
+        candidates = ["utf-8-sig"]
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        candidates = ["utf-16"]
+    else:
+        if b"\x00" in data[:4096]:
+            raise IngestError(name, "the file looks like binary data, not text (it contains NUL bytes): "
+                                    "check that it really is a text or Markdown file")
+        candidates = ["utf-8", "gb18030"]
+    for enc in candidates:
+        try:
+            text = data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+        if _looks_binary(text):
+            raise IngestError(name, "the file looks like binary data, not text: check that it really is a "
+                                    "text or Markdown file")
+        if enc == "gb18030":
+            log.info("decoded file=%s encoding=gb18030", name)
+        return text.replace("\r\n", "\n").replace("\r", "\n")
+    raise IngestError(name, "the text cannot be decoded as UTF-8, UTF-16 or GB18030/GBK: save it as UTF-8 "
+                            "and try again")
+
+
+def _looks_binary(text: str) -> bool:
+    sample = text[:20000]
+    if not sample:
+        return False
+    bad = sum(1 for ch in sample if (unicodedata.category(ch) in ("Cc", "Co", "Cs", "Cn") and ch not in "\n\r\t\f")
+              or ch == "\ufffd")
+    return bad / len(sample) > 0.05
+
+
+# ---------------------------------------------------------------- Markdown
+
+_FRONT = re.compile(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
+_ATX = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)[ \t#]*$")
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
+_TABLE_ROW = re.compile(r"^\s*\|")
+
+
+def split_front_matter(text: str) -> tuple[dict[str, Any], str, list[str]]:
+    """Split YAML front matter off; a malformed block is kept as text with a warning."""
+    m = _FRONT.match(text)
+    if not m:
+        return {}, text, []
+    import yaml  # PyYAML ships with langchain; safe_load never runs code
+
+    try:
+        meta = yaml.safe_load(m.group(1)) or {}
+    except yaml.YAMLError as exc:
+        return {}, text, [f"front matter is not valid YAML ({exc.__class__.__name__}); kept as text"]
+    if not isinstance(meta, dict):
+        return {}, text, ["front matter is not a mapping; kept as text"]
+    meta = {str(k): _jsonable(v) for k, v in meta.items()}
+    return meta, text[m.end():], []
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return str(value)
+
+
+def parse_markdown(text: str) -> list[Block]:
+    """Blocks of a Markdown body, each with the heading path above it."""
+    lines = text.split("\n")
+    blocks: list[Block] = []
+    path: list[tuple[int, str]] = []
+    para: list[str] = []
+
+    def heading_path() -> tuple[str, ...]:
+        return tuple(t for _, t in path)
+
+    def flush() -> None:
+        if para:
+            body = "\n".join(para).strip()
+            if body:
+                blocks.append(Block(body, heading_path=heading_path()))
+            para.clear()
+
+    def set_heading(level: int, title: str) -> None:
+        flush()
+        while path and path[-1][0] >= level:
+            path.pop()
+        title = _strip_inline(title)
+        if title:
+            path.append((level, title))
+
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        fence = _FENCE.match(line)
+        if fence:
+            flush()
+            marker = fence.group(1)
+            j = i + 1
+            while j < len(lines) and not lines[j].strip().startswith(marker[0] * len(marker)):
+                j += 1
+            code = "\n".join(lines[i:j + 1]).strip()
+            blocks.append(Block(code, heading_path=heading_path(), kind="code"))
+            i = j + 1
+            continue
+        atx = _ATX.match(line)
+        if atx:
+            set_heading(len(atx.group(1)), atx.group(2))
+            i += 1
+            continue
+        if (line.strip() and not para and i + 1 < len(lines) and _SETEXT.match(lines[i + 1])
+                and not _TABLE_ROW.match(line) and not line.lstrip().startswith(("-", "*", "+", ">"))):
+            set_heading(1 if lines[i + 1].strip().startswith("=") else 2, line.strip())
+            i += 2
+            continue
+        if _TABLE_ROW.match(line):
+            flush()
+            j = i
+            while j < len(lines) and _TABLE_ROW.match(lines[j]):
+                j += 1
+            blocks.append(Block("\n".join(lines[i:j]).strip(), heading_path=heading_path(), kind="table"))
+            i = j
+            continue
+        if not line.strip():
+            flush()
+        else:
+            para.append(line.rstrip())
+        i += 1
+    flush()
+    return blocks
+
+
+def _strip_inline(title: str) -> str:
+    title = re.sub(r"[*_`]+", "", title)
+    title = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", title)
+    return title.strip()
+
+
+def _paragraph_blocks(text: str) -> list[Block]:
+    return [Block(p.strip()) for p in re.split(r"\n\s*\n", text) if p.strip()]
+
+
+# ---------------------------------------------------------------- PDF
+
+_TERMINAL = "。！？；：!?;:）)”」"
+
+
+def _load_pdf(name: str, data: bytes) -> LoadedFile:
+    from pypdf import PdfReader
+    from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        if reader.is_encrypted:
+            try:
+                ok = reader.decrypt("")
+            except (DependencyError, NotImplementedError) as exc:
+                raise IngestError(name, f"the PDF is encrypted with a method that cannot be opened here ({exc}): "
+                                        "save an unencrypted copy and try again") from exc
+            if not ok:
+                raise IngestError(name, "the PDF is password-protected: save a copy without a password "
+                                        "(e.g. print it to PDF) and try again")
+        n_pages = len(reader.pages)
+        metadata = _pdf_metadata(reader)
+    except IngestError:
+        raise
+    except (PdfReadError, FileNotDecryptedError, ValueError, KeyError, TypeError, AttributeError,
+            IndexError, RecursionError, OSError, AssertionError) as exc:
+        raise IngestError(name, f"the PDF cannot be read ({exc.__class__.__name__}: {str(exc)[:160]}); it may be "
+                                "damaged or truncated: re-download or re-export it") from exc
+    if n_pages == 0:
+        raise IngestError(name, "the PDF has no pages")
+    loaded = LoadedFile(name, "pdf", iter(()), metadata=metadata, n_pages=n_pages)
+    loaded.blocks = _pdf_blocks(name, reader, loaded)
+    return loaded
+
+
+def _pdf_metadata(reader: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    try:
+        info = reader.metadata or {}
+        for key in ("/Title", "/Author", "/Subject", "/Producer", "/CreationDate"):
+            if info.get(key):
+                out[key.strip("/").lower()] = str(info.get(key))[:300]
+    except Exception as exc:  # noqa: BLE001 - metadata is optional; a broken info dict must not fail the file
+        log.warning("pdf metadata unreadable error=%s", exc)
+    return out
+
+
+def _pdf_blocks(name: str, reader: Any, loaded: LoadedFile) -> Iterator[Block]:
+    """Yield the paragraphs of each page; report garbage pages; fail a file with no text layer."""
+    started = time.monotonic()
+    pages_with_text = 0
+    empty_pages: list[int] = []
+    for index in range(loaded.n_pages or 0):
+        if time.monotonic() - started > PDF_SECONDS_LIMIT:
+            raise IngestError(name, f"reading the PDF took longer than {PDF_SECONDS_LIMIT:.0f} s (page {index + 1} "
+                                    f"of {loaded.n_pages}): the file may be malformed; split or re-export it")
+        page_no = index + 1
+        try:
+            raw = reader.pages[index].extract_text() or ""
+        except Exception as exc:  # noqa: BLE001 - pypdf raises many types on broken content streams
+            loaded.warnings.append(f"page {page_no} could not be read ({exc.__class__.__name__}); skipped")
+            continue
+        text = clean_pdf_text(raw)
+        if not text:
+            empty_pages.append(page_no)
+            continue
+        problem = garbage_reason(text)
+        if problem:
+            loaded.warnings.append(f"page {page_no} extracts as garbage ({problem}); skipped. The PDF may use "
+                                   "fonts without a text map")
+            continue
+        pages_with_text += 1
+        for para in text.split("\n\n"):
+            if para.strip():
+                yield Block(para.strip(), page=page_no)
+    if pages_with_text == 0:
+        raise IngestError(name, "the PDF has no text layer; it looks scanned. OCR is not supported: run OCR first "
+                                "(e.g. `ocrmypdf in.pdf out.pdf`) and upload the result")
+    if empty_pages:
+        shown = ", ".join(map(str, empty_pages[:10])) + (" ..." if len(empty_pages) > 10 else "")
+        loaded.warnings.append(f"{len(empty_pages)} page(s) have no text (scanned or blank): {shown}")
+
+
+def clean_pdf_text(raw: str) -> str:
+    """Undo visual line wrapping: rejoin wrapped lines into paragraphs (blank line between paragraphs).
+
+    pypdf breaks a line at every visual wrap. A line that fills most of the page width and
+    does not end in sentence punctuation continues on the next line; CJK joins without a space.
+    """
+    lines = [ln.rstrip() for ln in raw.replace("\r", "\n").split("\n")]
+    lines = [ln for ln in lines if ln.strip()]
+    if not lines:
+        return ""
+    widths = sorted(len(ln) for ln in lines)
+    full = widths[int(len(widths) * 0.9)] if len(widths) >= 5 else widths[-1]
+    paras: list[str] = []
+    current = ""
+    for ln in lines:
+        if not current:
+            current = ln.strip()
+        else:
+            current = _join(current, ln.strip())
+        wrapped = len(ln) >= 0.8 * full and full >= 20 and not ln.rstrip().endswith(tuple(_TERMINAL))
+        if not wrapped:
+            paras.append(current)
+            current = ""
+    if current:
+        paras.append(current)
+    # Short consecutive lines (lists, table rows) stay as lines of one paragraph.
+    merged: list[str] = []
+    for p in paras:
+        if merged and len(p) < 0.8 * full and len(merged[-1].split("\n")[-1]) < 0.8 * full:
+            merged[-1] += "\n" + p
+        else:
+            merged.append(p)
+    return "\n\n".join(merged)
+
+
+def _join(left: str, right: str) -> str:
+    if left and right and _is_cjk(left[-1]) and _is_cjk(right[0]):
+        return left + right
+    if left.endswith("-") and right[:1].islower():
+        return left[:-1] + right
+    return left + ("" if not left or left[-1] in "（(“「《" else " ") + right
+
+
+def _is_cjk(ch: str) -> bool:
+    o = ord(ch)
+    return 0x3000 <= o <= 0x9FFF or 0xF900 <= o <= 0xFAFF or 0xFF00 <= o <= 0xFFEF
+
+
+def garbage_reason(text: str) -> str | None:
+    """Why a page's text is unusable, or None. Mostly U+FFFD, or no letters of any script."""
+    visible = [ch for ch in text if not ch.isspace()]
+    if len(visible) < 8:
+        return None
+    replacement = sum(1 for ch in visible if ch == "\ufffd" or unicodedata.category(ch) in ("Co", "Cs"))
+    if replacement / len(visible) > 0.3:
+        return f"{replacement} of {len(visible)} characters are replacement characters"
+    letters = sum(1 for ch in visible if ch.isalpha())
+    if letters / len(visible) < 0.1:
+        return "almost no letters of any script"
+    return None

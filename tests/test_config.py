@@ -1,0 +1,63 @@
+from pathlib import Path
+
+import pytest
+
+from kb import ConfigError, Settings
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_project_config_loads_with_defaults():
+    s = Settings.load(REPO / "config.toml", env={})
+    assert s.embedder.name == "builtin"
+    assert s.retrieval.mode == "hybrid"
+    assert s.data_dir.is_absolute() and s.data_dir == (REPO / "data").resolve()
+
+
+def test_env_overrides_win_over_the_file(tmp_path):
+    env = {"KB_DATA_DIR": str(tmp_path / "elsewhere"), "KB_CHUNKING_SIZE": "400", "KB_RETRIEVAL_MMR": "true",
+           "KB_MODEL": "qwen-small"}
+    s = Settings.load(REPO / "config.toml", env=env)
+    assert s.data_dir == tmp_path / "elsewhere"
+    assert s.chunking.size == 400
+    assert s.retrieval.mmr is True
+    assert s.ollama.model == "qwen-small"
+
+
+def test_bad_env_value_names_the_variable():
+    with pytest.raises(ConfigError, match="KB_CHUNKING_SIZE"):
+        Settings.load(REPO / "config.toml", env={"KB_CHUNKING_SIZE": "big"})
+
+
+def test_bad_file_value_names_the_key(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[retrieval]\nmode = "fuzzy"\n')
+    with pytest.raises(ConfigError, match="mode"):
+        Settings.load(cfg, env={})
+
+
+def test_unknown_key_is_an_error(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("[chunking]\nsise = 300\n")
+    with pytest.raises(ConfigError, match="sise"):
+        Settings.load(cfg, env={})
+
+
+def test_broken_toml_is_a_clear_error(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("[chunking\n")
+    with pytest.raises(ConfigError, match="config.toml"):
+        Settings.load(cfg, env={})
+
+
+def test_relative_data_dir_is_relative_to_the_config_file(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[storage]\ndata_dir = "mydata"\n')
+    assert Settings.load(cfg, env={}).data_dir == (tmp_path / "mydata").resolve()
+
+
+def test_with_overrides_validates():
+    s = Settings.load(REPO / "config.toml", env={})
+    assert s.with_overrides(retrieval={"k": 8}).retrieval.k == 8
+    with pytest.raises(ConfigError):
+        s.with_overrides(chunking={"overlap": 10_000})
