@@ -1,0 +1,125 @@
+"""Turning text into keyword-search terms, for Chinese and English alike.
+
+The keyword index (kb/bm25.py) only matches what this module emits, and documents and
+questions go through the same function, so the one rule that matters is consistency: a word
+in a question must come out as the same term it came out as in the chunk.
+
+How text is split:
+
+* NFKC normalisation and lower-casing first, so full-width ``ＡＢＣ１２３`` and ``？`` match their
+  ASCII forms and ``FAISS`` matches ``faiss``.
+* Runs of Han characters go to jieba's search mode, which emits a long word together with the
+  dictionary words inside it (``中华人民共和国`` also gives ``中华``, ``共和国``...), so a question
+  using a shorter word still meets the chunk.
+* Everything else is split into word runs that may be joined by ``. : / -`` (``3.10``,
+  ``localhost:7860``, ``http://host/path``, ``chunk_size``). The whole run is kept, because
+  identifiers and versions are exactly what people search for verbatim, and its parts are kept
+  too, so ``chunk size`` still finds ``chunk_size`` and ``7860`` finds ``http://localhost:7860``.
+* Whitespace and punctuation are never terms; a small stop-word list drops the function words
+  that would otherwise make every chunk match every question.
+
+Limits: kana and hangul runs are kept whole rather than segmented; camelCase is not split.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import unicodedata
+from collections.abc import Iterator
+
+import jieba
+
+log = logging.getLogger(__name__)
+
+__all__ = ["STOPWORDS", "tokenize", "warm_up"]
+
+_ZH_STOPWORDS = """
+的 地 得 了 着 过 是 在 和 与 及 或 也 都 就 而 又 还 很 并 但 但是 而且 并且 或者 以及
+这 那 这个 那个 这些 那些 这里 那里 这样 那样 这种 那种 此 其 之 所 等 等等
+一个 一些 一种 什么 怎么 怎样 怎么样 如何 为什么 为何 哪 哪个 哪些 哪里 多少 是否
+吗 呢 吧 啊 呀 哦 嗯 啦 么 嘛
+我 你 您 他 她 它 我们 你们 他们 她们 它们 咱们 自己
+可以 能 能够 会 要 应该 需要 把 被 让 给 从 到 对 对于 关于 为 为了 以 由 向 于 跟 比
+中 上 下 里 内 时 时候 因为 所以 如果 虽然 然后 因此 即 即可 有 没有 不 没
+""".split()
+
+_EN_STOPWORDS = """
+a an the of to in on at by for from with without into onto about as and or but nor not no
+if then than so such is are was were be been being am do does did done has have had having
+it its this that these those there here they them their theirs we us our you your i me my
+he him his she her hers what which who whom whose when where why how can could will would
+shall should may might must just also very too only all any some each other more most
+""".split()
+
+STOPWORDS: frozenset[str] = frozenset(_ZH_STOPWORDS) | frozenset(_EN_STOPWORDS)
+"""Terms never emitted: too common to tell chunks apart, yet they would add score noise."""
+
+# Han ideographs (CJK Unified + Extension A + compatibility); jieba segments these runs.
+_HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+# A word run, optionally joined by . : / - (underscore is already part of \w).
+_WORD_RUN = re.compile(r"\w+(?:[.:/\-]+\w+)*")
+# Where a joined run splits into its parts.
+_PART_SEP = re.compile(r"[._:/\-]+")
+
+_tokenizer: jieba.Tokenizer | None = None
+_tokenizer_lock = threading.Lock()
+
+
+def _jieba() -> jieba.Tokenizer:
+    """The process's jieba tokenizer, its dictionary loaded once on first use.
+
+    A private instance (not jieba's module-level one) so nothing else in the process can
+    change its dictionary under us; the lock keeps concurrent first calls from loading twice.
+    """
+    global _tokenizer
+    if _tokenizer is None:
+        with _tokenizer_lock:
+            if _tokenizer is None:
+                jieba.setLogLevel(logging.WARNING)  # jieba logs "Building prefix dict" to stderr
+                tk = jieba.Tokenizer()
+                tk.initialize()
+                log.debug("jieba dictionary loaded words=%d", len(tk.FREQ))
+                _tokenizer = tk
+    return _tokenizer
+
+
+def warm_up() -> None:
+    """Load the jieba dictionary now (about half a second) instead of on the first search."""
+    _jieba()
+
+
+def _word_terms(segment: str) -> Iterator[str]:
+    """Terms from a stretch of text with no Han characters in it."""
+    for match in _WORD_RUN.finditer(segment):
+        run = match.group()
+        if run not in STOPWORDS:
+            yield run
+        parts = [p for p in _PART_SEP.split(run) if p]
+        if len(parts) > 1 or (parts and parts[0] != run):
+            for part in parts:
+                if part not in STOPWORDS:
+                    yield part
+
+
+def _han_terms(run: str) -> Iterator[str]:
+    """Terms from a run of Han characters: jieba search-mode words minus stop words."""
+    for word in _jieba().lcut_for_search(run):
+        if word not in STOPWORDS:
+            yield word
+
+
+def tokenize(text: str) -> list[str]:
+    """Keyword-search terms of `text`, in reading order, repeats kept (BM25 counts them).
+
+    Use the same function for chunks and for questions: matching depends on it.
+    """
+    text = unicodedata.normalize("NFKC", text).lower()
+    terms: list[str] = []
+    pos = 0
+    for match in _HAN_RUN.finditer(text):
+        terms.extend(_word_terms(text[pos:match.start()]))
+        terms.extend(_han_terms(match.group()))
+        pos = match.end()
+    terms.extend(_word_terms(text[pos:]))
+    return terms
