@@ -192,6 +192,95 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+@command("ask")
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    with _open(args, settings) as kb:
+        answer = None
+        for event in kb.stream_answer(args.question, session=args.session, mode=args.mode):
+            if args.json:
+                if event.kind == "answer":
+                    answer = event.answer
+                continue
+            if event.kind == "rewritten":
+                print(f"(rewritten: {event.text})", file=sys.stderr)
+            elif event.kind == "token":
+                print(event.text, end="", flush=True)
+            elif event.kind == "answer":
+                answer = event.answer
+    assert answer is not None
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2, default=str))
+        return 0 if not answer.error or answer.fallback else 1
+    if answer.declined or answer.fallback:
+        print(answer.text)
+    else:
+        print()
+    if answer.error and not answer.fallback:
+        print(f"error: {answer.error}", file=sys.stderr)
+    cited = answer.used_citations or (answer.citations if answer.fallback else ())
+    if cited:
+        print("\nsources:")
+        for c in cited:
+            print(f"  [{c.n}] {c.chunk.locator}")
+    if answer.budget:
+        b = answer.budget
+        print(f"\nbudget: {b.total}/{b.available} tokens (system {b.system}, sources {b.sources}, history {b.history}, "
+              f"question {b.question}; num_ctx {b.num_ctx}, reserve {b.reserve})", file=sys.stderr)
+    if answer.usage and answer.usage.prompt_tokens:
+        u = answer.usage
+        print(f"usage: first token {u.ttft_s} s, {u.tokens_per_s} tokens/s, prompt {u.prompt_tokens} "
+              f"(Ollama's count), answer {u.answer_tokens}", file=sys.stderr)
+    return 1 if answer.error and not answer.fallback else 0
+
+
+@command("model")
+def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
+    from .factory import build_ollama_admin
+
+    if args.action == "setup":
+        last = {"status": None}
+
+        def progress(p) -> None:
+            if args.json:
+                return
+            if p.total:
+                pct = 100 * (p.completed or 0) / p.total
+                print(f"\r{p.status[:50]:50} {pct:5.1f}%", end="", file=sys.stderr, flush=True)
+            elif p.status != last["status"]:
+                print(f"\n{p.status}", end="", file=sys.stderr, flush=True)
+            last["status"] = p.status
+
+        with build_ollama_admin(settings, timeout=settings.ollama.timeout) as admin:
+            admin.setup_model(settings.ollama.model, settings.ollama.modelfile, progress)
+        print(file=sys.stderr)
+        _out(args, {"model": settings.ollama.model, "created": True},
+             f"created {settings.ollama.model} from {settings.ollama.modelfile}")
+        return 0
+    with build_ollama_admin(settings) as admin:
+        st = admin.status(settings.ollama.model)
+    lines = [f"Ollama at {st.url}: " + (f"running, version {st.version}" if st.reachable else f"NOT reachable: {st.error}")]
+    if st.reachable:
+        lines.append(f"models: {', '.join(st.models) or '(none)'}")
+        lines.append(f"model {st.model}: " + ("present" if st.model_present else
+                                               "missing - run `python -m kb model setup`"))
+        if st.running:
+            r = st.running
+            lines.append(f"loaded: {r.placement}, context length {r.context_length}, "
+                         f"{r.size / 2**30:.2f} GiB total, {r.size_vram / 2**30:.2f} GiB on the GPU")
+        elif st.model_present:
+            lines.append("not loaded right now (it loads on the first question)")
+        if st.details:
+            lines.append(f"Modelfile num_ctx {st.details.num_ctx}, trained context {st.details.context_length}")
+    data = {"url": st.url, "reachable": st.reachable, "version": st.version, "models": list(st.models),
+            "model": st.model, "model_present": st.model_present, "error": st.error,
+            "running": None if not st.running else {"size": st.running.size, "size_vram": st.running.size_vram,
+                                                    "gpu_fraction": st.running.gpu_fraction,
+                                                    "placement": st.running.placement,
+                                                    "context_length": st.running.context_length}}
+    _out(args, data, "\n".join(lines))
+    return 0 if st.reachable and st.model_present else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m kb", description="KB Studio: a private knowledge base over your "
                                                                    "PDFs and Markdown notes.")
@@ -234,12 +323,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--mode", choices=["dense", "bm25", "hybrid"])
     sp.add_argument("--k", type=int, default=10)
     sp.add_argument("--docs-only", action="store_true", help="also report the docs-only gate's declines")
-    for extra in _EXTRA_PARSERS:
-        extra(add)
+    sp = add("ask", "ask a question; the answer streams, then its sources")
+    sp.add_argument("question")
+    sp.add_argument("--session", default="cli", help="conversation name (history is kept per name)")
+    sp.add_argument("--mode", choices=["docs", "chat"], help="docs: only from sources (default); chat: may use "
+                                                              "general knowledge")
+    sp = add("model", "create the answer model in Ollama from the Modelfile, or show its status")
+    sp.add_argument("action", choices=["setup", "status"])
     return p
-
-
-_EXTRA_PARSERS: list[Callable[[Callable[[str, str], argparse.ArgumentParser]], None]] = []
 
 
 def main(argv: Sequence[str] | None = None) -> int:

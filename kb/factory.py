@@ -1,6 +1,7 @@
 """Dependencies are built here, in one place, from Settings; everything else receives them."""
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from .config import Settings
@@ -35,3 +36,33 @@ def build_cached_embedder(settings: Settings, embedder: Embedder | None = None) 
 
 def kbs_dir(settings: Settings) -> Path:
     return Path(settings.data_dir) / "kbs"
+
+
+def build_chat_model(settings: Settings):
+    """ChatOllama with no runner options: num_ctx, num_gpu etc. come from the Modelfile (changing them
+    per request would make Ollama reload the model)."""
+    from langchain_ollama import ChatOllama
+
+    return ChatOllama(model=settings.ollama.model, base_url=settings.ollama.url,
+                      keep_alive=settings.ollama.keep_alive, client_kwargs={"timeout": settings.ollama.timeout})
+
+
+_counter_lock = threading.Lock()
+_counter = None
+
+
+def token_counter():
+    """Qwen's tokenizer, loaded once per process (~0.5 s, ~150 MB) and shared: it is read-only."""
+    global _counter
+    with _counter_lock:
+        if _counter is None:
+            from .tokens import default_counter
+
+            _counter = default_counter()
+        return _counter
+
+
+def build_ollama_admin(settings: Settings, timeout: float | None = None):
+    from .ollama import OllamaAdmin
+
+    return OllamaAdmin(settings.ollama.url, timeout=timeout or min(settings.ollama.timeout, 10.0))

@@ -7,7 +7,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from .config import Settings, _valid_kb_name
 from .embedders import CachedEmbedder, Embedder
@@ -18,6 +18,11 @@ from .retrieval import Retriever, SearchOptions, SearchResult
 from .ingest import Prepared, Source, check_source, file_hash, prepare
 from .store import KBStore, write_atomic
 from .types import CheckReport, Chunk, Document, FileResult, IngestReport, KBInfo
+
+if TYPE_CHECKING:
+    from .chat import Answer, ChatEvent, ChatService, PromptPreview, Turn
+    from .ollama import OllamaStatus, SetupProgress
+    from .sessions import SessionInfo
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +54,9 @@ class KnowledgeBase:
         self.store = store
         self.indexes = indexes
         self.embedder = embedder
-        self._write_lock = threading.Lock()
+        self._write_lock = threading.RLock()
+        self._chat: ChatService | None = None
+        self._ctx_cache: tuple[int | None, float] | None = None
 
     # ------------------------------------------------------------------ opening
 
@@ -142,6 +149,8 @@ class KnowledgeBase:
         shutil.rmtree(trash, ignore_errors=True)
 
     def close(self) -> None:
+        if self._chat is not None:
+            self._chat.sessions.close()
         self.store.close()
 
     def __enter__(self) -> "KnowledgeBase":
@@ -338,6 +347,79 @@ class KnowledgeBase:
     def search_options(self, **overrides: Any) -> SearchOptions:
         """The configured search options with some replaced (None values are ignored)."""
         return SearchOptions.from_settings(self.settings.retrieval, **overrides)
+
+    # ------------------------------------------------------------------ chatting
+
+    @property
+    def chat(self) -> "ChatService":
+        """The chat service, built on first use (loads the tokenizer; does not contact Ollama)."""
+        with self._write_lock:
+            if self._chat is None:
+                from .chat import ChatService
+                from .factory import build_chat_model, token_counter
+                from .sessions import SessionStore
+
+                self._chat = ChatService(self.settings, self.search, SessionStore(self.store.folder / "chats.sqlite"),
+                                         build_chat_model(self.settings), token_counter(), self._context_length)
+            return self._chat
+
+    def _context_length(self) -> int | None:
+        """The model's real context length from Ollama (running, else its Modelfile), cached for a minute."""
+        now = time.monotonic()
+        if self._ctx_cache is not None and now - self._ctx_cache[1] < 60:
+            return self._ctx_cache[0]
+        from .errors import OllamaError
+        from .factory import build_ollama_admin
+
+        try:
+            with build_ollama_admin(self.settings, timeout=5.0) as admin:
+                value = admin.context_length(self.settings.ollama.model)
+        except OllamaError as exc:
+            log.info("context length unknown, using [chat] num_ctx reason=%s", exc)
+            value = None
+        self._ctx_cache = (value, now)
+        return value
+
+    def ask(self, question: str, session: str = "default", mode: str | None = None) -> "Answer":
+        """Answer a question from the knowledge base (waits for the whole answer)."""
+        return self.chat.ask(question, session, mode)
+
+    def stream_answer(self, question: str, session: str = "default", mode: str | None = None) -> Iterator["ChatEvent"]:
+        """The same as `ask`, as events: rewritten question, sources, tokens, then the answer."""
+        return self.chat.stream(question, session, mode)
+
+    def prompt_preview(self, question: str, session: str | None = None, mode: str | None = None) -> "PromptPreview":
+        """The exact prompt chat would send for this question, with its token budget (no model call)."""
+        return self.chat.preview(question, session, mode)
+
+    def sessions(self) -> list["SessionInfo"]:
+        return self.chat.list_sessions()
+
+    def session_turns(self, session: str) -> list["Turn"]:
+        return self.chat.turns(session)
+
+    def delete_session(self, session: str) -> None:
+        self.chat.delete_session(session)
+
+    def new_session(self) -> str:
+        name = self.chat.sessions.new_name()
+        self.chat.sessions.ensure(name, "")
+        return name
+
+    def ollama_status(self) -> "OllamaStatus":
+        """Ollama's version, models and the loaded model's placement; never raises."""
+        from .factory import build_ollama_admin
+
+        with build_ollama_admin(self.settings, timeout=5.0) as admin:
+            return admin.status(self.settings.ollama.model)
+
+    def setup_model(self, progress: Callable[["SetupProgress"], None] | None = None) -> None:
+        """Create the configured model in Ollama from the Modelfile (pulling the base model first)."""
+        from .factory import build_ollama_admin
+
+        with build_ollama_admin(self.settings, timeout=self.settings.ollama.timeout) as admin:
+            admin.setup_model(self.settings.ollama.model, self.settings.ollama.modelfile, progress)
+        self._ctx_cache = None
 
     # ------------------------------------------------------------------ verifying
 

@@ -84,3 +84,6 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", guarded_connect)
     monkeypatch.setattr(socket, "getaddrinfo", guarded_getaddrinfo)
     yield attempts
+
+
+from tests.ollama_fixtures import ollama_down_url, ollama_standin  # noqa: E402,F401

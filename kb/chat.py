@@ -1,0 +1,341 @@
+"""Multi-turn, grounded chat: an LCEL chain over ChatOllama with ConversationBufferMemory.
+
+One turn:
+1. follow-up rewriting: with history and a pronoun-like reference, the model is asked for a
+   standalone question (skipped on first turns and questions that stand alone);
+2. hybrid retrieval with the relevance gate;
+3. docs-only mode with nothing relevant: a fixed answer plus the nearest misses, no model call;
+4. the prompt is budgeted with Qwen's tokenizer: rules + numbered sources + as much recent
+   history as fits + question <= num_ctx (read from Ollama) - answer reserve;
+5. the answer streams token by token; citations [n] are mapped back to chunks;
+6. the exchange is saved (SQLite) and added to the session's ConversationBufferMemory.
+
+No per-request runner options (num_ctx, num_gpu, ...) are sent: they would make Ollama reload
+the model. The Modelfile sets them; we read the real context length from Ollama.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterator, Sequence
+
+from .config import Settings
+from .errors import GenerationError, KBError, ModelMissing, OllamaError, OllamaUnavailable
+from .prompting import (BuiltPrompt, Budget, build_prompt, cited_numbers, clean_rewrite, decline_text,
+                        fallback_text, rewrite_messages)
+from .retrieval import ScoredChunk, SearchResult, is_follow_up
+from .sessions import SessionInfo, SessionStore
+from .tokens import TokenCounter
+from .types import Chunk
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int  # the number in the prompt: [n]
+    chunk: Chunk
+    used: bool  # the answer cites it
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n": self.n, "used": self.used, "locator": self.chunk.locator, "chunk": self.chunk.to_dict()}
+
+
+@dataclass(frozen=True)
+class Usage:
+    ttft_s: float | None  # time to first token
+    tokens_per_s: float | None  # Ollama's eval_count / eval_duration
+    prompt_tokens: int | None  # Ollama's prompt_eval_count
+    answer_tokens: int | None  # Ollama's eval_count
+    total_s: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    text: str
+    mode: str  # docs | chat
+    session: str
+    citations: tuple[Citation, ...] = ()
+    sources: tuple[ScoredChunk, ...] = ()  # what the prompt held (or nearest misses when declined)
+    rewritten_question: str | None = None
+    budget: Budget | None = None
+    usage: Usage | None = None
+    declined: bool = False  # docs-only and nothing relevant: fixed answer, no model call
+    fallback: bool = False  # no model (Ollama unreachable / model missing): the top passages instead
+    general_knowledge: bool = False  # chat mode answered without sources
+    error: str | None = None  # what went wrong (the partial answer, if any, is kept in `text`)
+
+    @property
+    def used_citations(self) -> tuple[Citation, ...]:
+        return tuple(c for c in self.citations if c.used)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question, "text": self.text, "mode": self.mode, "session": self.session,
+            "citations": [c.to_dict() for c in self.citations],
+            "sources": [s.to_dict() for s in self.sources], "rewritten_question": self.rewritten_question,
+            "budget": self.budget.to_dict() if self.budget else None,
+            "usage": asdict(self.usage) if self.usage else None, "declined": self.declined,
+            "fallback": self.fallback, "general_knowledge": self.general_knowledge, "error": self.error}
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "Answer":
+        budget = d.get("budget")
+        if budget:
+            budget = Budget(**{k: v for k, v in budget.items() if k in Budget.__dataclass_fields__})
+        return Answer(
+            question=d.get("question", ""), text=d.get("text", ""), mode=d.get("mode", "docs"),
+            session=d.get("session", ""),
+            citations=tuple(Citation(c["n"], _chunk(c["chunk"]), c["used"]) for c in d.get("citations", [])),
+            sources=tuple(_scored(s) for s in d.get("sources", [])), rewritten_question=d.get("rewritten_question"),
+            budget=budget, usage=Usage(**d["usage"]) if d.get("usage") else None, declined=d.get("declined", False),
+            fallback=d.get("fallback", False), general_knowledge=d.get("general_knowledge", False),
+            error=d.get("error"))
+
+
+def _chunk(d: dict[str, Any]) -> Chunk:
+    fields = {k: v for k, v in d.items() if k in Chunk.__dataclass_fields__}
+    fields["heading_path"] = tuple(fields.get("heading_path") or ())
+    return Chunk(**fields)
+
+
+def _scored(d: dict[str, Any]) -> ScoredChunk:
+    fields = {k: v for k, v in d.items() if k in ScoredChunk.__dataclass_fields__}
+    fields["chunk"] = _chunk(d["chunk"])
+    fields["matched_terms"] = tuple(fields.get("matched_terms") or ())
+    return ScoredChunk(**fields)
+
+
+@dataclass(frozen=True)
+class ChatEvent:
+    kind: str  # rewritten | sources | token | answer
+    text: str = ""
+    sources: tuple[ScoredChunk, ...] = ()
+    answer: Answer | None = None
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: str
+    content: str
+    answer: Answer | None = None
+
+
+@dataclass(frozen=True)
+class PromptPreview:
+    messages: list[dict[str, str]]
+    budget: Budget
+    search: SearchResult
+    declined: bool  # docs-only would decline this question without calling the model
+
+
+SearchFn = Callable[..., SearchResult]
+
+
+class ChatService:
+    """Chat over one knowledge base. Holds the chat model, the token counter and session memory."""
+
+    def __init__(self, settings: Settings, search: SearchFn, sessions: SessionStore, llm: Any,
+                 counter: TokenCounter, context_length: Callable[[], int | None]):
+        self.settings = settings
+        self._search = search
+        self.sessions = sessions
+        self.llm = llm
+        self.counter = counter
+        self._context_length = context_length
+        self._memories: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._answer_chain, self._rewrite_chain = _build_chains(llm)
+
+    # ------------------------------------------------------------------ memory
+
+    def _memory(self, session: str):
+        """The session's ConversationBufferMemory, (re)loaded from SQLite when another writer added turns."""
+        stored = self.sessions.turns(session)
+        with self._lock:
+            memory = self._memories.get(session)
+            if memory is None or len(memory.chat_memory.messages) != len(stored):
+                memory = _new_memory()
+                for t in stored:
+                    if t.role == "user":
+                        memory.chat_memory.add_user_message(t.content)
+                    else:
+                        memory.chat_memory.add_ai_message(t.content)
+                self._memories[session] = memory
+        return memory
+
+    def history(self, session: str) -> list[dict[str, str]]:
+        messages = self._memory(session).load_memory_variables({})["history"]
+        return [{"role": "user" if m.type == "human" else "assistant", "content": str(m.content)} for m in messages]
+
+    def turns(self, session: str) -> list[Turn]:
+        return [Turn(t.role, t.content, Answer.from_dict(t.data) if t.data else None)
+                for t in self.sessions.turns(session)]
+
+    def list_sessions(self) -> list[SessionInfo]:
+        return self.sessions.list()
+
+    def delete_session(self, session: str) -> None:
+        self.sessions.delete(session)
+        with self._lock:
+            self._memories.pop(session, None)
+
+    # ------------------------------------------------------------------ one turn
+
+    def preview(self, question: str, session: str | None = None, mode: str | None = None) -> PromptPreview:
+        """The prompt chat would send for this question (retrieval without LLM rewriting), and its budget."""
+        mode = mode or self.settings.chat.mode
+        history = self.history(session) if session else []
+        result = self._search(question, history=history)
+        relevant = result.relevant
+        built = self._build(question, relevant, history, mode)
+        return PromptPreview(built.messages, built.budget, result, declined=mode == "docs" and not relevant)
+
+    def stream(self, question: str, session: str = "default", mode: str | None = None) -> Iterator[ChatEvent]:
+        question = (question or "").strip()
+        if not question:
+            raise KBError("The question is empty: type a question")
+        mode = mode or self.settings.chat.mode
+        if mode not in ("docs", "chat"):
+            raise KBError(f"Unknown chat mode {mode!r}: use docs or chat")
+        self.sessions.ensure(session, question)
+        history = self.history(session)
+        started = time.monotonic()
+
+        rewritten, rewrite_error = None, None
+        if history and is_follow_up(question, history):
+            try:
+                rewritten = self._rewrite(question, history)
+                yield ChatEvent("rewritten", text=rewritten)
+            except OllamaError as exc:
+                rewrite_error = exc  # retrieval falls back to expanding the question with the history
+                log.warning("rewrite failed session=%s error=%s", session, exc)
+        result = self._search(rewritten, history=[]) if rewritten else self._search(question, history=history)
+        relevant = result.relevant
+        base = dict(question=question, mode=mode, session=session, rewritten_question=rewritten)
+
+        if isinstance(rewrite_error, (OllamaUnavailable, ModelMissing)):
+            answer = self._fallback(base, result, str(rewrite_error))
+        elif mode == "docs" and not relevant:
+            nearest = result.results[:3]
+            yield ChatEvent("sources", sources=nearest)
+            answer = Answer(text=decline_text(nearest), sources=nearest, declined=True, **base)
+        else:
+            yield ChatEvent("sources", sources=relevant)
+            answer = yield from self._generate(base, question, relevant, history, result, started)
+        self._remember(session, question, answer)
+        yield ChatEvent("answer", answer=answer)
+
+    def ask(self, question: str, session: str = "default", mode: str | None = None) -> Answer:
+        answer = None
+        for event in self.stream(question, session, mode):
+            if event.kind == "answer":
+                answer = event.answer
+        assert answer is not None
+        return answer
+
+    # ------------------------------------------------------------------ steps
+
+    def _rewrite(self, question: str, history: Sequence[dict[str, str]]) -> str:
+        from .ollama import ollama_errors
+
+        url = self.settings.ollama.url
+        with ollama_errors(url, "rewriting the question", model=self.settings.ollama.model,
+                           timeout=self.settings.ollama.timeout):
+            text = self._rewrite_chain.invoke({"messages": _lc_messages(rewrite_messages(question, history))})
+        return clean_rewrite(text, question)
+
+    def _build(self, question: str, relevant: Sequence[ScoredChunk], history: Sequence[dict[str, str]],
+               mode: str) -> BuiltPrompt:
+        num_ctx = self._context_length() or self.settings.chat.num_ctx
+        reserve = min(self.settings.chat.answer_reserve, num_ctx // 2 - 1)
+        return build_prompt(question, relevant, history, self.counter, num_ctx, reserve, mode)
+
+    def _generate(self, base: dict[str, Any], question: str, relevant: Sequence[ScoredChunk],
+                  history: Sequence[dict[str, str]], result: SearchResult, started: float):
+        from .ollama import ollama_errors
+
+        built = self._build(question, relevant, history, base["mode"])
+        inputs = {"messages": _lc_messages(built.messages)}
+        parts: list[str] = []
+        first_token_at: float | None = None
+        final_meta: dict[str, Any] = {}
+        error: str | None = None
+        try:
+            with ollama_errors(self.settings.ollama.url, "answering", model=self.settings.ollama.model,
+                               timeout=self.settings.ollama.timeout, midstream=GenerationError):
+                for chunk in self._answer_chain.stream(inputs):
+                    text = chunk.content if isinstance(chunk.content, str) else ""
+                    if text:
+                        if first_token_at is None:
+                            first_token_at = time.monotonic()
+                        parts.append(text)
+                        yield ChatEvent("token", text=text)
+                    if getattr(chunk, "response_metadata", None):
+                        final_meta.update(chunk.response_metadata)
+        except (OllamaUnavailable, ModelMissing) as exc:
+            if not parts:
+                return self._fallback(base, result, str(exc), built)
+            error = str(exc)
+        except OllamaError as exc:
+            error = (f"{exc} (the answer above is incomplete)" if parts else str(exc))
+        text = "".join(parts)
+        if error and not text:
+            text = f"回答失败：{error}"
+        used = set(cited_numbers(text, len(built.sources)))
+        citations = tuple(Citation(n, r.chunk, n in used) for n, r in enumerate(built.sources, start=1))
+        usage = _usage(final_meta, started, first_token_at)
+        return Answer(text=text, citations=citations, sources=built.sources, budget=built.budget, usage=usage,
+                      general_knowledge=base["mode"] == "chat" and not built.sources, error=error, **base)
+
+    def _fallback(self, base: dict[str, Any], result: SearchResult, reason: str,
+                  built: BuiltPrompt | None = None) -> Answer:
+        """No model: return the most relevant passages, clearly labelled, with citations."""
+        passages = result.relevant or result.results[: self.settings.retrieval.k]
+        citations = tuple(Citation(n, r.chunk, True) for n, r in enumerate(passages, start=1))
+        return Answer(text=fallback_text(reason, passages), citations=citations, sources=tuple(passages),
+                      budget=built.budget if built else None, fallback=True, error=reason, **base)
+
+    def _remember(self, session: str, question: str, answer: Answer) -> None:
+        self.sessions.add_exchange(session, question, answer.text, answer.to_dict())
+        memory = self._memory(session)  # reloads from SQLite, which now holds the exchange
+        log.info("chat turn session=%s turns=%d declined=%s fallback=%s error=%s", session,
+                 len(memory.chat_memory.messages), answer.declined, answer.fallback, bool(answer.error))
+
+
+def _new_memory():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConversationBufferMemory is deprecated in LangChain 1.x but works
+        from langchain_classic.memory import ConversationBufferMemory
+
+        return ConversationBufferMemory(return_messages=True, memory_key="history", input_key="input",
+                                        output_key="output")
+
+
+def _lc_messages(messages: Sequence[dict[str, str]]):
+    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+
+    kinds = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
+    return [kinds[m["role"]](content=m["content"]) for m in messages]
+
+
+def _build_chains(llm: Any):
+    """LCEL: prompt | model for answers (streamed), prompt | model | parser for rewrites."""
+    from langchain_core.output_parsers import StrOutputParser
+    from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
+
+    prompt = ChatPromptTemplate.from_messages([MessagesPlaceholder("messages")])
+    return prompt | llm, prompt | llm | StrOutputParser()
+
+
+def _usage(meta: dict[str, Any], started: float, first_token_at: float | None) -> Usage:
+    eval_count = meta.get("eval_count")
+    eval_duration = meta.get("eval_duration")
+    tps = eval_count / eval_duration * 1e9 if eval_count and eval_duration else None
+    return Usage(ttft_s=round(first_token_at - started, 3) if first_token_at else None,
+                 tokens_per_s=round(tps, 2) if tps else None, prompt_tokens=meta.get("prompt_eval_count"),
+                 answer_tokens=eval_count, total_s=round(time.monotonic() - started, 3))
