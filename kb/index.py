@@ -67,6 +67,8 @@ class Indexes:
             if index.ntotal != stamp.get("ntotal") or index.d != self.dim:
                 return None
             return index
+        except FileNotFoundError:
+            return None
         except (OSError, ValueError, RuntimeError) as exc:
             if gen > 0:
                 log.warning("faiss index not usable kb=%s reason=%s; rebuilding", self.store.name, exc)

@@ -502,6 +502,7 @@ class _Handler(BaseHTTPRequestHandler):
     """Routes one HTTP exchange to the stand-in; HTTP/1.1 with keep-alive like httpx expects."""
 
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # Go (so Ollama) sets TCP_NODELAY; without it small chunks wait ~40 ms
     server_state: OllamaStandin  # set on the per-server subclass
 
     ROUTES: dict[str, dict[str, str]] = {

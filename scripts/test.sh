@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Set up (first time) and run the whole test suite, browser journey included.
+# Installs Debian's chromium and CJK fonts when they are missing (needs root or sudo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "noto.*cjk"; then
+  SUDO=""; [ "$(id -u)" = "0" ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    chromium chromium-driver fonts-noto-cjk fontconfig >/dev/null
+fi
+bash scripts/setup.sh dev
+exec .venv/bin/python -m pytest -q "$@"
