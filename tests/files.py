@@ -61,3 +61,36 @@ def truncated(data: bytes, keep: float = 0.4) -> bytes:
 
 
 CORRUPT_PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 2 0 R >>\nendobj\n" + bytes(range(256)) * 20
+
+
+def _pdf_with(objects: list[bytes]) -> bytes:
+    """A minimal PDF with a correct xref table around the given object bodies."""
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for i, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer << /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return out
+
+
+def deeply_nested_pdf(depth: int = 20000) -> bytes:
+    """A page dictionary holding arrays nested `depth` deep: recursion bait for parsers."""
+    content = b"BT /F1 12 Tf 72 712 Td (Hello) Tj ET"
+    nested = b"[" * depth + b"]" * depth
+    return _pdf_with([b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                      b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Foo " + nested + b" >>",
+                      b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream"])
+
+
+def blank_pages_pdf(n: int = 5000) -> bytes:
+    """Thousands of empty pages: must fail fast ("no text layer"), not hang."""
+    writer = PdfWriter()
+    for _ in range(n):
+        writer.add_blank_page(612, 792)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()

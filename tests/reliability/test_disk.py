@@ -1,0 +1,63 @@
+"""A full disk and a read-only data folder: clear errors, nothing lost, reading still works."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from kb import KnowledgeBase, StoreError
+
+from ..conftest import corpus_files, make_settings
+from .helpers import remount_read_only, require_mount, tmpfs
+
+
+def test_disk_full_while_writing_keeps_the_previous_state():
+    require_mount()
+    with tmpfs("12m") as disk:
+        settings = make_settings(disk / "data")
+        with KnowledgeBase.open(settings, "notes") as kb:
+            first = kb.ingest(corpus_files()[1:3])
+            assert first.ok
+            before = sorted(d.file_name for d in kb.documents())
+            n_chunks = kb.info().n_chunks
+            # Fill the disk, leaving a little room so the failure happens mid-write.
+            filler = disk / "filler.bin"
+            with open(filler, "wb") as fh:
+                try:
+                    while True:
+                        fh.write(b"\0" * 65536)
+                except OSError:
+                    pass
+            os.truncate(filler, max(0, filler.stat().st_size - 20_000))
+            big = "\n\n".join(f"## 第{i}节\n\n" + "磁盘写满测试的内容，需要占用空间。" * 40 for i in range(200))
+            report = kb.ingest_bytes([("big.md", big.encode())])
+            failure = report.files[0]
+            assert failure.status == "failed"
+            assert "disk" in failure.error.lower() or "space" in failure.error.lower() or "full" in failure.error.lower()
+            assert sorted(d.file_name for d in kb.documents()) == before
+            assert kb.info().n_chunks == n_chunks
+            assert kb.search("模型").results
+        filler.unlink()
+        with KnowledgeBase.open(settings, "notes") as kb:
+            assert kb.check().ok
+            assert sorted(d.file_name for d in kb.documents()) == before
+            assert kb.ingest_bytes([("big.md", big.encode())]).ok  # with room again, it works
+
+
+def test_read_only_data_folder_still_reads_and_searches_and_says_why_writes_fail():
+    require_mount()
+    with tmpfs("20m") as disk:
+        settings = make_settings(disk / "data")
+        with KnowledgeBase.open(settings, "notes") as kb:
+            assert kb.ingest(corpus_files()[1:3]).ok
+            names = sorted(d.file_name for d in kb.documents())
+        remount_read_only(disk)
+        with KnowledgeBase.open(settings, "notes") as kb:
+            assert kb.store.read_only
+            assert sorted(d.file_name for d in kb.documents()) == names
+            assert kb.search("模型 训练").results
+            assert kb.check().ok
+            report = kb.ingest_bytes([("new.md", "新的内容。".encode())])
+            assert report.files[0].status == "failed" and "read-only" in report.files[0].error
+            with pytest.raises(StoreError, match="read-only"):
+                kb.delete(names[0])
