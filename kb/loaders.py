@@ -307,6 +307,7 @@ def _pdf_blocks(name: str, reader: Any, loaded: LoadedFile) -> Iterator[Block]:
     started = time.monotonic()
     pages_with_text = 0
     empty_pages: list[int] = []
+    headings: list[tuple[int, str]] = []  # carried across pages
     for index in range(loaded.n_pages or 0):
         if time.monotonic() - started > PDF_SECONDS_LIMIT:
             raise IngestError(name, f"reading the PDF took longer than {PDF_SECONDS_LIMIT:.0f} s (page {index + 1} "
@@ -327,15 +328,54 @@ def _pdf_blocks(name: str, reader: Any, loaded: LoadedFile) -> Iterator[Block]:
                                    "fonts without a text map")
             continue
         pages_with_text += 1
-        for para in text.split("\n\n"):
-            if para.strip():
-                yield Block(para.strip(), page=page_no)
+        yield from _pdf_page_blocks(text, page_no, headings)
     if pages_with_text == 0:
         raise IngestError(name, "the PDF has no text layer; it looks scanned. OCR is not supported: run OCR first "
                                 "(e.g. `ocrmypdf in.pdf out.pdf`) and upload the result")
     if empty_pages:
         shown = ", ".join(map(str, empty_pages[:10])) + (" ..." if len(empty_pages) > 10 else "")
         loaded.warnings.append(f"{len(empty_pages)} page(s) have no text (scanned or blank): {shown}")
+
+
+_PDF_HEADINGS = (
+    (1, re.compile(r"^(?:[一二三四五六七八九十]+、|第[一二三四五六七八九十\d]+[章节部分篇]\s*)\S")),
+    (2, re.compile(r"^[\U0001F300-\U0001FAFF\u2600-\u27BF\u25A0-\u25FF]\ufe0f?\s*\S")),
+    (3, re.compile(r"^第[一二三四五六七八九十\d]+步")),
+)
+
+
+def pdf_heading_level(line: str) -> int | None:
+    """Heading level of a PDF line that looks like a section title, else None.
+
+    PDFs carry no structure, but notes exported to PDF keep their markers: `一、…`, `第三步…`,
+    or an emoji/symbol bullet such as `🔹 文件 4：ingest.py`. Short lines only, never sentences.
+    """
+    line = line.strip()
+    if not line or len(line) > 40 or line.endswith(("。", "，", "；", ",")):
+        return None
+    for level, pattern in _PDF_HEADINGS:
+        if pattern.match(line):
+            return level
+    return None
+
+
+def _pdf_page_blocks(text: str, page_no: int, headings: list[tuple[int, str]]) -> Iterator[Block]:
+    """Paragraph blocks of one page, with the heading path of heading-like lines seen so far."""
+    for para in text.split("\n\n"):
+        lines: list[str] = []
+        for line in para.split("\n"):
+            level = pdf_heading_level(line)
+            if level is None:
+                lines.append(line)
+                continue
+            if lines and "\n".join(lines).strip():
+                yield Block("\n".join(lines).strip(), page=page_no, heading_path=tuple(t for _, t in headings))
+            lines = [line]  # the heading line stays in the text too: it is what the reader sees
+            # One level only: PDF markers are too irregular to nest reliably, and a stale
+            # outer heading would mislabel every later section.
+            headings[:] = [(level, line.strip())]
+        if lines and "\n".join(lines).strip():
+            yield Block("\n".join(lines).strip(), page=page_no, heading_path=tuple(t for _, t in headings))
 
 
 def clean_pdf_text(raw: str) -> str:
@@ -353,6 +393,9 @@ def clean_pdf_text(raw: str) -> str:
     paras: list[str] = []
     current = ""
     for ln in lines:
+        if current and (pdf_heading_level(ln) is not None or ln.lstrip().startswith(("•", "- "))):
+            paras.append(current)  # a heading or bullet starts a new line even after a full-width one
+            current = ""
         if not current:
             current = ln.strip()
         else:
