@@ -33,6 +33,8 @@ from .types import Chunk
 
 log = logging.getLogger(__name__)
 
+_MAX_CACHED_SESSIONS = 64
+
 
 @dataclass(frozen=True)
 class Citation:
@@ -165,7 +167,10 @@ class ChatService:
                         memory.chat_memory.add_user_message(t.content)
                     else:
                         memory.chat_memory.add_ai_message(t.content)
+                self._memories.pop(session, None)
                 self._memories[session] = memory
+                while len(self._memories) > _MAX_CACHED_SESSIONS:  # SQLite holds them all; memory keeps the recent
+                    self._memories.pop(next(iter(self._memories)))
         return memory
 
     def history(self, session: str) -> list[dict[str, str]]:
