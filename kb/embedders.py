@@ -126,19 +126,20 @@ class OllamaEmbedder:
         return self._client
 
     def _call(self, fn, arg):
-        import httpx
-        from ollama import ResponseError
+        from .errors import ModelMissing, OllamaError, OllamaUnavailable
+        from .ollama import ollama_errors
 
         try:
-            return fn(arg)
-        except httpx.ConnectError as exc:
-            raise EmbeddingError(f"Ollama is not reachable at {self.base_url} for embeddings: start it with "
-                                 f"`ollama serve`, or set [embedder] name = \"builtin\"") from exc
-        except httpx.TimeoutException as exc:
-            raise EmbeddingError(f"Ollama embeddings timed out at {self.base_url}: try again") from exc
-        except ResponseError as exc:
-            hint = f" Run `ollama pull {self.model}`." if exc.status_code == 404 else ""
-            raise EmbeddingError(f"Ollama embeddings failed: {exc.error}.{hint}") from exc
+            with ollama_errors(self.base_url, "embedding", model=self.model, timeout=self._timeout):
+                return fn(arg)
+        except OllamaUnavailable as exc:
+            raise EmbeddingError(f"{exc}; or set [embedder] name = \"builtin\" and run "
+                                 "`python -m kb rebuild`") from exc
+        except ModelMissing as exc:
+            raise EmbeddingError(f"The embedding model '{self.model}' is not in Ollama: run "
+                                 f"`ollama pull {self.model}`") from exc
+        except OllamaError as exc:
+            raise EmbeddingError(f"Ollama embeddings failed: {exc}") from exc
 
     @property
     def dim(self) -> int:

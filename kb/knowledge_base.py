@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from .config import Settings, _valid_kb_name
 from .embedders import CachedEmbedder, Embedder
-from .errors import IngestError, KBError, KnowledgeBaseNotFound, StoreError
+from .errors import EmbeddingError, IngestError, KBError, KnowledgeBaseNotFound, StoreError
 from .factory import build_cached_embedder, embedder_id, kbs_dir
 from .index import Indexes
 from .retrieval import Retriever, SearchOptions, SearchResult
@@ -261,6 +261,8 @@ class KnowledgeBase:
             self._commit(prepared, vectors, data)
         except IngestError as exc:
             return FileResult(exc.file, "failed", error=exc.reason, seconds=round(time.monotonic() - t0, 3))
+        except EmbeddingError as exc:
+            return FileResult(getattr(src, "name", "?"), "failed", error=str(exc), seconds=round(time.monotonic() - t0, 3))
         except (StoreError, OSError) as exc:
             reason = f"could not be saved ({exc}); the knowledge base keeps its previous state"
             return FileResult(getattr(src, "name", "?"), "failed", error=reason,
@@ -450,7 +452,6 @@ class KnowledgeBase:
             path = self.store.folder / "files" / f"{doc.file_hash}{Path(doc.file_name).suffix.lower()}"
             if not path.exists():
                 problems.append(f"stored original of {doc.file_name} is missing (re-index will need the file)")
-        if self.store.manifest.get("dim") != self.embedder.dim and self.embedder.name == self.store.manifest.get(
-                "embedder"):
-            problems.append("embedder dimension differs from the manifest")
+        if self.indexes.faiss.d != self.store.manifest.get("dim"):
+            problems.append("vector index dimension differs from the manifest")
         return CheckReport(self.name, not problems, tuple(problems), n_docs, n_chunks, n_vectors)
