@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,6 +113,7 @@ class Settings:
         env = {} if env is None else env
         base_dir = base_dir or Path.cwd()
         sections: dict[str, Any] = {}
+        origins: dict[str, str] = {}
         for f in dataclasses.fields(cls):
             section_cls = _section_type(f.name)
             given = dict(raw.get(f.name, {}) or {})
@@ -125,10 +127,13 @@ class Settings:
                 env_value = _env_value(env, f.name, sf.name)
                 if env_value is not None:
                     origin, value = env_value
+                elif sf.name not in given:
+                    origin = "the defaults"
+                origins[f"{f.name}.{sf.name}"] = origin
                 values[sf.name] = _coerce(value, sf.type, origin, base_dir)
             sections[f.name] = section_cls(**values)
         settings = cls(**sections)
-        settings.validate()
+        settings.validate(origins)
         return settings
 
     def with_overrides(self, **sections: Mapping[str, Any]) -> "Settings":
@@ -140,10 +145,17 @@ class Settings:
         out.validate()
         return out
 
-    def validate(self) -> None:
+    def validate(self, origins: Mapping[str, str] | None = None) -> None:
+        """Check every value once; the error names the key and where its value came from."""
+        origins = origins or {}
+
         def need(ok: bool, what: str) -> None:
-            if not ok:
-                raise ConfigError(f"Bad setting: {what}. Fix it in config.toml or the KB_* environment variable.")
+            if ok:
+                return
+            key = re.match(r"\[(\w+)\] (\w+)", what)
+            origin = origins.get(f"{key.group(1)}.{key.group(2)}") if key else None
+            where = f" (set in {origin})" if origin else ""
+            raise ConfigError(f"Bad setting: {what}{where}. Fix it in config.toml or the KB_* environment variable.")
 
         need(self.storage.max_file_mb > 0, "[storage] max_file_mb must be > 0")
         need(_valid_kb_name(self.storage.default_kb), "[storage] default_kb must be a simple name (letters, digits, - _)")
