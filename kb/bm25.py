@@ -216,31 +216,10 @@ class BM25Index:
         if k <= 0 or not query_tokens or (allowed_ids is not None and len(allowed_ids) == 0):
             return []
         with self._lock:
-            n_live = len(self._row_of)
-            if n_live == 0:
+            scored = self._accumulate(query_tokens)
+            if scored is None:
                 return []
-            query = self._query_terms(query_tokens)
-            if not query:
-                return []
-            avgdl = self._total_len / n_live if self._total_len else 1.0
-            has_dead = n_live < self._n_rows
-            lens = self._lens[: self._n_rows]
-            scores = np.zeros(self._n_rows, dtype=np.float64)
-            term_rows: list[tuple[str, np.ndarray]] = []
-            for text, term, count in query:
-                rows, tf = self._term_postings(term)
-                if has_dead:
-                    live = self._alive[rows]
-                    rows, tf = rows[live], tf[live]
-                df = len(rows)
-                if df == 0:
-                    continue
-                idf = math.log(1.0 + (n_live - df + 0.5) / (df + 0.5))
-                tf = tf.astype(np.float64)
-                norm = self.k1 * (1.0 - self.b + self.b * lens[rows] / avgdl)
-                scores[rows] += (count * idf) * tf * (self.k1 + 1.0) / (tf + norm)
-                term_rows.append((text, rows))
-
+            scores, term_rows = scored
             cand = np.flatnonzero(scores > 0)
             if allowed_ids is not None and len(cand):
                 if isinstance(allowed_ids, np.ndarray):
@@ -252,6 +231,73 @@ class BM25Index:
             ids = self._ids[top]
             matched = self._matched(top, term_rows)
             return [BM25Hit(int(i), float(scores[r]), m) for i, r, m in zip(ids, top, matched)]
+
+    def score_ids(self, query_tokens: Sequence[str], ids: Iterable[int]) -> dict[int, BM25Hit]:
+        """The score of each given live document that matches at least one query term.
+
+        The same numbers `search` gives, for documents it may not have ranked high enough to
+        return: hybrid search uses it so every candidate has an exact keyword score.
+        """
+        with self._lock:
+            scored = self._accumulate(query_tokens) if query_tokens else None
+            if scored is None:
+                return {}
+            scores, term_rows = scored
+            rows = np.array([r for r in (self._row_of.get(int(i)) for i in ids) if r is not None], dtype=np.int64)
+            rows = np.sort(rows[scores[rows] > 0]) if len(rows) else rows
+            matched = self._matched(rows, term_rows)
+            return {int(self._ids[r]): BM25Hit(int(self._ids[r]), float(scores[r]), m)
+                    for r, m in zip(rows, matched)}
+
+    def term_stats(self, terms: Iterable[str]) -> dict[str, tuple[int, float]]:
+        """(document frequency, idf) of each distinct term over the live documents.
+
+        A term no live document holds has df 0 and the largest idf the corpus allows, the
+        natural weight of a word the knowledge base has never seen.
+        """
+        with self._lock:
+            n_live = len(self._row_of)
+            has_dead = n_live < self._n_rows
+            out: dict[str, tuple[int, float]] = {}
+            for text in dict.fromkeys(terms):
+                term = self._vocab.get(text)
+                df = 0
+                if term is not None:
+                    rows, _ = self._term_postings(term)
+                    df = int(self._alive[rows].sum()) if has_dead else len(rows)
+                out[text] = (df, math.log(1.0 + (n_live - df + 0.5) / (df + 0.5)))
+            return out
+
+    def _accumulate(self, query_tokens: Sequence[str]) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]] | None:
+        """BM25 score of every row for the query, and each known term's (live) rows; None if none match.
+
+        Only the postings of the query's own terms are read. Caller holds the lock.
+        """
+        n_live = len(self._row_of)
+        if n_live == 0:
+            return None
+        query = self._query_terms(query_tokens)
+        if not query:
+            return None
+        avgdl = self._total_len / n_live if self._total_len else 1.0
+        has_dead = n_live < self._n_rows
+        lens = self._lens[: self._n_rows]
+        scores = np.zeros(self._n_rows, dtype=np.float64)
+        term_rows: list[tuple[str, np.ndarray]] = []
+        for text, term, count in query:
+            rows, tf = self._term_postings(term)
+            if has_dead:
+                live = self._alive[rows]
+                rows, tf = rows[live], tf[live]
+            df = len(rows)
+            if df == 0:
+                continue
+            idf = math.log(1.0 + (n_live - df + 0.5) / (df + 0.5))
+            tf = tf.astype(np.float64)
+            norm = self.k1 * (1.0 - self.b + self.b * lens[rows] / avgdl)
+            scores[rows] += (count * idf) * tf * (self.k1 + 1.0) / (tf + norm)
+            term_rows.append((text, rows))
+        return scores, term_rows
 
     def _query_terms(self, query_tokens: Sequence[str]) -> list[tuple[str, int, int]]:
         """(text, term id, occurrences) of the known query terms, in order of first occurrence."""

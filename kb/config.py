@@ -40,8 +40,8 @@ class EmbedderSettings:
 
 @dataclass(frozen=True)
 class ChunkingSettings:
-    size: int = 360
-    overlap: int = 60
+    size: int = 480
+    overlap: int = 80
     min_chars: int = 20
 
 
@@ -50,13 +50,15 @@ class RetrievalSettings:
     mode: str = "hybrid"
     k: int = 5
     candidates: int = 40
+    fusion: str = "zscore"
     rrf_k: int = 60
-    dense_weight: float = 1.0
-    bm25_weight: float = 1.0
+    dense_weight: float = 0.6
+    bm25_weight: float = 0.4
     mmr: bool = False
     mmr_lambda: float = 0.7
-    threshold: float = 0.80
-    relative_cutoff: float = 0.90
+    threshold: float = 0.86
+    relative_cutoff: float = 0.93
+    name_check: bool = True
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,7 @@ class Settings:
         need(r.mode in ("dense", "bm25", "hybrid"), f"[retrieval] mode is {r.mode!r}; use dense, bm25 or hybrid")
         need(1 <= r.k <= 100, "[retrieval] k must be between 1 and 100")
         need(r.candidates >= r.k, "[retrieval] candidates must be >= k")
+        need(r.fusion in ("zscore", "rrf"), f"[retrieval] fusion is {r.fusion!r}; use zscore or rrf")
         need(r.rrf_k >= 1, "[retrieval] rrf_k must be >= 1")
         need(r.dense_weight >= 0 and r.bm25_weight >= 0 and r.dense_weight + r.bm25_weight > 0,
              "[retrieval] dense_weight and bm25_weight must be >= 0 and not both 0")

@@ -45,6 +45,7 @@ class EvalReport:
     mean_chunk_chars: float
     mean_result_chars: float
     ranks: dict[str, int | None] = field(default_factory=dict)
+    max_chunk_chars: int = 0  # with the heading path: what five results can cost in the prompt
 
     def to_dict(self) -> dict[str, Any]:
         return {"n_answerable": self.n_answerable, "hit@1": self.hit_at[1], "hit@3": self.hit_at[3],
@@ -52,7 +53,7 @@ class EvalReport:
                 "missed@5": self.missed_at_5, "declined_unanswerable": self.declined_unanswerable,
                 "n_unanswerable": self.n_unanswerable, "wrongly_declined": self.wrongly_declined,
                 "mean_chunk_chars": self.mean_chunk_chars, "mean_result_chars": self.mean_result_chars,
-                "ranks": self.ranks}
+                "max_chunk_chars": self.max_chunk_chars, "ranks": self.ranks}
 
 
 def load_items(path: Path) -> list[EvalItem]:
@@ -118,6 +119,7 @@ def evaluate(kb: Any, items: Sequence[EvalItem], mode: str | None = None, k: int
         mean_chunk_chars=round(statistics.mean(len(c.text) for c in chunks), 1) if chunks else 0.0,
         mean_result_chars=round(statistics.mean(result_chars), 1) if result_chars else 0.0,
         ranks=ranks,
+        max_chunk_chars=max((len(c.text) + len(c.heading) for c in chunks), default=0),
     )
 
 
@@ -126,7 +128,8 @@ def format_report(r: EvalReport, docs_only: bool = False) -> str:
              f"hit@1 {r.hit_at[1]:.3f}  hit@3 {r.hit_at[3]:.3f}  hit@5 {r.hit_at[5]:.3f}  MRR@10 {r.mrr_at_10:.3f}",
              "hit@5 by kind: " + ", ".join(f"{k} {v:.2f}" for k, v in r.hit5_by_kind.items()),
              f"missed@5: {' '.join(r.missed_at_5) or '-'}",
-             f"mean chunk length: {r.mean_chunk_chars:.0f} chars (top-5 results: {r.mean_result_chars:.0f})"]
+             f"mean chunk length: {r.mean_chunk_chars:.0f} chars, longest {r.max_chunk_chars} with its heading "
+             f"(top-5 results: {r.mean_result_chars:.0f})"]
     if docs_only:
         lines.append(f"docs-only gate: declined {r.declined_unanswerable} of {r.n_unanswerable} unanswerable; "
                      f"wrongly declined {len(r.wrongly_declined)} of {r.n_answerable} answerable "

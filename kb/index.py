@@ -22,8 +22,21 @@ from .store import KBStore, write_atomic
 log = logging.getLogger(__name__)
 
 
+def _single_query_threads() -> None:
+    """Let FAISS scan with one thread.
+
+    Every search here is one query vector against a flat index. FAISS's OpenMP threads cost
+    more to start and join than they save on such a scan, and on a busy two-core machine they
+    wait for each other: at 100k chunks one thread measured 8 ms p50 / 9 ms p95 against
+    15 ms / 48 ms with two (benchmarks/retrieval.py). The setting belongs to FAISS's own
+    OpenMP runtime (its wheel bundles one), so the embedder's threads are untouched.
+    """
+    faiss.omp_set_num_threads(1)
+
+
 class Indexes:
     def __init__(self, store: KBStore):
+        _single_query_threads()
         self.store = store
         self.dim = int(store.manifest["dim"])
         self.generation = -1
@@ -149,6 +162,16 @@ class Indexes:
     def keyword(self, tokens: Sequence[str], k: int, allowed: Collection[int] | None = None) -> list[BM25Hit]:
         with self._lock:
             return self.bm25.search(tokens, k, allowed_ids=allowed)
+
+    def keyword_scores(self, tokens: Sequence[str], rowids: Sequence[int]) -> dict[int, BM25Hit]:
+        """Exact BM25 scores of some chunks (those holding no query term are left out)."""
+        with self._lock:
+            return self.bm25.score_ids(tokens, rowids)
+
+    def term_stats(self, terms: Sequence[str]) -> dict[str, tuple[int, float]]:
+        """(document frequency, idf) of each term in the keyword index."""
+        with self._lock:
+            return self.bm25.term_stats(terms)
 
     def vectors_for(self, rowids: Sequence[int]) -> np.ndarray:
         with self._lock:

@@ -273,7 +273,7 @@ class KnowledgeBase:
 
     def _chunker_signature(self) -> str:
         c = self.settings.chunking
-        return f"v1/{c.size}/{c.overlap}/{c.min_chars}"
+        return f"v2/{c.size}/{c.overlap}/{c.min_chars}"
 
     def _embed(self, prepared: Prepared, i: int, n: int, notify: ProgressFn):
         import numpy as np

@@ -342,6 +342,7 @@ _PDF_HEADINGS = (
     (2, re.compile(r"^[\U0001F300-\U0001FAFF\u2600-\u27BF\u25A0-\u25FF]\ufe0f?\s*\S")),
     (3, re.compile(r"^第[一二三四五六七八九十\d]+步")),
 )
+_SYMBOL_LEVEL = 2  # the emoji/symbol-bullet pattern above
 
 
 def pdf_heading_level(line: str) -> int | None:
@@ -359,23 +360,76 @@ def pdf_heading_level(line: str) -> int | None:
     return None
 
 
+def _marker(line: str) -> str:
+    """The leading symbol of a symbol-bullet line (variation selector dropped)."""
+    return line.strip()[:1]
+
+
+def _pdf_heading_levels(lines: list[str]) -> list[int | None]:
+    """`pdf_heading_level` of each line, with symbol bullets that form a list demoted to text.
+
+    An emoji/symbol line is a title when it introduces content, and a title may directly
+    follow another (`🔹 最推荐你的部署方式：` then `🔹 llama.cpp + …`). But three or more
+    lines in a row that start with the same symbol (`🔍 无需训练…`, `🔍 支持私有部署…`) are
+    a list or the rows of a table: cutting a section at every row would leave one-line chunks.
+    """
+    levels = [pdf_heading_level(ln) for ln in lines]
+    out = list(levels)
+    rows = [i for i, ln in enumerate(lines) if ln.strip()]
+    start = 0
+    while start < len(rows):
+        end = start
+        first = rows[start]
+        if levels[first] == _SYMBOL_LEVEL:
+            while (end + 1 < len(rows) and levels[rows[end + 1]] == _SYMBOL_LEVEL
+                   and _marker(lines[rows[end + 1]]) == _marker(lines[first])):
+                end += 1
+            if end - start >= 2:
+                for j in rows[start:end + 1]:
+                    out[j] = None
+        start = end + 1
+    return out
+
+
 def _pdf_page_blocks(text: str, page_no: int, headings: list[tuple[int, str]]) -> Iterator[Block]:
-    """Paragraph blocks of one page, with the heading path of heading-like lines seen so far."""
-    for para in text.split("\n\n"):
-        lines: list[str] = []
-        for line in para.split("\n"):
-            level = pdf_heading_level(line)
+    """Paragraph blocks of one page, with the heading path of heading-like lines seen so far.
+
+    The heading line stays in the block text: it is what the reader sees. A heading with no
+    text of its own before the next heading (`🔹 最推荐你的部署方式：` directly followed by
+    `🔹 llama.cpp + …`) is not emitted as a block of its own (a chunk holding only a title
+    matches many questions and answers none); its line is carried into the next block. A title
+    that ends the page stays a block: the next page's text shares its heading path, so the
+    splitter packs the two into one chunk anyway.
+    """
+    paras = [para.split("\n") for para in text.split("\n\n")]
+    flat = [line for para in paras for line in para]
+    levels = iter(_pdf_heading_levels(flat))  # over the whole page: a list may span paragraphs
+    pending: list[str] = []
+    for para_lines in paras:
+        lines: list[str] = list(pending)
+        pending.clear()
+        only_headings = bool(lines)
+        for line in para_lines:
+            level = next(levels)
             if level is None:
                 lines.append(line)
+                if line.strip():
+                    only_headings = False
                 continue
-            if lines and "\n".join(lines).strip():
+            if lines and not only_headings:
                 yield Block("\n".join(lines).strip(), page=page_no, heading_path=tuple(t for _, t in headings))
-            lines = [line]  # the heading line stays in the text too: it is what the reader sees
+                lines = []
+            lines.append(line)
+            only_headings = True
             # One level only: PDF markers are too irregular to nest reliably, and a stale
             # outer heading would mislabel every later section.
             headings[:] = [(level, line.strip())]
-        if lines and "\n".join(lines).strip():
+        if only_headings:
+            pending.extend(ln for ln in lines if ln.strip())
+        elif lines and "\n".join(lines).strip():
             yield Block("\n".join(lines).strip(), page=page_no, heading_path=tuple(t for _, t in headings))
+    if pending:
+        yield Block("\n".join(pending).strip(), page=page_no, heading_path=tuple(t for _, t in headings))
 
 
 def clean_pdf_text(raw: str) -> str:

@@ -3,13 +3,31 @@
 Score directions (all "higher is better"):
 - dense: cosine similarity of e5/Ollama vectors, in [-1, 1]; computed for every candidate, so a
   chunk found only by keywords still shows its dense similarity (its dense rank stays None);
-- bm25: Okapi BM25 over jieba tokens, >= 0, unbounded, comparable only within one query;
-- fused: weighted reciprocal rank fusion, sum of w / (rrf_k + rank) over the retrievers that
-  ranked the chunk; in single-retriever modes it equals that retriever's score.
+- bm25: Okapi BM25 over jieba tokens, >= 0, unbounded, comparable only within one query; also
+  computed for every candidate that holds a query term (None if it holds none);
+- fused (hybrid): with `fusion = "zscore"` (the default) the weighted sum of the two scores
+  after each is standardised over the pooled candidates (z = (s - mean) / std), so about 0 is
+  "an average candidate" and +2 "stands well out"; with `fusion = "rrf"`, weighted reciprocal
+  rank fusion, sum of w / (rrf_k + rank). In single-retriever modes it is that retriever's score.
+- keyword_coverage: the share, 0..1, of the question's keyword weight (BM25 idf of each
+  distinct term, an unseen term weighing the most) that the chunk contains.
 
-The gate decides whether anything is relevant enough to answer from (docs-only mode):
-a result passes when its dense similarity reaches `threshold` and is within
-`relative_cutoff` of the best one (`dense >= best * relative_cutoff`).
+Why z-scores rather than ranks: RRF throws away how far a hit stands out. A chunk that holds
+every rare word of the question and one that barely beats the 40th candidate get similar
+credit if both are ranked first by one retriever. Standardising keeps the margins and puts a
+cosine (e5 squeezes everything into 0.80-0.95) and an unbounded BM25 score on one scale
+without any per-model constant.
+
+The gate decides whether anything is relevant enough to answer from (docs-only mode). A
+result passes when
+1. its dense similarity reaches `threshold` (absolute, in the embedder's cosine scale: the
+   builtin e5 puts unrelated Chinese text at 0.80-0.87 and real matches above 0.87), and
+2. it is within `relative_cutoff` of the best one (`dense >= best * relative_cutoff`), and
+3. (`name_check`) the question does not hinge on names the knowledge base has never seen: in a
+   Chinese question, Latin-script words are almost always names (FedAvg, Neo4j, Kubernetes);
+   when most of them occur in no chunk at all, the documents cannot be about the question,
+   however close the embedding looks. Purely Latin questions are exempt (their words are not
+   names). The names found missing are reported in `SearchResult.missing_names`.
 """
 from __future__ import annotations
 
@@ -25,6 +43,7 @@ from .textproc import tokenize
 from .types import Chunk
 
 MODES = ("dense", "bm25", "hybrid")
+FUSIONS = ("zscore", "rrf")
 
 
 @dataclass(frozen=True)
@@ -32,20 +51,22 @@ class SearchOptions:
     mode: str = "hybrid"
     k: int = 5
     candidates: int = 40
+    fusion: str = "zscore"
     rrf_k: int = 60
-    dense_weight: float = 1.0
-    bm25_weight: float = 1.0
+    dense_weight: float = 0.6
+    bm25_weight: float = 0.4
     mmr: bool = False
     mmr_lambda: float = 0.7
-    threshold: float = 0.80
-    relative_cutoff: float = 0.90
+    threshold: float = 0.86
+    relative_cutoff: float = 0.93
+    name_check: bool = True
     documents: tuple[str, ...] = ()  # restrict to these documents (file names or ids)
 
     @classmethod
     def from_settings(cls, r: RetrievalSettings, **overrides: Any) -> "SearchOptions":
-        base = cls(mode=r.mode, k=r.k, candidates=r.candidates, rrf_k=r.rrf_k, dense_weight=r.dense_weight,
-                   bm25_weight=r.bm25_weight, mmr=r.mmr, mmr_lambda=r.mmr_lambda, threshold=r.threshold,
-                   relative_cutoff=r.relative_cutoff)
+        base = cls(mode=r.mode, k=r.k, candidates=r.candidates, fusion=r.fusion, rrf_k=r.rrf_k,
+                   dense_weight=r.dense_weight, bm25_weight=r.bm25_weight, mmr=r.mmr, mmr_lambda=r.mmr_lambda,
+                   threshold=r.threshold, relative_cutoff=r.relative_cutoff, name_check=r.name_check)
         given = {k: v for k, v in overrides.items() if v is not None}
         if "documents" in given:
             given["documents"] = tuple(given["documents"])
@@ -58,6 +79,8 @@ class SearchOptions:
 
         if self.mode not in MODES:
             raise KBError(f"Unknown search mode {self.mode!r}: use dense, bm25 or hybrid")
+        if self.fusion not in FUSIONS:
+            raise KBError(f"Unknown fusion {self.fusion!r}: use zscore or rrf")
         if not 1 <= self.k <= 100:
             raise KBError("k must be between 1 and 100")
         if not 0 <= self.mmr_lambda <= 1:
@@ -75,6 +98,7 @@ class ScoredChunk:
     bm25_rank: int | None = None
     matched_terms: tuple[str, ...] = ()
     passed: bool = False  # passed the relevance gate
+    keyword_coverage: float = 0.0  # share of the question's keyword weight found in this chunk, 0..1
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -94,6 +118,8 @@ class SearchResult:
     best_dense: float | None
     used_history: bool = False
     timings_ms: dict[str, float] = field(default_factory=dict)
+    missing_names: tuple[str, ...] = ()  # Latin-script names in the question that no chunk contains
+    gate_reason: str = ""  # why nothing passed the gate ("" when something did)
 
     @property
     def relevant(self) -> tuple[ScoredChunk, ...]:
@@ -106,7 +132,8 @@ class SearchResult:
     def to_dict(self) -> dict[str, Any]:
         return {"query": self.query, "retrieval_query": self.retrieval_query, "options": asdict(self.options),
                 "query_terms": list(self.query_terms), "best_dense": self.best_dense,
-                "used_history": self.used_history, "gate_passed": self.gate_passed, "timings_ms": self.timings_ms,
+                "used_history": self.used_history, "gate_passed": self.gate_passed, "gate_reason": self.gate_reason,
+                "missing_names": list(self.missing_names), "timings_ms": self.timings_ms,
                 "results": [r.to_dict() for r in self.results]}
 
 
@@ -132,7 +159,14 @@ def expand_with_history(question: str, history: Sequence[dict[str, str]]) -> str
     return " ".join(p for p in parts if p)
 
 
-# ---------------------------------------------------------------- fusion and gate
+def query_terms(question: str, text: str, used_history: bool) -> list[str]:
+    """Keyword terms of the searched text. For a follow-up the question's own terms count twice:
+    the history says what the conversation is about, the follow-up says what is asked now."""
+    terms = tokenize(text)
+    return terms + tokenize(question) if used_history else terms
+
+
+# ---------------------------------------------------------------- fusion, gate features
 
 def rrf_fuse(rankings: Sequence[tuple[Sequence[int], float]], rrf_k: int) -> dict[int, float]:
     """Weighted reciprocal rank fusion: {id: sum(weight / (rrf_k + rank))}; ranks are 1-based."""
@@ -143,6 +177,28 @@ def rrf_fuse(rankings: Sequence[tuple[Sequence[int], float]], rrf_k: int) -> dic
         for rank, i in enumerate(ids, start=1):
             fused[i] = fused.get(i, 0.0) + weight / (rrf_k + rank)
     return fused
+
+
+def zscores(values: Sequence[float]) -> np.ndarray:
+    """(v - mean) / std over the given values; all zeros when they do not vary."""
+    v = np.asarray(values, dtype=np.float64)
+    if len(v) == 0:
+        return v
+    std = v.std()
+    return (v - v.mean()) / std if std > 1e-12 else np.zeros_like(v)
+
+
+def zscore_fuse(ids: Sequence[int], dense: Sequence[float], bm25: Sequence[float], dense_weight: float,
+                bm25_weight: float) -> dict[int, float]:
+    """Convex combination of the standardised scores of one candidate pool: {id: fused}.
+
+    `bm25` is 0 for a candidate that holds no query term (its true score). The weights are
+    normalised to sum to 1, so only their ratio matters.
+    """
+    total = dense_weight + bm25_weight
+    wd, wb = (dense_weight / total, bm25_weight / total) if total > 0 else (0.5, 0.5)
+    fused = wd * zscores(dense) + wb * zscores(bm25)
+    return {i: float(f) for i, f in zip(ids, fused)}
 
 
 def mmr_select(ids: Sequence[int], relevance: Sequence[float], vectors: np.ndarray, k: int,
@@ -168,10 +224,66 @@ def mmr_select(ids: Sequence[int], relevance: Sequence[float], vectors: np.ndarr
     return [ids[i] for i in chosen]
 
 
-def gate(dense: float | None, best: float | None, options: SearchOptions) -> bool:
-    if dense is None or best is None:
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+_NAME_TERM = re.compile(r"[a-z][a-z0-9]*(?:[._\-][a-z0-9]+)*")
+
+
+def name_terms(question: str) -> list[str]:
+    """The Latin-script words of a mostly-Chinese question: in such a question they are names.
+
+    Empty unless the question is mostly Chinese (4+ Han characters, at least two per Latin
+    word): in an English question ordinary words would pass for names. Whole words only
+    (`llama.cpp`, not also `llama` and `cpp`), 3 characters or more.
+    """
+    n_han = len(_HAN.findall(question))
+    if n_han < 4 or n_han < 2 * len(_LATIN_WORD.findall(question)):
+        return []
+    names = [t for t in dict.fromkeys(tokenize(question)) if len(t) >= 3 and _NAME_TERM.fullmatch(t)]
+    return [t for t in names if not any(t != o and t in re.split(r"[._\-]", o) for o in names)]
+
+
+def names_unknown(names: Sequence[str], stats: dict[str, tuple[int, float]]) -> tuple[tuple[str, ...], bool]:
+    """(names no chunk holds, whether they are at least half of the question's names)."""
+    missing = tuple(n for n in names if stats.get(n, (0, 0.0))[0] == 0)
+    return missing, bool(names) and 2 * len(missing) >= len(names)
+
+
+def keyword_coverage(matched: Sequence[str], stats: dict[str, tuple[int, float]]) -> float:
+    """Share of the query's idf mass (distinct terms) that `matched` holds, 0..1."""
+    total = sum(idf for _, idf in stats.values())
+    return sum(stats[t][1] for t in set(matched) if t in stats) / total if total > 0 else 0.0
+
+
+def gate(dense: float | None, best: float | None, options: SearchOptions, names_missing: bool = False) -> bool:
+    if dense is None or best is None or (options.name_check and names_missing):
         return False
     return dense >= options.threshold and dense >= best * options.relative_cutoff
+
+
+def gate_reason(best: float | None, missing: Sequence[str], names_block: bool, options: SearchOptions,
+                passed: bool) -> str:
+    if passed:
+        return ""
+    if best is None:
+        return "nothing was found"
+    if options.name_check and names_block:
+        return f"the knowledge base never mentions {', '.join(missing)}"
+    return f"best dense similarity {best:.3f} is below the threshold {options.threshold:.2f}"
+
+
+def fuse(options: SearchOptions, pool: Sequence[int], dense_hits: Sequence[tuple[int, float]],
+         bm25_hits: Sequence[Any], dense_all: dict[int, float], keyword: dict[int, Any]) -> dict[int, float]:
+    """{id: fused score} for the mode and fusion in `options` (higher is better)."""
+    if options.mode == "dense":
+        return {i: s for i, s in dense_hits}
+    if options.mode == "bm25":
+        return {h.id: h.score for h in bm25_hits}
+    if options.fusion == "rrf":
+        return rrf_fuse([([i for i, _ in dense_hits], options.dense_weight),
+                         ([h.id for h in bm25_hits], options.bm25_weight)], options.rrf_k)
+    return zscore_fuse(pool, [dense_all[i] for i in pool], [keyword[i].score if i in keyword else 0.0 for i in pool],
+                       options.dense_weight, options.bm25_weight)
 
 
 # ---------------------------------------------------------------- the search itself
@@ -189,7 +301,7 @@ class Retriever:
         timings: dict[str, float] = {}
         used_history = bool(history) and is_follow_up(query, history)
         text = expand_with_history(query, history) if used_history else query
-        terms = tokenize(text)
+        terms = query_terms(query, text, used_history)
         n = options.candidates
         dense_hits: list[tuple[int, float]] = []
         bm25_hits = []
@@ -205,42 +317,53 @@ class Retriever:
             t = time.perf_counter()
             bm25_hits = self.indexes.keyword(terms, n, allowed)
             timings["bm25"] = _ms(t)
+
         t = time.perf_counter()
+        pool = list(dict.fromkeys([i for i, _ in dense_hits] + [h.id for h in bm25_hits]))
         dense_rank = {i: r for r, (i, _) in enumerate(dense_hits, start=1)}
         bm25_rank = {h.id: r for r, h in enumerate(bm25_hits, start=1)}
-        bm25_by_id = {h.id: h for h in bm25_hits}
-        if options.mode == "dense":
-            fused = {i: s for i, s in dense_hits}
-        elif options.mode == "bm25":
-            fused = {h.id: h.score for h in bm25_hits}
-        else:
-            fused = rrf_fuse([([i for i, _ in dense_hits], options.dense_weight),
-                              ([h.id for h in bm25_hits], options.bm25_weight)], options.rrf_k)
+        # Exact scores of both kinds for the whole pool: a chunk one retriever missed still
+        # gets its true score from the other one's point of view.
+        keyword = {h.id: h for h in bm25_hits}
+        missed = [i for i in pool if i not in keyword]
+        if missed and terms:
+            keyword.update(self.indexes.keyword_scores(terms, missed))
+        vectors = self.indexes.vectors_for(pool) if pool else None
+        dense_all = {i: float(s) for i, s in zip(pool, vectors @ qvec)} if vectors is not None else {}
+        fused = fuse(options, pool, dense_hits, bm25_hits, dense_all, keyword)
         order = sorted(fused, key=lambda i: (-fused[i], i))
-        dense_all: dict[int, float] = dict(dense_hits)
-        vectors = None
-        if qvec is not None and order:
-            vectors = self.indexes.vectors_for(order)
-            dense_all = {i: float(s) for i, s in zip(order, vectors @ qvec)}
         if options.mmr and vectors is not None and len(order) > options.k:
-            picked = mmr_select(order, [fused[i] for i in order], vectors, options.k, options.mmr_lambda)
+            row = {i: j for j, i in enumerate(pool)}
+            picked = mmr_select(order, [fused[i] for i in order], vectors[[row[i] for i in order]], options.k,
+                                options.mmr_lambda)
         else:
             picked = order[:options.k]
+        timings["fuse"] = _ms(t)
+
+        t = time.perf_counter()
+        names = name_terms(query) if options.name_check else []
+        stats = self.indexes.term_stats(list(dict.fromkeys([*terms, *names])))
+        missing, names_block = names_unknown(names, stats)
+        stats = {term: stats[term] for term in terms}  # coverage is over the searched terms
         best = max(dense_all.values()) if dense_all else None
         chunks = self.store.chunks_by_rowid(picked)
         results = []
         for rank, i in enumerate(picked, start=1):
             if i not in chunks:  # deleted by another writer between search and fetch
                 continue
-            hit = bm25_by_id.get(i)
+            hit = keyword.get(i)
             results.append(ScoredChunk(
                 chunk=chunks[i], fused_score=float(fused[i]), fused_rank=rank,
                 dense_score=dense_all.get(i), dense_rank=dense_rank.get(i),
                 bm25_score=hit.score if hit else None, bm25_rank=bm25_rank.get(i),
-                matched_terms=hit.matched if hit else (), passed=gate(dense_all.get(i), best, options)))
-        timings["fuse"] = _ms(t)
+                matched_terms=hit.matched if hit else (),
+                passed=gate(dense_all.get(i), best, options, names_block),
+                keyword_coverage=round(keyword_coverage(hit.matched if hit else (), stats), 4)))
+        timings["gate_fetch"] = _ms(t)
+        passed = any(r.passed for r in results)
         return SearchResult(query, text, options, tuple(results), tuple(terms), best, used_history,
-                            {k: round(v, 3) for k, v in timings.items()})
+                            {k: round(v, 3) for k, v in timings.items()}, missing,
+                            gate_reason(best, missing, names_block, options, passed))
 
 
 def _ms(start: float) -> float:

@@ -15,8 +15,9 @@ How text is split:
   ``localhost:7860``, ``http://host/path``, ``chunk_size``). The whole run is kept, because
   identifiers and versions are exactly what people search for verbatim, and its parts are kept
   too, so ``chunk size`` still finds ``chunk_size`` and ``7860`` finds ``http://localhost:7860``.
-* Whitespace and punctuation are never terms; a small stop-word list drops the function words
-  that would otherwise make every chunk match every question.
+* Whitespace and punctuation are never terms; a stop-word list drops the function words and
+  the question words (`哪一年`, `多久`, `有没有`, `用`) that would otherwise make every chunk
+  match every question, and a stop word's pieces go with it.
 
 Limits: kana and hangul runs are kept whole rather than segmented; camelCase is not split.
 """
@@ -42,6 +43,11 @@ _ZH_STOPWORDS = """
 我 你 您 他 她 它 我们 你们 他们 她们 它们 咱们 自己
 可以 能 能够 会 要 应该 需要 把 被 让 给 从 到 对 对于 关于 为 为了 以 由 向 于 跟 比
 中 上 下 里 内 时 时候 因为 所以 如果 虽然 然后 因此 即 即可 有 没有 不 没
+哪年 哪一年 哪个 哪一个 哪种 哪一种 哪儿 哪位 多大 多久 多长 几 几个 几种 什么样 为啥 啥 请问
+是不是 有没有 能不能 会不会 要不要 可不可以 怎么办 一下
+用 来 去 说 做 进行 更 最 再 才 只 只是 就是 还是 一般 通常 分别 比如 例如 像 之间 以后 之后
+以前 之前 大概 大约 其中 另外 此外 通过 根据 按照 个 些 已经 所有 每 各 各个 各种 其他 其它
+有些 有的 这么 那么 非常 比较 可能
 """.split()
 
 _EN_STOPWORDS = """
@@ -103,10 +109,22 @@ def _word_terms(segment: str) -> Iterator[str]:
 
 
 def _han_terms(run: str) -> Iterator[str]:
-    """Terms from a run of Han characters: jieba search-mode words minus stop words."""
-    for word in _jieba().lcut_for_search(run):
-        if word not in STOPWORDS:
-            yield word
+    """Terms from a run of Han characters: jieba search-mode words minus stop words.
+
+    Search mode is jieba's `cut_for_search`, written out so that a stop word takes its pieces
+    with it: `哪一年` is a stop word, and the `一年` inside it must not become a term either.
+    """
+    tk = _jieba()
+    freq = tk.FREQ
+    for word in tk.cut(run, HMM=True):
+        if word in STOPWORDS:
+            continue
+        n = len(word)
+        if n > 2:
+            yield from (g for g in (word[i:i + 2] for i in range(n - 1)) if freq.get(g) and g not in STOPWORDS)
+        if n > 3:
+            yield from (g for g in (word[i:i + 3] for i in range(n - 2)) if freq.get(g) and g not in STOPWORDS)
+        yield word
 
 
 def tokenize(text: str) -> list[str]:
