@@ -3,11 +3,11 @@
 # Installs Debian's chromium and CJK fonts when they are missing (needs root or sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "noto.*cjk"; then
+if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "noto.*cjk" || ! fc-list 2>/dev/null | grep -qi "color emoji"; then
   SUDO=""; [ "$(id -u)" = "0" ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-    chromium chromium-driver fonts-noto-cjk fontconfig >/dev/null
+    chromium chromium-driver fonts-noto-cjk fonts-noto-color-emoji fontconfig >/dev/null
 fi
 bash scripts/setup.sh dev
 exec .venv/bin/python -m pytest -q "$@"
