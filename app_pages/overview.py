@@ -1,0 +1,81 @@
+"""概览 / Overview: what is in the knowledge base, and whether Ollama is ready to answer."""
+import streamlit as st
+
+from ui import context, jobs, render, resources, state
+from ui.i18n import t
+from ui.state import K
+
+kb = context.kb()
+
+
+def _setup() -> None:
+    state.jobs()["setup"] = jobs.start("setup", kb.name, kb.setup_model)
+
+
+st.title(t("overview.title"))
+info = kb.info()
+cols = st.columns(4)
+cols[0].metric(t("overview.documents"), info.n_documents, border=True)
+cols[1].metric(t("overview.chunks"), info.n_chunks, border=True)
+cols[2].metric(t("overview.embedder"), info.embedder.split(":")[0], help=f"{info.embedder} · dim {info.dim}",
+               border=True)
+cols[3].metric(t("overview.index_size"), render.fmt_bytes(info.index_bytes), border=True)
+if info.n_documents == 0:
+    st.info(t("overview.empty"), icon=":material/info:")
+    st.page_link("app_pages/upload.py", label=t("overview.go_upload"), icon=":material/upload_file:")
+
+st.subheader(t("overview.ollama"))
+status = resources.ollama_status(kb)
+if not status.reachable:
+    st.error(t("overview.ollama_down", url=status.url), icon=":material/cloud_off:")
+    st.markdown(t("overview.how_to_start"))
+    st.code("ollama serve", language="bash")
+    st.markdown(t("overview.then_setup"))
+    st.code("python -m kb model setup", language="bash")
+    st.caption(render.message_md(status.error or ""))
+else:
+    cols = st.columns(3)
+    cols[0].metric(t("overview.version"), status.version or "—", border=True)
+    cols[1].metric(t("overview.model"), status.model, border=True,
+                   delta=t("overview.installed") if status.model_present else t("overview.missing"),
+                   delta_color="normal" if status.model_present else "inverse", delta_arrow="off")
+    running = status.running
+    context_length = (running.context_length if running else None) or (
+        status.details.num_ctx if status.details else None)
+    cols[2].metric(t("overview.context"), f"{context_length:,}" if context_length else "—", border=True,
+                   help=t("overview.context_help"))
+    if running is not None:
+        gpu = running.gpu_fraction
+        st.progress(gpu if gpu is not None else 0.0,
+                    text=t("overview.offload", placement=running.placement, size=render.fmt_bytes(running.size),
+                           vram=render.fmt_bytes(running.size_vram)))
+        if gpu == 0:
+            st.warning(t("overview.cpu_only"), icon=":material/memory:")
+    elif status.model_present:
+        st.caption(t("overview.not_loaded"))
+    if not status.model_present:
+        st.warning(t("overview.model_missing", model=status.model), icon=":material/warning:")
+        setup = state.jobs().get("setup")
+        st.button(t("overview.setup"), key=K.OVERVIEW_SETUP, type="primary", icon=":material/build:",
+                  disabled=setup is not None and setup.running, on_click=_setup)
+    elif status.error:
+        st.warning(render.message_md(status.error))
+
+
+def _setup_progress(job: jobs.Job) -> None:
+    event = job.progress
+    st.progress((event.fraction or 0.0) if event else 0.0,
+                text=t("overview.setup_running", status=render.escape_md(event.status if event else "…")))
+
+
+def _setup_done(job: jobs.Job) -> None:
+    if job.error:
+        render.error(job.error)
+    else:  # said once: the status above shows the model from now on
+        st.success(t("overview.setup_done", model=status.model, s=job.seconds), icon=":material/check_circle:")
+        state.jobs().pop("setup", None)
+
+
+render.job_panel("setup", _setup_progress, _setup_done, on_finish=resources.refresh_ollama_status)
+st.button(t("overview.refresh"), key=K.OVERVIEW_REFRESH, icon=":material/refresh:",
+          on_click=resources.refresh_ollama_status)

@@ -1,0 +1,149 @@
+"""检索调试 / Retrieval: one query, the score of every retriever, the gate, and the prompt chat would send."""
+import streamlit as st
+
+from kb import KBError
+from ui import context, render, state, tables
+from ui.i18n import t
+from ui.state import K
+
+kb = context.kb()
+defaults = kb.search_options()
+MODES = ["hybrid", "dense", "bm25"]
+FUSIONS = ["zscore", "rrf"]
+
+
+def _use_recent() -> None:
+    picked = st.session_state.get(K.RET_RECENT)
+    if picked:
+        st.session_state[K.RET_QUERY] = picked
+    st.session_state[K.RET_RECENT] = None
+
+
+def _options(suffix: str, keys: tuple[str, ...], base) -> dict:
+    """Mode, fusion, k, threshold and MMR: the search options a person tries out."""
+    mode_key, fusion_key, k_key, threshold_key, mmr_key = keys
+    a, f, b, c, d = st.columns([3, 2, 3, 3, 1.4], vertical_alignment="bottom")
+    mode = a.segmented_control(t("retrieval.mode") + suffix, MODES, key=mode_key, default=base.mode, required=True,
+                               format_func=lambda m: t(f"mode.{m}"), persist_state="session")
+    fusion = f.selectbox(t("retrieval.fusion") + suffix, FUSIONS, index=FUSIONS.index(base.fusion), key=fusion_key,
+                         format_func=lambda name: t(f"fusion.{name}"), help=t("retrieval.fusion_help"),
+                         disabled=mode != "hybrid", persist_state="session")
+    k = b.slider(t("retrieval.k") + suffix, 1, 20, base.k, key=k_key, persist_state="session")
+    threshold = c.slider(t("retrieval.threshold") + suffix, 0.0, 1.0, float(base.threshold), 0.01, key=threshold_key,
+                         help=t("retrieval.threshold_help"), persist_state="session")
+    mmr = d.toggle("MMR" + suffix, value=base.mmr, key=mmr_key, help=t("retrieval.mmr_help"), persist_state="session")
+    return {"mode": mode, "fusion": fusion, "k": k, "threshold": threshold, "mmr": mmr}
+
+
+def _results(result) -> None:
+    st.dataframe(tables.results_frame(result), hide_index=True, key="retrieval_table",
+                 column_config={tables.col("rank"): st.column_config.NumberColumn(width=50),
+                                tables.col("passed"): st.column_config.CheckboxColumn(width=70),
+                                tables.col("source"): st.column_config.TextColumn(width=300),
+                                tables.col("coverage"): st.column_config.ProgressColumn(
+                                    format="percent", min_value=0.0, max_value=1.0, width=110,
+                                    help=t("retrieval.coverage_help"))})
+    for r in result.results:
+        score = t("retrieval.score_line", fused=r.fused_score,
+                  dense=f"{r.dense_score:.3f}" if r.dense_score is not None else "—",
+                  bm25=f"{r.bm25_score:.2f}" if r.bm25_score is not None else "—")
+        mark = ":material/check_circle:" if r.passed else ":material/radio_button_unchecked:"
+        with st.expander(f"{mark} #{r.fused_rank} {render.chunk_caption(r.chunk)} · {score}", key=f"ret_{r.chunk.id}"):
+            if r.matched_terms:
+                st.caption(t("retrieval.matched", terms=render.escape_md(" · ".join(r.matched_terms))))
+            render.chunk_text(r.chunk, r.matched_terms)
+
+
+def _chart(result) -> None:
+    if result.results:
+        st.altair_chart(tables.score_chart(result), width="content")
+        st.caption(t("retrieval.chart_help"))
+
+
+def _prompt(query: str, session: str | None) -> None:
+    st.caption(t("retrieval.prompt_help"))
+    try:
+        preview = kb.prompt_preview(query, session=session)
+    except KBError as exc:
+        render.error(exc)
+        return
+    if preview.declined:
+        st.info(t("retrieval.would_decline"), icon=":material/search_off:")
+    render.budget_meter(preview.budget)
+    st.bar_chart(tables.budget_bar(preview.budget), horizontal=True, stack=True, color=tables.BUDGET_COLORS,
+                 height=150, x_label="", y_label="token")
+    for i, message in enumerate(preview.messages):
+        st.markdown(f"**{message['role']}** · {t('retrieval.chars', n=len(message['content']))}")
+        st.code(message["content"], language=None, wrap_lines=True, height=240 if i else "content")
+
+
+def _compare(query: str, history: list, documents: list, result) -> None:
+    st.caption(t("retrieval.compare_help"))
+    options_b = _options(" (B)", (K.RET_B_MODE, K.RET_B_FUSION, K.RET_B_K, K.RET_B_THRESHOLD, K.RET_B_MMR),
+                         kb.search_options(mode="bm25" if defaults.mode != "bm25" else "dense"))
+    try:
+        result_b = kb.search(query, history=history, documents=documents, **options_b)
+    except KBError as exc:
+        render.error(exc)
+        return
+    st.dataframe(tables.compare_frame(result, result_b), hide_index=True, key="retrieval_compare_table",
+                 column_config={tables.col("source"): st.column_config.TextColumn(width="large")})
+    left, right = st.columns(2)
+    for column, side, res in ((left, "A", result), (right, "B", result_b)):
+        mode = t(f"mode.{res.options.mode}") + (f" · {t(f'fusion.{res.options.fusion}')}"
+                                                if res.options.mode == "hybrid" else "")
+        column.markdown(t("retrieval.side", side=side, mode=mode, k=res.options.k, threshold=res.options.threshold,
+                          n=len(res.relevant)))
+        column.dataframe(tables.results_frame(res)[[tables.col(c) for c in ("rank", "source", "fused", "passed")]],
+                         hide_index=True, key=f"retrieval_side_{side}")
+
+
+st.title(t("retrieval.title"))
+query = st.text_input(t("retrieval.query"), key=K.RET_QUERY, placeholder=t("retrieval.placeholder"),
+                      persist_state="session")
+recent = [q for q in state.recent_queries() if q != query]
+if recent:
+    st.pills(t("retrieval.recent"), recent, key=K.RET_RECENT, on_change=_use_recent, label_visibility="collapsed")
+options = _options("", (K.RET_MODE, K.RET_FUSION, K.RET_K, K.RET_THRESHOLD, K.RET_MMR), defaults)
+left, right = st.columns(2)
+documents = left.multiselect(t("retrieval.documents"), [d.file_name for d in kb.documents()], key=K.RET_DOCS,
+                             placeholder=t("retrieval.all_documents"), persist_state="session")
+sessions = {s.name: s for s in kb.sessions() if s.n_turns}
+history_from = right.selectbox(t("retrieval.history"), [None, *sessions], key=K.RET_HISTORY, persist_state="session",
+                               format_func=lambda n: t("retrieval.no_history") if n is None
+                               else f"{sessions[n].title} ({sessions[n].n_turns})", help=t("retrieval.history_help"))
+if not query.strip():
+    st.info(t("retrieval.hint"), icon=":material/search:")
+    st.stop()
+
+turns = kb.session_turns(history_from) if history_from else []
+history = [{"role": turn.role, "content": turn.content} for turn in turns]
+try:
+    result = kb.search(query, history=history, documents=documents, **options)
+except KBError as exc:
+    render.error(exc)
+    st.stop()
+state.remember_query(query.strip())
+
+if result.used_history:
+    st.caption(t("retrieval.expanded", q=render.escape_md(result.retrieval_query)))
+st.caption(t("retrieval.summary", terms=render.escape_md(" · ".join(result.query_terms)) or "—",
+             best=f"{result.best_dense:.3f}" if result.best_dense is not None else "—",
+             gate=t("gate.pass") if result.gate_passed else t("gate.fail"), n=len(result.relevant),
+             ms=sum(result.timings_ms.values())))
+if not result.gate_passed:
+    st.warning(t("retrieval.gate_failed", threshold=options["threshold"]), icon=":material/block:")
+    if result.gate_reason:
+        st.caption(render.message_md(result.gate_reason))
+if result.missing_names:
+    st.caption(t("retrieval.missing_names", names=render.escape_md("、".join(result.missing_names))))
+
+# Only the open tab is drawn: the prompt preview and the second search are not free.
+tabs = st.tabs([t("retrieval.tab_results"), t("retrieval.tab_chart"), t("retrieval.tab_prompt"),
+                t("retrieval.tab_compare")], key=K.RET_TAB, on_change="rerun")
+draw = (lambda: _results(result), lambda: _chart(result), lambda: _prompt(query, history_from),
+        lambda: _compare(query, history, documents, result))
+for tab, draw_tab in zip(tabs, draw):
+    if tab.open:
+        with tab:
+            draw_tab()

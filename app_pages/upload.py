@@ -1,0 +1,106 @@
+"""上传 / Upload: add PDFs and notes, see what happened to each file, manage the documents."""
+import streamlit as st
+
+from kb import KBError
+from ui import context, jobs, render, state, tables
+from ui.i18n import t
+from ui.state import K
+
+kb = context.kb()
+TYPES = ["pdf", "md", "markdown", "txt"]
+
+
+def _start(kind: str, work) -> None:
+    state.jobs()[kind] = jobs.start(kind, kb.name, work)
+
+
+def _ingest() -> None:
+    files = st.session_state.get(state.upload_key()) or []
+    payload = [(f.name, f.getvalue()) for f in files]  # read now: the upload is gone after the next run
+    state.reset_upload()
+    _start("ingest", lambda report: kb.ingest_bytes(payload, progress=report))
+
+
+def _reindex(file_name: str | None) -> None:
+    _start("ingest", lambda report: kb.reindex(file_name, progress=report))
+
+
+def _delete(file_name: str) -> None:
+    state.set_pending_doc_delete(None)
+    try:
+        kb.delete(file_name)
+    except KBError as exc:
+        state.flash("error", render.message_md(str(exc)))
+        return
+    state.flash("success", t("upload.deleted", file=render.escape_md(file_name)))
+
+
+def _other_kb(job: jobs.Job) -> None:
+    if job.kb != kb.name:
+        st.caption(t("upload.other_kb", kb=render.escape_md(job.kb)))
+
+
+def _progress(job: jobs.Job) -> None:
+    _other_kb(job)
+    event = job.progress
+    text = t("upload.waiting")
+    if event is not None:
+        step = t(f"stage.{event.stage}")
+        if event.stage == "embedding" and event.total:
+            step += f" {event.done}/{event.total}"
+        text = t("upload.progress", i=event.file_index + 1, n=event.n_files, file=render.escape_md(event.file_name),
+                 step=step, s=job.seconds)
+    st.progress(jobs.ingest_fraction(event), text=text)
+
+
+def _result(job: jobs.Job) -> None:
+    _other_kb(job)
+    if job.error:
+        render.error(job.error)
+        return
+    report = job.result
+    summary = t("upload.summary", added=report.count("added"), replaced=report.count("replaced"),
+                unchanged=report.count("unchanged"), failed=report.count("failed"), s=report.seconds)
+    (st.success if report.ok else st.warning)(summary)
+    st.dataframe(tables.file_results_frame(report), hide_index=True, key="upload_results",
+                 column_config={tables.col("reason"): st.column_config.TextColumn(width="large"),
+                                tables.col("seconds"): st.column_config.NumberColumn(format="%.2f")})
+
+
+st.title(t("upload.title"))
+job = state.jobs().get("ingest")
+busy = job is not None and job.running
+files = st.file_uploader(t("upload.files"), type=TYPES, accept_multiple_files=True, key=state.upload_key(),
+                         help=t("upload.help", mb=f"{kb.settings.storage.max_file_mb:g}"))
+st.button(t("upload.ingest", n=len(files or [])), key=K.UPLOAD_INGEST, type="primary", icon=":material/input:",
+          disabled=busy or not files, on_click=_ingest)
+render.job_panel("ingest", _progress, _result)
+
+st.subheader(t("upload.documents", kb=render.escape_md(kb.name)))
+documents = kb.documents()
+if not documents:
+    st.caption(t("upload.no_documents"))
+for doc in documents:
+    with st.container(border=True, key=f"doc_{doc.doc_id}"):
+        name, actions = st.columns([3, 2], vertical_alignment="center")
+        pages = t("upload.pages", n=doc.n_pages) if doc.n_pages else ""
+        name.markdown(f"**{render.escape_md(doc.file_name)}**  \n" + t(
+            "upload.doc_line", kind=doc.kind, pages=pages, chunks=doc.n_chunks, size=render.fmt_bytes(doc.size_bytes),
+            date=doc.ingested_at[:10]))
+        for warning in doc.warnings:
+            name.caption(":material/warning: " + render.escape_md(warning))
+        left, right = actions.columns(2)
+        if state.pending_doc_delete() == doc.file_name:
+            left.button(t("upload.confirm_delete"), key=f"doc_confirm_{doc.doc_id}", type="primary",
+                        on_click=_delete, args=(doc.file_name,))
+            right.button(t("upload.cancel"), key=f"doc_cancel_{doc.doc_id}",
+                         on_click=state.set_pending_doc_delete, args=(None,))
+        else:
+            left.button(t("upload.reindex"), key=f"doc_reindex_{doc.doc_id}", icon=":material/refresh:",
+                        disabled=busy, on_click=_reindex, args=(doc.file_name,), width="stretch")
+            right.button(t("upload.delete"), key=f"doc_delete_{doc.doc_id}", icon=":material/delete:",
+                         disabled=busy, on_click=state.set_pending_doc_delete, args=(doc.file_name,),
+                         width="stretch")
+if documents:
+    st.button(t("upload.reindex_all"), key=K.UPLOAD_REINDEX_ALL, icon=":material/autorenew:", disabled=busy,
+              on_click=_reindex, args=(None,))

@@ -1,0 +1,94 @@
+"""Fixtures for the UI tests: the app's environment (data folder, hash embedder, Ollama URL) and an
+AppTest factory that starts from the entry, as a browser does."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import CORPUS, REPO, make_settings
+from kb import KnowledgeBase
+
+ENTRY = str(REPO / "streamlit_app.py")
+PDF = CORPUS / "003_283f558b8ee598dd.pdf"  # 8 pages, the smaller PDF
+MD = CORPUS / "004_87af14dfdc7eb8b9.md"
+
+
+class AppEnv:
+    """Where the app under test keeps its data and which Ollama it talks to (KB_* variables)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, data: Path):
+        self.monkeypatch = monkeypatch
+        self.data = data
+        monkeypatch.setenv("KB_DATA_DIR", str(data))
+        monkeypatch.setenv("KB_EMBEDDER", "hash")
+        # The hash embedder's cosine scale is far below e5's: a low gate lets chat reach the model.
+        monkeypatch.setenv("KB_RETRIEVAL_THRESHOLD", "0.0")
+        monkeypatch.setenv("KB_RETRIEVAL_RELATIVE_CUTOFF", "0.0")
+        monkeypatch.delenv("KB_CONFIG", raising=False)
+
+    def ollama(self, url: str) -> None:
+        self.monkeypatch.setenv("KB_OLLAMA_URL", url)
+
+    def settings(self):
+        return make_settings(self.data, "hash", retrieval={"threshold": 0.0, "relative_cutoff": 0.0})
+
+    def ingest(self, *paths: Path, kb: str = "notes") -> None:
+        with KnowledgeBase.open(self.settings(), kb) as knowledge_base:
+            report = knowledge_base.ingest(list(paths))
+        assert report.ok, report
+
+    def chunks(self, kb: str = "notes"):
+        with KnowledgeBase.open(self.settings(), kb) as knowledge_base:
+            return knowledge_base.chunks()
+
+    def app(self, page: str | None = None) -> AppTest:
+        at = AppTest.from_file(ENTRY, default_timeout=30)
+        at.run()
+        assert not at.exception, at.exception
+        if page:
+            at.switch_page(f"app_pages/{page}.py").run()
+            assert not at.exception, at.exception
+        return at
+
+
+@pytest.fixture
+def app_env(monkeypatch, tmp_path, ollama_standin) -> Iterator[AppEnv]:
+    env = AppEnv(monkeypatch, tmp_path / "data")
+    env.ollama(ollama_standin.url)
+    yield env
+
+
+@pytest.fixture
+def corpus_env(app_env) -> AppEnv:
+    """The app over a knowledge base holding one PDF and one Markdown file of the user's corpus."""
+    if not PDF.exists() or not MD.exists():
+        pytest.skip(f"the user's corpus is not at {CORPUS}")
+    app_env.ingest(PDF, MD)
+    return app_env
+
+
+def texts(elements) -> list[str]:
+    return [str(e.value) for e in elements]
+
+
+def frame(at: AppTest, column: str):
+    """The value of the table that has `column` (plain st.dataframe tables have no key in AppTest)."""
+    found = [d.value for d in at.dataframe if column in d.value.columns]
+    assert found, f"no table with a column {column!r}"
+    return found[0]
+
+
+def sidebar_text(at: AppTest) -> str:
+    return " ".join(texts(at.sidebar.markdown))
+
+
+def wait_job(at: AppTest, kind: str, timeout: float = 30) -> None:
+    """Let a background job (ingest, re-index, model setup) finish, then draw its result."""
+    job = at.session_state["_jobs"][kind]
+    assert job.wait(timeout), f"{kind} did not finish in {timeout} s"
+    at.run()
+
+
