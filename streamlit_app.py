@@ -1,12 +1,13 @@
 """KB Studio: `streamlit run streamlit_app.py`.
 
 The entry draws the sidebar (knowledge base, Ollama, language), then runs the chosen page from
-app_pages/. It imports nothing heavy itself: `kb` (numpy, FAISS, jieba) loads on first use, and the
+pages/. It imports nothing heavy itself: `kb` (numpy, FAISS, jieba) loads on first use, and the
 chat stack warms up in the background after the first page has been drawn.
 
-The folder is not called `pages/` on purpose: Streamlit treats a `pages/` folder next to the entry
-with its old convention until `st.navigation` has run once in the process (and AppTest on every
-run). The first visitor then gets a page without the sidebar, or loses the first click.
+Streamlit treats a `pages/` folder next to the entry with its old (v1) multipage convention
+until `st.navigation` has run once in the process (and AppTest on every run): the first visitor
+would get a page without the sidebar, or lose the first click. `ui.navigation.use_navigation()`
+switches that off before anything is drawn, here and at the top of every page.
 """
 from __future__ import annotations
 
@@ -14,15 +15,19 @@ import logging
 
 import streamlit as st
 
-from ui import context, render, resources, sidebar, state
-from ui.i18n import t
+from ui.navigation import use_navigation
+
+use_navigation()  # before anything is drawn: see the module docstring
+
+from ui import context, render, resources, sidebar, state  # noqa: E402
+from ui.i18n import t  # noqa: E402
 
 PAGES = (
-    ("app_pages/overview.py", "page.overview", ":material/dashboard:", "overview"),
-    ("app_pages/upload.py", "page.upload", ":material/upload_file:", "upload"),
-    ("app_pages/chunks.py", "page.chunks", ":material/view_list:", "chunks"),
-    ("app_pages/retrieval.py", "page.retrieval", ":material/manage_search:", "retrieval"),
-    ("app_pages/chat.py", "page.chat", ":material/forum:", "chat"),
+    ("pages/overview.py", "page.overview", ":material/dashboard:", "overview"),
+    ("pages/upload.py", "page.upload", ":material/upload_file:", "upload"),
+    ("pages/chunks.py", "page.chunks", ":material/view_list:", "chunks"),
+    ("pages/retrieval.py", "page.retrieval", ":material/manage_search:", "retrieval"),
+    ("pages/chat.py", "page.chat", ":material/forum:", "chat"),
 )
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")

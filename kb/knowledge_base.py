@@ -57,6 +57,7 @@ class KnowledgeBase:
         self.embedder = embedder
         self._write_lock = threading.RLock()
         self._chat: ChatService | None = None
+        self._chat_lock = threading.Lock()
         self._ctx_cache: tuple[int | None, float] | None = None
 
     # ------------------------------------------------------------------ opening
@@ -365,7 +366,9 @@ class KnowledgeBase:
     @property
     def chat(self) -> "ChatService":
         """The chat service, built on first use (loads the tokenizer; does not contact Ollama)."""
-        with self._write_lock:
+        if self._chat is not None:
+            return self._chat
+        with self._chat_lock:  # not the write lock: chat must not wait for a running ingest
             if self._chat is None:
                 from .chat import ChatService
                 from .factory import build_chat_model, token_counter

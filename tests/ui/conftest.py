@@ -49,7 +49,7 @@ class AppEnv:
         at.run()
         assert not at.exception, at.exception
         if page:
-            at.switch_page(f"app_pages/{page}.py").run()
+            at.switch_page(f"pages/{page}.py").run()
             assert not at.exception, at.exception
         return at
 
@@ -92,3 +92,21 @@ def wait_job(at: AppTest, kind: str, timeout: float = 30) -> None:
     at.run()
 
 
+
+
+@pytest.fixture(autouse=True)
+def _navigation_v2(monkeypatch):
+    """AppTest re-detects the `pages/` folder before every run and so starts each run in Streamlit's
+    old multipage mode; the app then reruns itself through `st.navigation` (ui/navigation.py), which
+    in AppTest would drop the widget value that triggered the run. A real server is in that mode
+    only for its very first run (a page load, nothing to lose), which the browser journey covers.
+    Here each AppTest run starts straight in `st.navigation` mode."""
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.testing.v1 import app_test
+
+    class NavigationPagesManager(PagesManager):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(app_test, "PagesManager", NavigationPagesManager)

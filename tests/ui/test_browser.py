@@ -285,3 +285,39 @@ def test_browser_journey(tmp_path):
     assert j.timings["cold_start_to_first_page_s"] <= 5.0
     assert j.timings["switch_pages_max_s"] <= 1.0
     assert max(during.values()) <= 2.0
+
+
+def test_a_cold_server_opened_on_a_deep_link_shows_the_whole_app(tmp_path):
+    """The first request a fresh server gets is for /chat: Streamlit's old pages/ mode must not run
+    the page on its own (ui/navigation.py); the sidebar with our navigation and picker must be there."""
+    _chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    port = _free_port()
+    env = dict(os.environ, KB_DATA_DIR=str(tmp_path / "data"), KB_EMBEDDER="hash",
+               KB_OLLAMA_URL=f"http://127.0.0.1:{_free_port()}")
+    env.pop("KB_CONFIG", None)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
+         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"{base}/_stcore/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.05)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+            page.goto(f"{base}/chat")
+            page.locator("h1", has_text="对话").first.wait_for(timeout=30_000)
+            assert page.locator('[data-testid="stSidebarNav"] a').count() == 5
+            page.get_by_text("知识库").first.wait_for()
+            page.get_by_text("ollama serve").first.wait_for()  # Ollama is down here: the page says how to start it
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -243,7 +243,7 @@ def test_english_ui(app_env):
     at = app_env.app()
     at.segmented_control(key="lang").set_value("en").run()
     assert at.title[0].value == "Overview"
-    at.switch_page("app_pages/chat.py").run()
+    at.switch_page("pages/chat.py").run()
     assert at.title[0].value == "Chat"
 
 
@@ -268,10 +268,10 @@ def test_document_and_answer_text_is_shown_as_text(app_env, ollama_standin, tmp_
     at = app_env.app("chunks")
     at.text_input(key="chunks_text").input("RAG").run()
     shown = markdown_of(at)
-    at.switch_page("app_pages/retrieval.py").run()
+    at.switch_page("pages/retrieval.py").run()
     at.text_input(key="retrieval_query").input("RAG 检索").run()
     shown += markdown_of(at)
-    at.switch_page("app_pages/chat.py").run()
+    at.switch_page("pages/chat.py").run()
     at.chat_input(key="chat_input").set_value("RAG 是什么？").run()
     shown += markdown_of(at)
 

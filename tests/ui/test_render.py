@@ -74,7 +74,7 @@ def test_message_md_keeps_code_spans():
 
 
 def test_no_page_renders_raw_html():
-    sources = [p.read_text(encoding="utf-8") for p in [*(REPO / "app_pages").glob("*.py"), *(REPO / "ui").glob("*.py"),
+    sources = [p.read_text(encoding="utf-8") for p in [*(REPO / "pages").glob("*.py"), *(REPO / "ui").glob("*.py"),
                                                        REPO / "streamlit_app.py"]]
     assert not any(re.search(r"unsafe_allow_html\s*=\s*True|st\.html\(|components\.v1|components\.html", s)
                    for s in sources)
@@ -95,7 +95,7 @@ def test_every_label_has_both_languages_with_the_same_placeholders():
 
 
 def test_every_literal_label_used_exists():
-    files = [*Path(REPO / "app_pages").glob("*.py"), *Path(REPO / "ui").glob("*.py"), REPO / "streamlit_app.py"]
+    files = [*Path(REPO / "pages").glob("*.py"), *Path(REPO / "ui").glob("*.py"), REPO / "streamlit_app.py"]
     code = "\n".join(p.read_text(encoding="utf-8") for p in files)
     used = set(re.findall(r"""\bt\(\s*["']([a-z_]+\.[a-z_.]+)["']""", code))
     used |= set(re.findall(r"""["'](page\.[a-z]+)["']""", code))

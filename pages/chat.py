@@ -1,4 +1,8 @@
 """对话 / Chat: grounded answers that stream, with citations you can open; conversations are kept."""
+from ui.navigation import use_navigation
+
+use_navigation()  # a page run on its own must go through the entry (see ui/navigation.py)
+
 import streamlit as st
 
 from kb import KBError

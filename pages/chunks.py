@@ -1,4 +1,8 @@
 """分块 / Chunks: every chunk with its provenance, filterable, with a detail view and statistics."""
+from ui.navigation import use_navigation
+
+use_navigation()  # a page run on its own must go through the entry (see ui/navigation.py)
+
 import streamlit as st
 
 from ui import context, render, tables
@@ -10,7 +14,7 @@ st.title(t("chunks.title"))
 documents = kb.documents()
 if not documents:
     st.info(t("chunks.empty"), icon=":material/info:")
-    st.page_link("app_pages/upload.py", label=t("overview.go_upload"), icon=":material/upload_file:")
+    st.page_link("pages/upload.py", label=t("overview.go_upload"), icon=":material/upload_file:")
     st.stop()
 all_chunks = kb.chunks()
 

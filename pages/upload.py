@@ -1,4 +1,8 @@
 """上传 / Upload: add PDFs and notes, see what happened to each file, manage the documents."""
+from ui.navigation import use_navigation
+
+use_navigation()  # a page run on its own must go through the entry (see ui/navigation.py)
+
 import streamlit as st
 
 from kb import KBError

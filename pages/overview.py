@@ -1,4 +1,8 @@
 """概览 / Overview: what is in the knowledge base, and whether Ollama is ready to answer."""
+from ui.navigation import use_navigation
+
+use_navigation()  # a page run on its own must go through the entry (see ui/navigation.py)
+
 import streamlit as st
 
 from ui import context, jobs, render, resources, state
@@ -22,7 +26,7 @@ cols[2].metric(t("overview.embedder"), info.embedder.split(":")[0], help=f"{info
 cols[3].metric(t("overview.index_size"), render.fmt_bytes(info.index_bytes), border=True)
 if info.n_documents == 0:
     st.info(t("overview.empty"), icon=":material/info:")
-    st.page_link("app_pages/upload.py", label=t("overview.go_upload"), icon=":material/upload_file:")
+    st.page_link("pages/upload.py", label=t("overview.go_upload"), icon=":material/upload_file:")
 
 st.subheader(t("overview.ollama"))
 status = resources.ollama_status(kb)

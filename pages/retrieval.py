@@ -1,4 +1,8 @@
 """检索调试 / Retrieval: one query, the score of every retriever, the gate, and the prompt chat would send."""
+from ui.navigation import use_navigation
+
+use_navigation()  # a page run on its own must go through the entry (see ui/navigation.py)
+
 import streamlit as st
 
 from kb import KBError
