@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Collection, Sequence
 
 import numpy as np
@@ -64,9 +64,7 @@ class SearchOptions:
 
     @classmethod
     def from_settings(cls, r: RetrievalSettings, **overrides: Any) -> "SearchOptions":
-        base = cls(mode=r.mode, k=r.k, candidates=r.candidates, fusion=r.fusion, rrf_k=r.rrf_k,
-                   dense_weight=r.dense_weight, bm25_weight=r.bm25_weight, mmr=r.mmr, mmr_lambda=r.mmr_lambda,
-                   threshold=r.threshold, relative_cutoff=r.relative_cutoff, name_check=r.name_check)
+        base = cls(**{f.name: getattr(r, f.name) for f in fields(cls) if hasattr(r, f.name)})
         given = {k: v for k, v in overrides.items() if v is not None}
         if "documents" in given:
             given["documents"] = tuple(given["documents"])

@@ -58,6 +58,27 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _start_app(tmp_path: Path, **env_extra: str) -> tuple[subprocess.Popen, str]:
+    """`streamlit run` on a free loopback port with data in tmp_path; returns (process, base URL) once healthy."""
+    port = _free_port()
+    env = dict(os.environ, KB_DATA_DIR=str(tmp_path / "data"), KB_EMBEDDER="hash", PYTHONUNBUFFERED="1", **env_extra)
+    env.pop("KB_CONFIG", None)
+    log = (tmp_path / "streamlit.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
+         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(f"{base}/_stcore/health", timeout=1)
+            break
+        except OSError:
+            assert server.poll() is None, (tmp_path / "streamlit.log").read_text()
+            time.sleep(0.05)
+    return server, base
+
+
 def _reply(body: dict) -> str:
     """Rewrite requests get a standalone question; the first question and the follow-up their answers."""
     system = body["messages"][0]["content"]
@@ -122,25 +143,10 @@ def test_browser_journey(tmp_path):
         ollama.reply = _reply
         ollama.token_delay = 0.01
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        port = _free_port()
-        env = dict(os.environ, KB_DATA_DIR=str(tmp_path / "data"), KB_EMBEDDER="hash", KB_OLLAMA_URL=ollama.url,
-                   KB_RETRIEVAL_THRESHOLD="0.15", KB_RETRIEVAL_RELATIVE_CUTOFF="0.6", PYTHONUNBUFFERED="1")
-        env.pop("KB_CONFIG", None)
-        log = (tmp_path / "streamlit.log").open("w")
         started = time.perf_counter()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
-             "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        server, base = _start_app(tmp_path, KB_OLLAMA_URL=ollama.url, KB_RETRIEVAL_THRESHOLD="0.15",
+                                  KB_RETRIEVAL_RELATIVE_CUTOFF="0.6")
         try:
-            base = f"http://127.0.0.1:{port}"
-            for _ in range(200):
-                try:
-                    urllib.request.urlopen(f"{base}/_stcore/health", timeout=1)
-                    break
-                except OSError:
-                    assert server.poll() is None, (tmp_path / "streamlit.log").read_text()
-                    time.sleep(0.05)
             server_ready = time.perf_counter() - started
             page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
             page.on("request", lambda request: hosts.add(urlparse(request.url).hostname or ""))
@@ -293,22 +299,8 @@ def test_a_cold_server_opened_on_a_deep_link_shows_the_whole_app(tmp_path):
     _chromium_or_skip()
     from playwright.sync_api import sync_playwright
 
-    port = _free_port()
-    env = dict(os.environ, KB_DATA_DIR=str(tmp_path / "data"), KB_EMBEDDER="hash",
-               KB_OLLAMA_URL=f"http://127.0.0.1:{_free_port()}")
-    env.pop("KB_CONFIG", None)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server, base = _start_app(tmp_path, KB_OLLAMA_URL=f"http://127.0.0.1:{_free_port()}")
     try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(f"{base}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.05)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
