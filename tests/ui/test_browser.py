@@ -281,7 +281,6 @@ def test_browser_journey(tmp_path):
             except subprocess.TimeoutExpired:
                 server.kill()
             browser.close()
-            log.close()
 
     j.timings["hosts_contacted"] = sorted(hosts)
     TIMINGS.parent.mkdir(exist_ok=True)
