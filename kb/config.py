@@ -59,6 +59,7 @@ class RetrievalSettings:
     threshold: float = 0.86
     relative_cutoff: float = 0.93
     name_check: bool = True
+    answer_type_boost: float = 0.3
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,7 @@ class Settings:
         need(0 <= r.mmr_lambda <= 1, "[retrieval] mmr_lambda must be between 0 and 1")
         need(-1 <= r.threshold <= 1, "[retrieval] threshold is a cosine similarity between -1 and 1")
         need(0 <= r.relative_cutoff <= 1, "[retrieval] relative_cutoff must be between 0 and 1")
+        need(0 <= r.answer_type_boost <= 3, "[retrieval] answer_type_boost must be between 0 and 3")
         o = self.ollama
         need(o.url.startswith(("http://", "https://")), f"[ollama] url is {o.url!r}; it must start with http://")
         need(bool(o.model.strip()), "[ollama] model must not be empty")

@@ -12,6 +12,9 @@ Score directions (all "higher is better"):
 - keyword_coverage: the share, 0..1, of the question's keyword weight (BM25 idf of each
   distinct term, an unseen term weighing the most) that the chunk contains.
 
+- answer type: a question asking for a year or a number (哪一年, 多少, how many) adds
+  `answer_type_boost` to the fused z-score of chunks that hold one (hybrid, zscore fusion).
+
 Why z-scores rather than ranks: RRF throws away how far a hit stands out. A chunk that holds
 every rare word of the question and one that barely beats the 40th candidate get similar
 credit if both are ranked first by one retriever. Standardising keeps the margins and puts a
@@ -60,6 +63,7 @@ class SearchOptions:
     threshold: float = 0.86
     relative_cutoff: float = 0.93
     name_check: bool = True
+    answer_type_boost: float = 0.3
     documents: tuple[str, ...] = ()  # restrict to these documents (file names or ids)
 
     @classmethod
@@ -97,6 +101,7 @@ class ScoredChunk:
     matched_terms: tuple[str, ...] = ()
     passed: bool = False  # passed the relevance gate
     keyword_coverage: float = 0.0  # share of the question's keyword weight found in this chunk, 0..1
+    answer_type_match: bool = False  # holds what the question asks for (a year, a number); see answer_type()
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -118,6 +123,7 @@ class SearchResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
     missing_names: tuple[str, ...] = ()  # Latin-script names in the question that no chunk contains
     gate_reason: str = ""  # why nothing passed the gate ("" when something did)
+    answer_type: str | None = None  # "year" or "number" when the question asks for one
 
     @property
     def relevant(self) -> tuple[ScoredChunk, ...]:
@@ -284,6 +290,34 @@ def fuse(options: SearchOptions, pool: Sequence[int], dense_hits: Sequence[tuple
                        options.dense_weight, options.bm25_weight)
 
 
+# ---------------------------------------------------------------- expected answer type
+
+_ASKS_YEAR = re.compile(r"哪一年|哪年|什么时候|何时|哪个年代|年份|\bwhich year\b|\bwhen\b", re.I)
+_ASKS_NUMBER = re.compile(r"多少|几(?!乎)[个种项步层次天位条类版倍]?|多大|多久|多长|多高|多远|概率|比例|百分之|"
+                          r"\bhow (?:many|much|long|big)\b", re.I)
+# A year as prose states one ("1950 年", "in 1950"), not any four digits (dates, versions, sizes).
+_YEAR = re.compile(r"(?<!\d)(?:1[5-9]\d{2}|20\d{2})\s*年|\b(?:in|since|by|from)\s+(?:1[5-9]\d{2}|20\d{2})\b", re.I)
+_NUMBER = re.compile(r"\d|[一二三四五六七八九十百千万亿两]+\s*[个种项步层次年天位条类倍%]")
+
+
+def answer_type(question: str) -> str | None:
+    """What a question asks for, when it is a year or a number (a classic QA signal: the answer
+    must contain one, and paraphrased questions rarely share the answer's words)."""
+    if _ASKS_YEAR.search(question):
+        return "year"
+    if _ASKS_NUMBER.search(question):
+        return "number"
+    return None
+
+
+def holds_answer_type(text: str, kind: str | None) -> bool:
+    if kind == "year":
+        return bool(_YEAR.search(text))
+    if kind == "number":
+        return bool(_NUMBER.search(text))
+    return False
+
+
 # ---------------------------------------------------------------- the search itself
 
 class Retriever:
@@ -329,6 +363,13 @@ class Retriever:
         vectors = self.indexes.vectors_for(pool) if pool else None
         dense_all = {i: float(s) for i, s in zip(pool, vectors @ qvec)} if vectors is not None else {}
         fused = fuse(options, pool, dense_hits, bm25_hits, dense_all, keyword)
+        kind = answer_type(query)
+        typed: set[int] = set()
+        if kind and fused:
+            texts = self.store.chunks_by_rowid(list(fused))
+            typed = {i for i, c in texts.items() if holds_answer_type(c.text, kind)}
+            if options.mode == "hybrid" and options.fusion == "zscore" and options.answer_type_boost:
+                fused = {i: v + (options.answer_type_boost if i in typed else 0.0) for i, v in fused.items()}
         order = sorted(fused, key=lambda i: (-fused[i], i))
         if options.mmr and vectors is not None and len(order) > options.k:
             row = {i: j for j, i in enumerate(pool)}
@@ -356,12 +397,13 @@ class Retriever:
                 bm25_score=hit.score if hit else None, bm25_rank=bm25_rank.get(i),
                 matched_terms=hit.matched if hit else (),
                 passed=gate(dense_all.get(i), best, options, names_block),
-                keyword_coverage=round(keyword_coverage(hit.matched if hit else (), stats), 4)))
+                keyword_coverage=round(keyword_coverage(hit.matched if hit else (), stats), 4),
+                answer_type_match=i in typed))
         timings["gate_fetch"] = _ms(t)
         passed = any(r.passed for r in results)
         return SearchResult(query, text, options, tuple(results), tuple(terms), best, used_history,
                             {k: round(v, 3) for k, v in timings.items()}, missing,
-                            gate_reason(best, missing, names_block, options, passed))
+                            gate_reason(best, missing, names_block, options, passed), kind)
 
 
 def _ms(start: float) -> float:
