@@ -365,9 +365,10 @@ class Retriever:
         fused = fuse(options, pool, dense_hits, bm25_hits, dense_all, keyword)
         kind = answer_type(query)
         typed: set[int] = set()
+        fetched: dict[int, Chunk] = {}
         if kind and fused:
-            texts = self.store.chunks_by_rowid(list(fused))
-            typed = {i for i, c in texts.items() if holds_answer_type(c.text, kind)}
+            fetched = self.store.chunks_by_rowid(list(fused))
+            typed = {i for i, c in fetched.items() if holds_answer_type(c.text, kind)}
             if options.mode == "hybrid" and options.fusion == "zscore" and options.answer_type_boost:
                 fused = {i: v + (options.answer_type_boost if i in typed else 0.0) for i, v in fused.items()}
         order = sorted(fused, key=lambda i: (-fused[i], i))
@@ -385,7 +386,7 @@ class Retriever:
         missing, names_block = names_unknown(names, stats)
         stats = {term: stats[term] for term in terms}  # coverage is over the searched terms
         best = max(dense_all.values()) if dense_all else None
-        chunks = self.store.chunks_by_rowid(picked)
+        chunks = {i: fetched[i] for i in picked if i in fetched} if fetched else self.store.chunks_by_rowid(picked)
         results = []
         for rank, i in enumerate(picked, start=1):
             if i not in chunks:  # deleted by another writer between search and fetch
