@@ -259,7 +259,7 @@ class KnowledgeBase:
             prepared.document.metadata["chunker"] = signature
             vectors, n_embedded = self._embed(prepared, i, n, notify)
             notify(IngestProgress(i, n, name, "saving"))
-            self._commit(prepared, vectors, data)
+            self._commit(prepared, vectors, data, existing)
         except IngestError as exc:
             return FileResult(exc.file, "failed", error=exc.reason, seconds=round(time.monotonic() - t0, 3))
         except EmbeddingError as exc:
@@ -289,7 +289,7 @@ class KnowledgeBase:
         notify(IngestProgress(i, n, prepared.document.file_name, "embedding", len(texts), len(texts)))
         return np.vstack(parts), embedded
 
-    def _commit(self, prepared: Prepared, vectors, data: bytes) -> None:
+    def _commit(self, prepared: Prepared, vectors, data: bytes, old: Document | None) -> None:
         doc = prepared.document
         originals = self.store.folder / "files"
         originals.mkdir(exist_ok=True)
@@ -297,7 +297,6 @@ class KnowledgeBase:
         keep = originals / f"{doc.file_hash}{ext}"
         if not keep.exists():
             write_atomic(keep, data)
-        old = self.store.document(doc.file_name)
         with self.store.write_lock():
             self.indexes.sync()
             added, removed = self.store.replace_document(doc, prepared.chunks, vectors, prepared.terms)
