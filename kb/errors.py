@@ -1,13 +1,51 @@
-"""The errors KB Studio raises. Every message says what went wrong and how to fix it.
+"""The errors KB Studio raises: a class per kind, a message code and parameters.
 
-Pages and the CLI catch `KBError` and show its message; library errors are translated
-into these classes once, inside `kb/`.
+Every error carries a `code` (a key of `kb.messages.CATALOG`) and `params`; its text is made from
+the catalog in the user's language when it is shown (`exc.message("zh")`, `exc.message("en")`),
+so the same error reads in Chinese under a Chinese UI and in English in an English terminal.
+`str(exc)` is the message in the process language (`KB_LANG`, else the locale; see kb/messages.py).
+
+Pages and the CLI catch `KBError` and show its message; library errors are translated into these
+classes once, inside `kb/`. Commands inside messages are written between backticks, so a page can
+render them as code that copies correctly.
 """
 from __future__ import annotations
 
+from typing import Any
+
 
 class KBError(Exception):
-    """Base class: anything the user can act on."""
+    """Base class: anything the user can act on. `KBError("code", name=..., ...)`."""
+
+    def __init__(self, code: str, /, **params: Any):
+        from .messages import require_code
+
+        if code and (" " in code or not code.isascii()):  # TRANSITION: a sentence, not yet a catalog code
+            params, code = {"text": code}, "legacy.text"
+        require_code(code)
+        self.code = code
+        self.params = {k: _plain(v) for k, v in params.items()}
+        super().__init__(code)
+
+    def message(self, lang: str | None = None) -> str:
+        from .messages import render
+
+        return render(self.code, self.params, lang)
+
+    def __str__(self) -> str:
+        return self.message()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "params": dict(self.params), "message": self.message()}
+
+
+def _plain(value: Any) -> Any:
+    """Parameters are shown and serialised: keep numbers, make everything else text."""
+    if isinstance(value, (int, float, str)) or value is None:
+        return value
+    if isinstance(value, BaseException):
+        return str(value) or type(value).__name__
+    return str(value)
 
 
 class ConfigError(KBError):
@@ -15,7 +53,7 @@ class ConfigError(KBError):
 
 
 class KnowledgeBaseNotFound(KBError):
-    """The named knowledge base does not exist in the data folder."""
+    """The named knowledge base does not exist in the data folder (or was deleted)."""
 
 
 class EmbedderMismatch(KBError):
@@ -27,12 +65,15 @@ class StoreError(KBError):
 
 
 class IngestError(KBError):
-    """One file could not be ingested. Carries the file name and the reason."""
+    """One file could not be ingested. Carries the file name; the reason is the message code."""
 
-    def __init__(self, file: str, reason: str):
-        super().__init__(f"{file}: {reason}")
+    def __init__(self, file: str, code: str, /, **params: Any):
+        super().__init__(code, file=file, **params)
         self.file = file
-        self.reason = reason
+
+    @property
+    def reason(self) -> str:
+        return self.message()
 
 
 class EmbeddingError(KBError):

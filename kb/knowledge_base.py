@@ -203,7 +203,7 @@ class KnowledgeBase:
             try:
                 sources.append(Source.from_path(Path(p)))
             except IngestError as exc:
-                sources.append(FileResult(exc.file, "failed", error=exc.reason))
+                sources.append(FileResult.failed(exc.file, exc))
         return self._ingest(sources, progress)
 
     def ingest_bytes(self, files: Sequence[tuple[str, bytes]], progress: ProgressFn | None = None) -> IngestReport:
@@ -261,7 +261,7 @@ class KnowledgeBase:
             notify(IngestProgress(i, n, name, "saving"))
             self._commit(prepared, vectors, data, existing)
         except IngestError as exc:
-            return FileResult(exc.file, "failed", error=exc.reason, seconds=round(time.monotonic() - t0, 3))
+            return FileResult.failed(exc.file, exc, seconds=round(time.monotonic() - t0, 3))
         except EmbeddingError as exc:
             return FileResult(getattr(src, "name", "?"), "failed", error=str(exc), seconds=round(time.monotonic() - t0, 3))
         except (StoreError, OSError) as exc:

@@ -8,7 +8,10 @@ Ranks are 1-based; ``None`` means the retriever did not return the chunk.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:
+    from .errors import KBError
 
 
 @dataclass(frozen=True)
@@ -78,12 +81,28 @@ class FileResult:
     n_chunks: int = 0
     n_embedded: int = 0  # texts actually sent to the embedder (cache misses)
     seconds: float = 0.0
-    error: str | None = None
+    error: str | None = None  # the reason in the process language (see error_message for another)
     warnings: tuple[str, ...] = ()
+    error_code: str | None = None  # kb.messages code of the reason, with its parameters
+    error_params: Mapping[str, Any] = field(default_factory=dict)
+
+    @staticmethod
+    def failed(file_name: str, exc: "KBError", doc_id: str | None = None, seconds: float = 0.0) -> "FileResult":
+        return FileResult(file_name, "failed", doc_id, seconds=seconds, error=exc.message(), error_code=exc.code,
+                          error_params=dict(exc.params))
+
+    def error_message(self, lang: str | None = None) -> str | None:
+        """The reason in `lang` (zh / en); None when the file did not fail."""
+        if self.error_code is None:
+            return self.error
+        from .messages import render
+
+        return render(self.error_code, self.error_params, lang)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["warnings"] = list(self.warnings)
+        d["error_params"] = dict(self.error_params)
         return d
 
 

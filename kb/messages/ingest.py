@@ -1,0 +1,4 @@
+"""Messages of ingest."""
+
+MESSAGES: dict[str, tuple[str, str]] = {
+}

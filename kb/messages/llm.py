@@ -1,0 +1,4 @@
+"""Messages of llm."""
+
+MESSAGES: dict[str, tuple[str, str]] = {
+}

@@ -1,0 +1,4 @@
+"""Messages of search."""
+
+MESSAGES: dict[str, tuple[str, str]] = {
+}
