@@ -28,6 +28,7 @@ reader sees the old index or the new one, never half of each.
 """
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -374,6 +375,21 @@ class BM25Index:
         self._row_of = dict(zip(ids.tolist(), range(n)))
         self._segments = [_Segment(0, _postings(new_term[terms], rows, tf, len(self._vocab), n))] if n else []
         log.debug("bm25 compacted rows=%d->%d terms=%d->%d", n_old, n, len(old_terms), len(self._vocab))
+
+    def copy(self) -> "BM25Index":
+        """An independent copy: kb/store/snapshot.py builds each new index generation from a copy of the
+        last, so searches still running on the old one are never disturbed."""
+        with self._lock:
+            other = BM25Index.__new__(BM25Index)
+            for key, value in self.__dict__.items():
+                if key == "_lock":
+                    value = threading.RLock()
+                elif key == "_vocab":  # its default factory is its own __len__: make a new one
+                    value = _new_vocab(value)
+                else:
+                    value = copy.deepcopy(value)
+                other.__dict__[key] = value
+            return other
 
     # ------------------------------------------------------------------ persistence
 

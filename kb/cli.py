@@ -45,7 +45,9 @@ class _Bar:
             return
         from tqdm import tqdm
 
-        if p.stage == "reading":
+        if p.stage == "waiting":
+            print(f"waiting for another write to '{p.file_name or 'this knowledge base'}' to finish…", file=sys.stderr)
+        elif p.stage == "reading":
             self.close()
             self.bar = tqdm(total=1, desc=f"[{p.file_index + 1}/{p.n_files}] {p.file_name[:40]}", unit="chunk",
                             file=sys.stderr, leave=False)
@@ -119,12 +121,26 @@ def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("check")
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
-    with _open(args, settings) as kb:
-        report = kb.check()
-    text = (f"{'OK' if report.ok else 'PROBLEMS'}: {report.n_documents} documents, {report.n_chunks} chunks, "
-            f"{report.n_vectors} vectors" + "".join(f"\n  - {p}" for p in report.problems))
+    """Verify every file of a knowledge base; works on one too damaged to open."""
+    report = KnowledgeBase.check_named(settings, args.kb)
+    head = ("OK (empty)" if report.empty else "OK") if report.ok else "DAMAGED"
+    text = (f"{head}: {report.n_documents} documents, {report.n_chunks} chunks, {report.n_vectors} vectors"
+            + "".join(f"\n  - {p.file}: {p.message()}\n    → {p.advice_message()}" for p in report.problems))
     _out(args, report.to_dict(), text)
     return 0 if report.ok else 1
+
+
+@command("repair")
+def cmd_repair(args: argparse.Namespace, settings: Settings) -> int:
+    bar = _Bar(enabled=not args.no_progress)
+    report = KnowledgeBase.repair(settings, args.kb, progress=bar)
+    bar.close()
+    after = report.after
+    lines = [f"- {m}" for m in report.action_messages()]
+    lines.append(("OK" if after.ok else "STILL DAMAGED") + f": {after.n_documents} documents, {after.n_chunks} chunks")
+    lines += [f"  - {p.file}: {p.message()}\n    → {p.advice_message()}" for p in after.problems]
+    _out(args, report.to_dict(), "\n".join(lines))
+    return 0 if after.ok else 1
 
 
 @command("rebuild")
@@ -132,8 +148,12 @@ def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     bar = _Bar(enabled=not args.no_progress)
     report = KnowledgeBase.rebuild(settings, args.kb, progress=bar)
     bar.close()
-    _out(args, report.to_dict(), f"rebuilt '{args.kb}' with {settings.embedder.name}: "
-                                 f"{report.count('added')} documents, {report.count('failed')} failed")
+    done = report.count("replaced") + report.count("kept")
+    verb = "rebuilt" if report.ok else "NOT rebuilt (nothing changed)"
+    _out(args, report.to_dict(), f"{verb} '{args.kb}' with {settings.embedder.name}: {done} documents "
+                                 f"({report.count('kept')} kept without original), {report.count('failed')} failed"
+                                 + "".join(f"\n  - {f.file_name}: {f.error}" for f in report.files
+                                           if f.status == "failed"))
     return 0 if report.ok else 1
 
 
@@ -304,7 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--doc", help="file name or document id")
     sp = add("delete", "remove a document")
     sp.add_argument("document", help="file name or document id")
-    add("check", "verify that database and indexes agree")
+    add("check", "verify every file of a knowledge base (database, indexes, originals)")
+    sp = add("repair", "fix what check found, from the database and the stored originals (keeps damaged files)")
+    sp.add_argument("--no-progress", action="store_true")
     sp = add("rebuild", "re-embed a knowledge base with the configured embedder (after changing it)")
     sp.add_argument("--no-progress", action="store_true")
     sp = add("reindex", "re-chunk and re-embed stored documents with the current settings")

@@ -71,6 +71,18 @@ def check_source(source: Source, max_bytes: int) -> str:
     return name
 
 
+def embed_input(chunk: Chunk) -> str:
+    """What the embedder and the keyword index see of a chunk: its heading path, then its text.
+    Rebuild and repair re-embed stored chunks with the same function, so they match a fresh ingest."""
+    return f"{chunk.heading}\n{chunk.text}" if chunk.heading_path else chunk.text
+
+
+def prepared_from_chunks(document: Document, chunks: list[Chunk]) -> Prepared:
+    """A document's stored chunks as if just prepared (re-embedding without the original file)."""
+    inputs = [embed_input(c) for c in chunks]
+    return Prepared(document, chunks, inputs, [tokenize(t) for t in inputs])
+
+
 def prepare(kb: str, name: str, data: bytes, chunking: ChunkingSettings) -> Prepared:
     """Parse and chunk one file. Raises IngestError with the reason."""
     loaded = load_bytes(name, data)
@@ -85,9 +97,9 @@ def prepare(kb: str, name: str, data: bytes, chunking: ChunkingSettings) -> Prep
                       content_hash=content_hash, page=piece.page, page_end=piece.page_end,
                       heading_path=piece.heading_path, kind=piece.kind)
         chunks.append(chunk)
-        embed_input = f"{chunk.heading}\n{piece.text}" if piece.heading_path else piece.text
-        inputs.append(embed_input)
-        terms.append(tokenize(embed_input))
+        text = embed_input(chunk)
+        inputs.append(text)
+        terms.append(tokenize(text))
     if not chunks:
         raise IngestError(name, "no text could be extracted from the file: nothing to index")
     document = Document(doc_id=doc_id, kb=kb, file_name=name, file_hash=file_hash(data), size_bytes=len(data),

@@ -1,24 +1,30 @@
-"""The facade: a knowledge base with the verbs a user would say. Pages and the CLI both call this."""
+"""The facade: a knowledge base with the verbs a user would say. Pages and the CLI both call this.
+
+Every write goes through the store's writer (one writer per knowledge base, across threads and
+processes) and every read through a read view plus the index snapshot of the same generation; the
+model is written down in kb/store/__init__.py.
+"""
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
+import numpy as np
+
 from .config import Settings, _valid_kb_name
 from .embedders import CachedEmbedder, Embedder
-from .errors import EmbeddingError, IngestError, KBError, KnowledgeBaseNotFound, StoreError
+from .errors import EmbedderMismatch, EmbeddingError, IngestError, KBError, KnowledgeBaseNotFound, StoreError
 from .factory import build_cached_embedder, embedder_id, kbs_dir
-from .index import Indexes
+from .ingest import Prepared, Source, check_source, file_hash, prepare, prepared_from_chunks
 from .retrieval import Retriever, SearchOptions, SearchResult
-from .ingest import Prepared, Source, check_source, file_hash, prepare
-from .store import KBStore, write_atomic
-from .types import CheckReport, Chunk, Document, FileResult, IngestReport, KBInfo
+from .store import Indexes, KBStore, Originals, ReadView, Writer, read_manifest
+from .types import CheckReport, Chunk, Document, FileResult, IngestReport, KBInfo, RepairReport
 
 if TYPE_CHECKING:
     from .chat import Answer, ChatEvent, ChatService, PromptPreview, Turn
@@ -37,7 +43,7 @@ class IngestProgress:
     file_index: int  # 0-based
     n_files: int
     file_name: str
-    stage: str  # reading | embedding | saving | done
+    stage: str  # waiting (for another writer) | reading | embedding | saving | done
     done: int = 0
     total: int = 0
 
@@ -45,9 +51,20 @@ class IngestProgress:
 ProgressFn = Callable[[IngestProgress], None]
 
 
+def kb_name(name: str) -> str:
+    """The knowledge base's name as it is stored, or KBError("kb.name_invalid")."""
+    from . import config
+
+    normalise = getattr(config, "normalise_kb_name", None)
+    if normalise is not None:
+        return normalise(name)
+    if not _valid_kb_name(name):
+        raise KBError("kb.name_invalid", name=name)
+    return name
+
+
 class KnowledgeBase:
-    """One named knowledge base: ingest, inspect, search, delete. Thread-safe for one process;
-    other processes writing the same knowledge base are serialised by a file lock."""
+    """One named knowledge base: ingest, inspect, search, delete, check, repair. Thread-safe."""
 
     def __init__(self, settings: Settings, name: str, store: KBStore, indexes: Indexes, embedder: CachedEmbedder):
         self.settings = settings
@@ -55,8 +72,10 @@ class KnowledgeBase:
         self.store = store
         self.indexes = indexes
         self.embedder = embedder
-        self._write_lock = threading.RLock()
+        self.originals = Originals(store.folder)
         self._chat: ChatService | None = None
+        import threading
+
         self._chat_lock = threading.Lock()
         self._ctx_cache: tuple[int | None, float] | None = None
 
@@ -66,10 +85,7 @@ class KnowledgeBase:
     def open(cls, settings: Settings, name: str | None = None, *, create: bool = True,
              embedder: Embedder | None = None, read_only: bool = False) -> "KnowledgeBase":
         """Open (or create) the knowledge base `name` under the settings' data folder."""
-        name = name or settings.storage.default_kb
-        if not _valid_kb_name(name):
-            raise KBError(f"'{name}' is not a valid knowledge base name: use letters, digits, - and _ "
-                          "(up to 64 characters)")
+        name = kb_name(name or settings.storage.default_kb)
         return cls._open_at(settings, kbs_dir(settings) / name, name, create=create, embedder=embedder,
                             read_only=read_only)
 
@@ -78,79 +94,60 @@ class KnowledgeBase:
                  read_only: bool = False) -> "KnowledgeBase":
         cached = build_cached_embedder(settings, embedder)
         wanted = cached.name if embedder is not None else embedder_id(settings)
-        if (folder / "manifest.json").exists():
-            if not read_only and not os.access(folder, os.W_OK):
-                log.warning("knowledge base folder is not writable, opening read-only folder=%s", folder)
-                read_only = True
+        if (folder / "manifest.json").exists() or (folder / "kb.sqlite").exists():
             store = KBStore.open(folder, name, embedder=wanted, read_only=read_only)
         elif create and not read_only:
-            store = KBStore.create(folder, name, wanted, cached.dim)
+            try:
+                store = KBStore.create(folder, name, wanted, cached.dim)
+            except OSError as exc:
+                raise StoreError("store.cannot_write", kb=name, folder=str(folder),
+                                 reason=exc.strerror or str(exc)) from exc
         else:
-            raise KnowledgeBaseNotFound(f"There is no knowledge base '{name}' in {folder.parent}: create it by "
-                                        f"ingesting files, e.g. `python -m kb ingest FILES --kb {name}`")
-        indexes = Indexes(store)
-        indexes.load()
-        return cls(settings, name, store, indexes, cached)
+            raise KnowledgeBaseNotFound("kb.not_found", name=name, folder=str(folder.parent))
+        kb = cls(settings, name, store, Indexes(store), cached)
+        kb._warm_indexes()
+        return kb
 
-    @classmethod
-    def rebuild(cls, settings: Settings, name: str, embedder: Embedder | None = None,
-                progress: ProgressFn | None = None) -> IngestReport:
-        """Re-create a knowledge base from its stored originals with the configured embedder and chunking.
-
-        Built aside and swapped in at the end, so a failure leaves the old knowledge base untouched.
-        """
-        folder = kbs_dir(settings) / name
-        if not _valid_kb_name(name) or not (folder / "manifest.json").exists():
-            raise KnowledgeBaseNotFound(f"There is no knowledge base '{name}' to rebuild")
-        old = KBStore(folder, name, KBStore.read_manifest(folder), read_only=True)
-        try:
-            files = [(d.file_name, folder / "files" / f"{d.file_hash}{Path(d.file_name).suffix.lower()}")
-                     for d in old.documents()]
-        finally:
-            old.close()
-        aside = folder.with_name(f".rebuild-{name}")
-        shutil.rmtree(aside, ignore_errors=True)
-        fresh = cls._open_at(settings, aside, name, create=True, embedder=embedder)
-        try:
-            sources: list[Source | FileResult] = [
-                Source.from_bytes(fn, p.read_bytes()) if p.exists()
-                else FileResult(fn, "failed", error="the stored original is missing: ingest the file again")
-                for fn, p in files]
-            report = fresh._ingest(sources, progress)
-        finally:
-            fresh.close()
-        retired = folder.with_name(f".old-{name}-{int(time.time())}")
-        folder.rename(retired)
-        aside.rename(folder)
-        shutil.rmtree(retired, ignore_errors=True)
-        return report
+    def _warm_indexes(self) -> None:
+        """Build the index snapshot now (and write the index files if they were stale), not on the first search."""
+        with self.store.read() as view:
+            self.indexes.at(view)
+            state = self.indexes.files_state(view)
+        if state != "current" and not self.store.read_only and not self.store.lock.held:
+            try:
+                with self.store.writer() as w:
+                    self.indexes.persist(w)
+            except StoreError as exc:
+                log.warning("index files not written kb=%s reason=%s", self.name, exc)
 
     @staticmethod
     def list_all(settings: Settings) -> list[KBInfo]:
+        """Every knowledge base in the data folder, damaged ones included (with what is wrong)."""
         root = kbs_dir(settings)
+        if not root.is_dir():
+            return []
         out = []
-        for folder in sorted(p for p in root.glob("*") if (p / "manifest.json").exists()) if root.exists() else []:
-            try:
-                manifest = KBStore.read_manifest(folder)
-                store = KBStore(folder, folder.name, manifest, read_only=True)
-                n_docs, n_chunks, _ = store.counts()
-                store.close()
-            except KBError as exc:
-                log.warning("skipping unreadable knowledge base folder=%s error=%s", folder, exc)
+        for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            if not ((folder / "manifest.json").exists() or (folder / "kb.sqlite").exists()):
                 continue
-            size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
-            out.append(KBInfo(folder.name, n_docs, n_chunks, manifest["embedder"], manifest["dim"], size,
-                              manifest["created_at"]))
+            out.append(_info(folder))
         return out
 
     @staticmethod
     def remove(settings: Settings, name: str) -> None:
-        """Delete a whole knowledge base folder (documents, chunks, indexes, stored originals)."""
+        """Delete a whole knowledge base (documents, chunks, indexes, originals, conversations).
+
+        Waits for a running write to finish (the writer lock), then renames the folder away, which is
+        atomic: every process that has it open sees `kb.deleted` from then on."""
+        name = kb_name(name)
         folder = kbs_dir(settings) / name
-        if not _valid_kb_name(name) or not (folder / "manifest.json").exists():
-            raise KnowledgeBaseNotFound(f"There is no knowledge base '{name}' to delete")
-        trash = folder.with_name(f".deleting-{name}-{int(time.time())}")
-        folder.rename(trash)  # atomic: the knowledge base disappears at once, then the files go
+        if not (folder / "manifest.json").exists() and not (folder / "kb.sqlite").exists():
+            raise KnowledgeBaseNotFound("kb.not_found", name=name, folder=str(folder.parent))
+        from .store.lock import WriterLock
+
+        trash = folder.with_name(f".deleting-{name}-{os.getpid()}-{time.time_ns()}")
+        with WriterLock(folder, name).hold():
+            folder.rename(trash)
         shutil.rmtree(trash, ignore_errors=True)
 
     def close(self) -> None:
@@ -168,33 +165,45 @@ class KnowledgeBase:
     # ------------------------------------------------------------------ reading
 
     def info(self) -> KBInfo:
-        n_docs, n_chunks, _ = self.store.counts()
-        size = sum(f.stat().st_size for f in self.store.folder.rglob("*") if f.is_file())
-        m = self.store.manifest
-        return KBInfo(self.name, n_docs, n_chunks, m["embedder"], m["dim"], size, m["created_at"])
+        with self.store.read() as view:
+            n_docs, n_chunks, _ = view.counts()
+        return KBInfo(self.name, n_docs, n_chunks, self.store.embedder_name, self.store.dim,
+                      _folder_bytes(self.store.folder), self.store.created_at)
 
     def documents(self) -> list[Document]:
-        return self.store.documents()
+        with self.store.read() as view:
+            return view.documents()
 
     def document(self, key: str) -> Document | None:
         """A document by file name or document id."""
-        return self.store.document(key)
+        with self.store.read() as view:
+            return view.document(key)
 
     def chunks(self, document: str | None = None) -> list[Chunk]:
         """All chunks, or those of one document (by file name or id), in reading order."""
-        if document is None:
-            return self.store.chunks()
-        doc = self._require(document)
-        return self.store.chunks(doc.doc_id)
+        with self.store.read() as view:
+            if document is None:
+                return view.chunks()
+            return view.chunks(self._require(view, document).doc_id)
 
-    def _require(self, key: str) -> Document:
-        doc = self.store.document(key)
+    def _require(self, view: ReadView | Writer, key: str) -> Document:
+        doc = view.document(key)
         if doc is None:
-            raise KBError(f"No document '{key}' in knowledge base '{self.name}': see `python -m kb docs "
-                          f"--kb {self.name}`")
+            raise KBError("kb.document_not_found", kb=self.name, key=key)
         return doc
 
     # ------------------------------------------------------------------ writing
+
+    @contextlib.contextmanager
+    def _writer(self, notify: ProgressFn | None = None, n_files: int = 0) -> Iterator[Writer]:
+        """The writer, with the embedder checked against the one the knowledge base was built with
+        (another process may have rebuilt it with another since this one opened it)."""
+        waiting = (lambda: notify(IngestProgress(0, n_files, "", "waiting"))) if notify else None
+        with self.store.writer(waiting) as w:
+            if w.embedder != self.embedder.name:
+                raise EmbedderMismatch("store.embedder_mismatch", kb=self.name, built=w.embedder,
+                                       configured=self.embedder.name)
+            yield w
 
     def ingest(self, paths: Iterable[Path | str], progress: ProgressFn | None = None) -> IngestReport:
         """Ingest files from disk. Each file gets a result; one bad file never stops the batch."""
@@ -213,43 +222,49 @@ class KnowledgeBase:
     def _ingest(self, sources: Sequence[Source | FileResult], progress: ProgressFn | None,
                 force: bool = False) -> IngestReport:
         started = time.monotonic()
-        results: list[FileResult] = []
         notify = progress or (lambda _p: None)
+        if self.store.read_only:
+            exc = StoreError("store.read_only", kb=self.name, folder=str(self.store.folder))
+            return IngestReport(self.name, tuple(s if isinstance(s, FileResult) else FileResult.failed(s.name, exc)
+                                                 for s in sources), 0.0)
+        results: list[FileResult] = []
         seen: set[str] = set()
-        with self._write_lock:
+        with self._writer(notify, len(sources)) as w:
             for i, src in enumerate(sources):
-                if self.store.read_only:
-                    results.append(FileResult(getattr(src, "name", getattr(src, "file_name", "?")), "failed",
-                                              error=f"the knowledge base is read-only ({self.store.folder} cannot be "
-                                                    "written): check the folder's permissions or free disk space"))
-                    continue
                 if isinstance(src, FileResult):
                     results.append(src)
                     continue
                 notify(IngestProgress(i, len(sources), src.name, "reading"))
-                result = self._ingest_one(src, i, len(sources), notify, seen, force)
+                result = self._ingest_one(w, src, i, len(sources), notify, seen, force)
                 results.append(result)
                 notify(IngestProgress(i, len(sources), src.name, "done", 1, 1))
                 log.info("ingest kb=%s file=%s status=%s chunks=%d embedded=%d", self.name, result.file_name,
                          result.status, result.n_chunks, result.n_embedded)
-            if any(r.status in ("added", "replaced") for r in results):
-                self._persist_indexes()
+            self._persist(w)
         return IngestReport(self.name, tuple(results), round(time.monotonic() - started, 3))
 
-    def _ingest_one(self, src: Source, i: int, n: int, notify: ProgressFn, seen: set[str],
+    def _persist(self, w: Writer) -> None:
+        """Write the index files of the writer's generation; a failure costs speed at the next open, not data."""
+        try:
+            self.indexes.persist(w)
+        except (OSError, RuntimeError) as exc:
+            log.warning("index files not written kb=%s reason=%s; they are rebuilt on the next open", self.name, exc)
+
+    def _ingest_one(self, w: Writer, src: Source, i: int, n: int, notify: ProgressFn, seen: set[str],
                     force: bool = False) -> FileResult:
         t0 = time.monotonic()
         max_bytes = int(self.settings.storage.max_file_mb * 1_000_000)
+        name = getattr(src, "name", "?")
         try:
             name = check_source(src, max_bytes)
             if name in seen:
-                raise IngestError(name, "the same file name appears twice in this batch: only the first was "
-                                        "ingested; rename one of them")
+                raise IngestError(name, "batch.duplicate_name")
             seen.add(name)
             data = src.read()
             if len(data) > max_bytes:
-                raise IngestError(name, f"the file is over the {max_bytes / 1e6:.0f} MB limit")
-            existing = self.store.document(name)
+                raise IngestError(name, "batch.too_large", mb=round(len(data) / 1e6, 1),
+                                  limit=round(max_bytes / 1e6))
+            existing = w.document(name)
             signature = self._chunker_signature()
             if (not force and existing and existing.file_hash == file_hash(data)
                     and existing.metadata.get("chunker") == signature):
@@ -259,15 +274,16 @@ class KnowledgeBase:
             prepared.document.metadata["chunker"] = signature
             vectors, n_embedded = self._embed(prepared, i, n, notify)
             notify(IngestProgress(i, n, name, "saving"))
-            self._commit(prepared, vectors, data, existing)
-        except IngestError as exc:
-            return FileResult.failed(exc.file, exc, seconds=round(time.monotonic() - t0, 3))
-        except EmbeddingError as exc:
-            return FileResult(getattr(src, "name", "?"), "failed", error=str(exc), seconds=round(time.monotonic() - t0, 3))
-        except (StoreError, OSError) as exc:
-            reason = f"could not be saved ({exc}); the knowledge base keeps its previous state"
-            return FileResult(getattr(src, "name", "?"), "failed", error=reason,
-                              seconds=round(time.monotonic() - t0, 3))
+            self._commit(w, prepared, vectors, data, existing)
+        except (IngestError, EmbeddingError) as exc:
+            return FileResult.failed(name, exc, seconds=round(time.monotonic() - t0, 3))
+        except StoreError as exc:
+            if exc.code == "kb.deleted":
+                raise
+            return FileResult.failed(name, exc, seconds=round(time.monotonic() - t0, 3))
+        except OSError as exc:
+            err = StoreError("store.save_failed", kb=self.name, file=name, reason=exc.strerror or str(exc))
+            return FileResult.failed(name, err, seconds=round(time.monotonic() - t0, 3))
         status = "replaced" if existing else "added"
         return FileResult(name, status, prepared.document.doc_id, len(prepared.chunks), n_embedded,
                           round(time.monotonic() - t0, 3), warnings=prepared.document.warnings)
@@ -276,9 +292,7 @@ class KnowledgeBase:
         c = self.settings.chunking
         return f"v2/{c.size}/{c.overlap}/{c.min_chars}"
 
-    def _embed(self, prepared: Prepared, i: int, n: int, notify: ProgressFn):
-        import numpy as np
-
+    def _embed(self, prepared: Prepared, i: int, n: int, notify: ProgressFn) -> tuple[np.ndarray, int]:
         texts = prepared.embed_inputs
         parts, embedded = [], 0
         for start in range(0, len(texts), EMBED_BATCH):
@@ -287,74 +301,78 @@ class KnowledgeBase:
             parts.append(vecs)
             embedded += misses
         notify(IngestProgress(i, n, prepared.document.file_name, "embedding", len(texts), len(texts)))
+        if not parts:
+            return np.zeros((0, self.embedder.dim), dtype=np.float32), 0
         return np.vstack(parts), embedded
 
-    def _commit(self, prepared: Prepared, vectors, data: bytes, old: Document | None) -> None:
+    def _commit(self, w: Writer, prepared: Prepared, vectors: np.ndarray, data: bytes | None,
+                old: Document | None) -> None:
+        """The original first (so a committed document always has one), then the one transaction."""
         doc = prepared.document
-        originals = self.store.folder / "files"
-        originals.mkdir(exist_ok=True)
-        ext = Path(doc.file_name).suffix.lower()
-        keep = originals / f"{doc.file_hash}{ext}"
-        if not keep.exists():
-            write_atomic(keep, data)
-        with self.store.write_lock():
-            self.indexes.sync()
-            added, removed = self.store.replace_document(doc, prepared.chunks, vectors, prepared.terms)
-            self.indexes.apply(added, vectors, prepared.terms, removed, self.store.generation())
-        if old and old.file_hash != doc.file_hash:
-            self._drop_original(old)
+        if data is not None:
+            self.originals.keep(doc.file_hash, doc.file_name, data)
+        w.replace_document(doc, prepared.chunks, vectors, prepared.terms)
+        if old and (old.file_hash != doc.file_hash or old.file_name != doc.file_name):
+            self._release_original(w, old)
 
-    def _drop_original(self, doc: Document) -> None:
-        still_used = any(d.file_hash == doc.file_hash for d in self.store.documents())
-        path = self.store.folder / "files" / f"{doc.file_hash}{Path(doc.file_name).suffix.lower()}"
-        if not still_used and path.exists():
-            path.unlink()
-
-    def _persist_indexes(self) -> None:
-        with self.store.write_lock():
-            self.indexes.sync()
-            self.indexes.persist()
+    def _release_original(self, w: Writer, doc: Document) -> None:
+        still_used = any(d.file_hash == doc.file_hash and Path(d.file_name).suffix.lower() ==
+                         Path(doc.file_name).suffix.lower() for d in w.documents())
+        self.originals.release(doc.file_hash, doc.file_name, still_used)
 
     def delete(self, key: str) -> Document:
         """Remove a document (by file name or id): its chunks, vectors, keyword entries and stored original."""
-        with self._write_lock:
-            doc = self._require(key)
-            with self.store.write_lock():
-                self.indexes.sync()
-                removed = self.store.delete_document(doc.doc_id)
-                self.indexes.apply([], None, [], removed, self.store.generation())
-                self.indexes.persist()
-            self._drop_original(doc)
+        with self._writer() as w:
+            doc = self._require(w, key)
+            removed = w.delete_document(doc.doc_id)
+            self._release_original(w, doc)
+            self._persist(w)
         log.info("deleted kb=%s file=%s chunks=%d", self.name, doc.file_name, len(removed))
         return doc
 
     def reindex(self, key: str | None = None, progress: ProgressFn | None = None) -> IngestReport:
-        """Re-chunk and re-embed stored originals with the current settings (all documents, or one)."""
-        docs = [self._require(key)] if key else self.documents()
-        sources: list[Source | FileResult] = []
-        for doc in docs:
-            path = self.store.folder / "files" / f"{doc.file_hash}{Path(doc.file_name).suffix.lower()}"
-            if path.exists():
-                sources.append(Source.from_bytes(doc.file_name, path.read_bytes()))
-            else:
-                sources.append(FileResult(doc.file_name, "failed", doc.doc_id,
-                                          error="the stored original is missing: ingest the file again"))
-        return self._ingest(sources, progress, force=True)
+        """Re-chunk and re-embed stored originals with the current settings (all documents, or one).
+
+        A document whose original is missing keeps its chunks as they are (status `kept`)."""
+        started = time.monotonic()
+        notify = progress or (lambda _p: None)
+        results: list[FileResult] = []
+        with self._writer(notify) as w:
+            docs = [self._require(w, key)] if key else w.documents()
+            seen: set[str] = set()
+            for i, doc in enumerate(docs):
+                path = self.originals.path(doc.file_hash, doc.file_name)
+                data = _read_original(path, doc.file_hash)
+                if data is None:
+                    results.append(FileResult(doc.file_name, "kept", doc.doc_id, doc.n_chunks,
+                                              warnings=(*doc.warnings, _missing_original_warning(doc))))
+                    continue
+                notify(IngestProgress(i, len(docs), doc.file_name, "reading"))
+                results.append(self._ingest_one(w, Source.from_bytes(doc.file_name, data), i, len(docs), notify,
+                                                seen, force=True))
+            self._persist(w)
+        return IngestReport(self.name, tuple(results), round(time.monotonic() - started, 3))
 
     # ------------------------------------------------------------------ searching
 
     def search(self, query: str, options: SearchOptions | None = None,
                history: Sequence[dict[str, str]] = (), **overrides: Any) -> SearchResult:
-        """Ranked chunks with the score breakdown. `overrides` change single options (mode=, k=, ...)."""
+        """Ranked chunks with the score breakdown. `overrides` change single options (mode=, k=, ...).
+
+        Runs on one generation: the read view and the index snapshot of the same commit."""
         if not query or not query.strip():
-            raise KBError("The question is empty: type what you are looking for")
+            raise KBError("kb.question_empty")
         opts = options or SearchOptions.from_settings(self.settings.retrieval, **overrides)
-        self.indexes.sync()
-        allowed = None
-        if opts.documents:
-            docs = [self._require(d) for d in opts.documents]
-            allowed = set(self.store.rowids_for_docs([d.doc_id for d in docs]))
-        return Retriever(self.indexes, self.store, self.embedder).search(query.strip(), opts, history, allowed)
+        with self.store.read() as view:
+            if view.embedder != self.embedder.name:
+                raise EmbedderMismatch("store.embedder_mismatch", kb=self.name, built=view.embedder,
+                                       configured=self.embedder.name)
+            snapshot = self.indexes.at(view)
+            allowed = None
+            if opts.documents:
+                docs = [self._require(view, d) for d in opts.documents]
+                allowed = set(view.rowids_for_docs([d.doc_id for d in docs]))
+            return Retriever(snapshot, view, self.embedder).search(query.strip(), opts, history, allowed)
 
     def search_options(self, **overrides: Any) -> SearchOptions:
         """The configured search options with some replaced (None values are ignored)."""
@@ -367,7 +385,7 @@ class KnowledgeBase:
         """The chat service, built on first use (loads the tokenizer; does not contact Ollama)."""
         if self._chat is not None:
             return self._chat
-        with self._chat_lock:  # not the write lock: chat must not wait for a running ingest
+        with self._chat_lock:  # not the writer lock: chat must not wait for a running ingest
             if self._chat is None:
                 from .chat import ChatService
                 from .factory import build_chat_model, token_counter
@@ -435,25 +453,166 @@ class KnowledgeBase:
             admin.setup_model(self.settings.ollama.model, self.settings.ollama.modelfile, progress)
         self._ctx_cache = None
 
-    # ------------------------------------------------------------------ verifying
+    # ------------------------------------------------------------------ verifying and repairing
 
     def check(self) -> CheckReport:
-        """Verify that the database, the vector index and the keyword index agree."""
-        self.indexes.sync()
-        problems = self.store.integrity_problems()
-        n_docs, n_chunks, n_vectors = self.store.counts()
-        ids, _ = self.store.vectors()
-        db_ids = set(int(i) for i in ids)
-        if self.indexes.faiss.ntotal != n_chunks:
-            problems.append(f"vector index holds {self.indexes.faiss.ntotal} vectors for {n_chunks} chunks")
-        elif self.indexes.ids() != db_ids:
-            problems.append("vector index ids differ from the database's chunk ids")
-        if set(int(i) for i in self.indexes.bm25.ids()) != db_ids:
-            problems.append("keyword index ids differ from the database's chunk ids")
-        for doc in self.documents():
-            path = self.store.folder / "files" / f"{doc.file_hash}{Path(doc.file_name).suffix.lower()}"
-            if not path.exists():
-                problems.append(f"stored original of {doc.file_name} is missing (re-index will need the file)")
-        if self.indexes.faiss.d != self.store.manifest.get("dim"):
-            problems.append("vector index dimension differs from the manifest")
-        return CheckReport(self.name, not problems, tuple(problems), n_docs, n_chunks, n_vectors)
+        """Verify every file of the knowledge base, primary and derived (kb/store/integrity.py)."""
+        from .store.integrity import check
+
+        return check(self.store.folder, self.name, indexes=self.indexes)
+
+    @staticmethod
+    def check_named(settings: Settings, name: str) -> CheckReport:
+        """`check` for a knowledge base that may be too damaged to open."""
+        from .store.integrity import check
+
+        name = kb_name(name)
+        folder = kbs_dir(settings) / name
+        if not folder.is_dir():
+            raise KnowledgeBaseNotFound("kb.not_found", name=name, folder=str(folder.parent))
+        return check(folder, name)
+
+    @staticmethod
+    def repair(settings: Settings, name: str, embedder: Embedder | None = None,
+               progress: ProgressFn | None = None) -> RepairReport:
+        """Fix what `check` found from what is left (the database, the stored originals); keeps every damaged
+        file aside under `damaged/`. What cannot be fixed stays in the report with its advice."""
+        from .store.integrity import repair
+
+        name = kb_name(name)
+        folder = kbs_dir(settings) / name
+        if not folder.is_dir():
+            raise KnowledgeBaseNotFound("kb.not_found", name=name, folder=str(folder.parent))
+        cached = build_cached_embedder(settings, embedder)
+        try:
+            return repair(folder, name, _Rebuilder(settings, name, cached, progress))
+        finally:
+            cached.cache.close()
+
+    @staticmethod
+    def rebuild(settings: Settings, name: str, embedder: Embedder | None = None,
+                progress: ProgressFn | None = None) -> IngestReport:
+        """Re-embed (and re-chunk) every document with the configured embedder, in place, under the writer lock.
+
+        Everything is computed first and swapped in by one transaction, so a failure changes nothing. A
+        document whose original is missing keeps its chunks, re-embedded (status `kept`)."""
+        name = kb_name(name)
+        folder = kbs_dir(settings) / name
+        if not (folder / "manifest.json").exists():
+            raise KnowledgeBaseNotFound("kb.not_found", name=name, folder=str(folder.parent))
+        cached = build_cached_embedder(settings, embedder)
+        store = KBStore.open(folder, name)
+        try:
+            started = time.monotonic()
+            rebuilder = _Rebuilder(settings, name, cached, progress)
+            with store.writer(rebuilder.waiting) as w:
+                items, results = rebuilder.everything(w, Originals(folder))
+                if any(r.status == "failed" for r in results):
+                    return IngestReport(name, tuple(results), round(time.monotonic() - started, 3))
+                w.replace_all(items, cached.name, cached.dim)
+                from .store import write_manifest
+
+                write_manifest(folder, name, store.uuid, cached.name, cached.dim, store.created_at)
+                store.embedder_name, store.dim = cached.name, cached.dim
+                Indexes(store).persist(w)
+            return IngestReport(name, tuple(results), round(time.monotonic() - started, 3))
+        finally:
+            store.close()
+            cached.cache.close()
+
+
+class _Rebuilder:
+    """Prepares and embeds documents for rebuild and repair: from the original when it is there and
+    intact, else from the stored chunks."""
+
+    def __init__(self, settings: Settings, name: str, embedder: CachedEmbedder, progress: ProgressFn | None):
+        self.settings = settings
+        self.name = name
+        self.embedder = embedder
+        self.notify = progress or (lambda _p: None)
+
+    def waiting(self) -> None:
+        self.notify(IngestProgress(0, 0, "", "waiting"))
+
+    def embed(self, prepared: Prepared, i: int = 0, n: int = 1) -> np.ndarray:
+        texts = prepared.embed_inputs
+        parts = []
+        for start in range(0, len(texts), EMBED_BATCH):
+            self.notify(IngestProgress(i, n, prepared.document.file_name, "embedding", start, len(texts)))
+            parts.append(self.embedder.embed_passages(texts[start:start + EMBED_BATCH]))
+        return np.vstack(parts) if parts else np.zeros((0, self.embedder.dim), dtype=np.float32)
+
+    def from_original(self, file_name: str, data: bytes, old: Document | None = None) -> Prepared:
+        signature = f"v2/{self.settings.chunking.size}/{self.settings.chunking.overlap}/{self.settings.chunking.min_chars}"
+        prepared = prepare(self.name, file_name, data, self.settings.chunking)
+        prepared.document.metadata["chunker"] = signature
+        return prepared
+
+    def everything(self, w: Writer, originals: Originals):
+        items, results = [], []
+        docs = w.documents()
+        for i, doc in enumerate(docs):
+            t0 = time.monotonic()
+            self.notify(IngestProgress(i, len(docs), doc.file_name, "reading"))
+            data = _read_original(originals.path(doc.file_hash, doc.file_name), doc.file_hash)
+            try:
+                if data is not None:
+                    prepared = self.from_original(doc.file_name, data, doc)
+                    status, warnings = "replaced", prepared.document.warnings
+                else:
+                    prepared = prepared_from_chunks(doc, w.chunks(doc.doc_id))
+                    status, warnings = "kept", (*doc.warnings, _missing_original_warning(doc))
+                vectors = self.embed(prepared, i, len(docs))
+            except (IngestError, EmbeddingError) as exc:
+                results.append(FileResult.failed(doc.file_name, exc, doc.doc_id))
+                continue
+            items.append((prepared.document, prepared.chunks, vectors, prepared.terms))
+            results.append(FileResult(doc.file_name, status, doc.doc_id, len(prepared.chunks), len(prepared.chunks),
+                                      round(time.monotonic() - t0, 3), warnings=tuple(warnings)))
+        return items, results
+
+
+def _read_original(path: Path, expected_hash: str) -> bytes | None:
+    """The stored original, or None when it is missing or no longer the file that was ingested."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    return data if file_hash(data) == expected_hash else None
+
+
+def _missing_original_warning(doc: Document) -> str:
+    from .messages import render
+
+    return render("kb.original_missing_kept", {"file": doc.file_name})
+
+
+def _folder_bytes(folder: Path) -> int:
+    total = 0
+    for f in folder.rglob("*"):
+        try:
+            if f.is_file():
+                total += f.stat().st_size
+        except OSError:
+            continue
+    return total
+
+
+def _info(folder: Path) -> KBInfo:
+    """A list entry; never raises for a damaged knowledge base (it is listed with its problem)."""
+    from .store import assess_database
+
+    name = folder.name
+    size = _folder_bytes(folder)
+    try:
+        manifest = read_manifest(folder, name)
+        assess_database(folder, name)
+        store = KBStore(folder, name, read_only=True)
+        try:
+            n_docs, n_chunks, _ = store.counts()
+            return KBInfo(name, n_docs, n_chunks, store.embedder_name, store.dim, size, manifest["created_at"])
+        finally:
+            store.close()
+    except KBError as exc:
+        log.warning("damaged knowledge base folder=%s code=%s", folder, exc.code)
+        return KBInfo(name, 0, 0, "", 0, size, "", exc.code, dict(exc.params))

@@ -76,7 +76,7 @@ class FileResult:
     """What happened to one file in an ingest: added, unchanged, replaced or failed."""
 
     file_name: str
-    status: str  # added | unchanged | replaced | failed
+    status: str  # added | unchanged | replaced | kept (original missing: left as it was) | failed
     doc_id: str | None = None
     n_chunks: int = 0
     n_embedded: int = 0  # texts actually sent to the embedder (cache misses)
@@ -123,23 +123,77 @@ class IngestReport:
         return {"kb": self.kb, "seconds": self.seconds, "files": [f.to_dict() for f in self.files]}
 
 
+def _render(code: str, params: Mapping[str, Any], lang: str | None) -> str:
+    from .messages import render
+
+    return render(code, params, lang)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing `check` found wrong: what (a message code), in which file, and what to do about it."""
+
+    code: str
+    params: Mapping[str, Any]
+    file: str  # the file of the knowledge base it concerns, relative to its folder (e.g. "kb.sqlite")
+    advice: str  # a message code: the action that fixes it (a command the user can run)
+    advice_params: Mapping[str, Any] = field(default_factory=dict)
+
+    def message(self, lang: str | None = None) -> str:
+        return _render(self.code, self.params, lang)
+
+    def advice_message(self, lang: str | None = None) -> str:
+        return _render(self.advice, self.advice_params, lang)
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.message()} → {self.advice_message()}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "params": dict(self.params), "file": self.file, "message": self.message(),
+                "advice": self.advice, "advice_params": dict(self.advice_params),
+                "advice_message": self.advice_message()}
+
+
 @dataclass(frozen=True)
 class CheckReport:
+    """`ok` with no documents is an empty knowledge base; a damaged one is never `ok`."""
+
     kb: str
     ok: bool
-    problems: tuple[str, ...]
+    problems: tuple[Problem, ...]
     n_documents: int
     n_chunks: int
     n_vectors: int
 
+    @property
+    def empty(self) -> bool:
+        return self.ok and self.n_documents == 0
+
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["problems"] = list(self.problems)
-        return d
+        return {"kb": self.kb, "ok": self.ok, "empty": self.empty, "n_documents": self.n_documents,
+                "n_chunks": self.n_chunks, "n_vectors": self.n_vectors,
+                "problems": [p.to_dict() for p in self.problems]}
+
+
+@dataclass(frozen=True)
+class RepairReport:
+    """What `repair` did (each a message), and what `check` still finds afterwards."""
+
+    kb: str
+    actions: tuple[tuple[str, Mapping[str, Any]], ...]
+    after: CheckReport
+
+    def action_messages(self, lang: str | None = None) -> list[str]:
+        return [_render(code, params, lang) for code, params in self.actions]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kb": self.kb, "actions": self.action_messages(), "after": self.after.to_dict()}
 
 
 @dataclass(frozen=True)
 class KBInfo:
+    """A knowledge base in the list. A damaged one is listed too, with what is wrong (`problem_code`)."""
+
     name: str
     n_documents: int
     n_chunks: int
@@ -147,6 +201,18 @@ class KBInfo:
     dim: int
     index_bytes: int
     created_at: str
+    problem_code: str | None = None
+    problem_params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def damaged(self) -> bool:
+        return self.problem_code is not None
+
+    def problem_message(self, lang: str | None = None) -> str | None:
+        return None if self.problem_code is None else _render(self.problem_code, self.problem_params, lang)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d["problem_params"] = dict(self.problem_params)
+        d["problem"] = self.problem_message()
+        return d

@@ -14,6 +14,8 @@ CORPUS = SHARED / "corpus"
 EVAL = SHARED / "eval" / "public.jsonl"
 
 sys.path.insert(0, str(REPO))
+# Messages are asserted in English; the Chinese catalog is tested on its own (tests/test_messages.py).
+os.environ.setdefault("KB_LANG", "en")
 
 from kb import KnowledgeBase, Settings  # noqa: E402
 

@@ -72,7 +72,7 @@ def test_delete_removes_chunks_vectors_and_keywords(kb):
     doc = kb.delete(victim)
     assert kb.document(victim) is None
     assert kb.info().n_chunks == before - doc.n_chunks
-    assert kb.indexes.faiss.ntotal == before - doc.n_chunks
+    assert kb.indexes.current.faiss.ntotal == before - doc.n_chunks
     hits = kb.search("本地知识问答助手", k=20)
     assert all(r.chunk.file_name != victim for r in hits.results)
     assert kb.check().ok
@@ -145,7 +145,7 @@ def test_state_survives_reopen_and_indexes_are_reused(settings):
     folder = settings.data_dir / "kbs" / "notes"
     assert json.loads((folder / "index.json").read_text())["generation"] == gen
     with KnowledgeBase.open(settings, "notes") as kb:
-        assert kb.indexes.faiss.ntotal == n and kb.check().ok
+        assert kb.indexes.current.faiss.ntotal == n and kb.check().ok
 
 
 def test_stale_index_files_are_rebuilt_from_the_database(settings):
@@ -170,7 +170,7 @@ def test_other_embedder_is_a_clear_error_and_rebuild_fixes_it(settings, tmp_path
     with pytest.raises(EmbedderMismatch, match="rebuild"):
         KnowledgeBase.open(settings, "notes", embedder=Other(dim=128))
     report = KnowledgeBase.rebuild(settings, "notes", embedder=Other(dim=128))
-    assert report.ok and report.count("added") == n_docs
+    assert report.ok and report.count("replaced") == n_docs
     with KnowledgeBase.open(settings, "notes", embedder=Other(dim=128)) as kb:
         assert kb.info().embedder == "hash:other" and kb.info().dim == 128 and kb.check().ok
 

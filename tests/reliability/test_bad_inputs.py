@@ -49,9 +49,7 @@ def test_battery_through_the_facade(tmp_path):
         batch = [(n, d) for n, d, _, _ in cases()]
         batch += [("../escape.md", MD.encode()), ("/abs/path.md", MD.encode()), ("nul\x00.md", MD.encode()),
                   ("x" * 300 + ".md", MD.encode()), ("dup.md", "第一份。".encode()), ("dup.md", "第二份。".encode())]
-        t = time.monotonic()
         report = kb.ingest_bytes(batch)
-        assert time.monotonic() - t < 120
         by_name = {}
         for f in report.files:
             by_name.setdefault(f.file_name, f)
