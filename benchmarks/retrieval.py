@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/retrieval.py [--sizes 1000,10000,100000] [--queries 200]
 
 What is built. One knowledge base folder per size, written through the store and index APIs
-(`KBStore.replace_document`, `Indexes.apply`, `Indexes.persist`: the same calls an ingest makes
+(`Writer.replace_document`, `Indexes.persist`: the same calls an ingest makes
 after parsing), not through `KnowledgeBase.ingest`: parsing, jieba-tokenising and embedding 25M
 characters would take most of an hour and measure the loaders and the embedder, not retrieval.
 Text is Chinese-like: real words from jieba's dictionary drawn with a Zipf distribution, about
@@ -43,8 +43,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from kb.config import Settings  # noqa: E402
-from kb.index import Indexes  # noqa: E402
-from kb.store import KBStore, utc_now  # noqa: E402
+from kb.store import Indexes, KBStore, utc_now  # noqa: E402
 from kb.types import Chunk, Document  # noqa: E402
 
 DIM = 384
@@ -80,7 +79,8 @@ def build(folder: Path, n_chunks: int, words: np.ndarray, p: np.ndarray) -> floa
     started = time.perf_counter()
     store = KBStore.create(folder, folder.name, EMBEDDER, DIM)
     indexes = Indexes(store)
-    indexes.load()
+    writer = store.writer()
+    w = writer.__enter__()
     for d in range(0, n_chunks, CHUNKS_PER_DOC):
         n = min(CHUNKS_PER_DOC, n_chunks - d)
         lens = rng.integers(90, 151, size=n)
@@ -100,11 +100,9 @@ def build(folder: Path, n_chunks: int, words: np.ndarray, p: np.ndarray) -> floa
                                 heading_path=(f"第{pos // 20 + 1}节",)))
         doc = Document(doc_id=doc_id, kb=folder.name, file_name=name, file_hash=doc_id * 4, size_bytes=0,
                        kind="markdown", n_chunks=n, n_pages=None, ingested_at=utc_now())
-        with store.write_lock():
-            added, removed = store.replace_document(doc, chunks, vectors, terms)
-            indexes.apply(added, vectors, terms, removed, store.generation())
-    with store.write_lock():
-        indexes.persist()
+        w.replace_document(doc, chunks, vectors, terms)
+    indexes.persist(w)
+    writer.__exit__(None, None, None)
     store.close()
     return time.perf_counter() - started
 

@@ -125,7 +125,8 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     report = KnowledgeBase.check_named(settings, args.kb)
     head = ("OK (empty)" if report.empty else "OK") if report.ok else "DAMAGED"
     text = (f"{head}: {report.n_documents} documents, {report.n_chunks} chunks, {report.n_vectors} vectors"
-            + "".join(f"\n  - {p.file}: {p.message()}\n    → {p.advice_message()}" for p in report.problems))
+            + "".join(f"\n  - {p.file}: {p.message()}\n    → {p.advice_message()}" for p in report.problems)
+            + "".join(f"\n  · {p.file}: {p.message()} ({p.advice_message()})" for p in report.notes))
     _out(args, report.to_dict(), text)
     return 0 if report.ok else 1
 

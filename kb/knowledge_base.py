@@ -268,6 +268,7 @@ class KnowledgeBase:
             signature = self._chunker_signature()
             if (not force and existing and existing.file_hash == file_hash(data)
                     and existing.metadata.get("chunker") == signature):
+                self.originals.keep(existing.file_hash, name, data)  # restores a lost or damaged original
                 return FileResult(name, "unchanged", existing.doc_id, existing.n_chunks, 0,
                                   round(time.monotonic() - t0, 3), warnings=existing.warnings)
             prepared = prepare(self.name, name, data, self.settings.chunking)

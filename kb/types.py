@@ -164,6 +164,7 @@ class CheckReport:
     n_documents: int
     n_chunks: int
     n_vectors: int
+    notes: tuple[Problem, ...] = ()  # not damage: e.g. index files behind after a crash (rebuilt on open)
 
     @property
     def empty(self) -> bool:
@@ -172,7 +173,7 @@ class CheckReport:
     def to_dict(self) -> dict[str, Any]:
         return {"kb": self.kb, "ok": self.ok, "empty": self.empty, "n_documents": self.n_documents,
                 "n_chunks": self.n_chunks, "n_vectors": self.n_vectors,
-                "problems": [p.to_dict() for p in self.problems]}
+                "problems": [p.to_dict() for p in self.problems], "notes": [p.to_dict() for p in self.notes]}
 
 
 @dataclass(frozen=True)

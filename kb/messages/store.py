@@ -99,6 +99,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "damaged/ 中），然后重新导入文件",
         "no stored originals to restore from: run `python -m kb repair --kb {kb}` for an empty knowledge base "
         "(the damaged file is kept under damaged/), then ingest the files again"),
+    "advice.index_on_open": (
+        "无需处理：下次打开知识库（任何命令或页面）时会自动重建；也可运行 `python -m kb repair --kb {kb}`",
+        "nothing to do: they are rewritten the next time the knowledge base is opened (any command or page); or "
+        "run `python -m kb repair --kb {kb}`"),
     "advice.ingest_again": (
         "重新导入该文件：`python -m kb ingest PATH/{file} --kb {kb}`",
         "ingest the file again: `python -m kb ingest PATH/{file} --kb {kb}`"),

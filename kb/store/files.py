@@ -67,10 +67,15 @@ class Originals:
         return self.dir / f"{file_hash}{Path(file_name).suffix.lower()}"
 
     def keep(self, file_hash: str, file_name: str, data: bytes) -> None:
-        """Store the bytes (once per content) and add the name to the sidecar."""
+        """Store the bytes (once per content; again if the stored copy is missing or damaged) and add the
+        name to the sidecar."""
         self.dir.mkdir(exist_ok=True)
         path = self.path(file_hash, file_name)
-        if not path.exists() or path.stat().st_size != len(data):
+        try:
+            intact = path.stat().st_size == len(data) and sha256_file(path) == file_hash
+        except OSError:
+            intact = False
+        if not intact:
             write_atomic(path, data)
         names = self.names(path)
         if file_name not in names:

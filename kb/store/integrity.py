@@ -48,9 +48,16 @@ class _Found:
     def __init__(self, name: str):
         self.name = name
         self.problems: list[Problem] = []
+        self.notes: list[Problem] = []
 
-    def add(self, code: str, file: str, advice: str = "advice.repair", **params: Any) -> None:
-        self.problems.append(Problem(code, {"kb": self.name, **params}, file, advice, {"kb": self.name, **params}))
+    def add(self, code: str, where: str, advice: str = "advice.repair", /, **params: Any) -> None:
+        self.problems.append(Problem(code, {"kb": self.name, **params}, where, advice, {"kb": self.name, **params}))
+
+    def note(self, code: str, where: str, advice: str, /, **params: Any) -> None:
+        self.notes.append(Problem(code, {"kb": self.name, **params}, where, advice, {"kb": self.name, **params}))
+
+    def report(self, counts: tuple[int, int, int]) -> CheckReport:
+        return CheckReport(self.name, not self.problems, tuple(self.problems), *counts, notes=tuple(self.notes))
 
     def codes(self) -> set[str]:
         return {p.code for p in self.problems}
@@ -77,11 +84,11 @@ def check(folder: Path, name: str, indexes: Indexes | None = None) -> CheckRepor
         code = exc.code if isinstance(exc, StoreError) else "store.db_damaged"
         advice = "advice.repair_restore" if n_originals else "advice.recreate"
         found.add(code, DB_NAME, advice, originals=n_originals)
-        return CheckReport(name, False, tuple(found.problems), 0, 0, 0)
+        return found.report((0, 0, 0))
     try:
         counts = _check_database(conn, found, manifest, n_originals)
         if DB_NAME in {p.file for p in found.problems if p.code == "check.sqlite_integrity"}:
-            return CheckReport(name, False, tuple(found.problems), *counts)
+            return found.report(counts)
         view = ReadView(conn, name, own=True)
         _check_index_files(folder, view, found)
         _check_originals(view, originals, found)
@@ -94,7 +101,7 @@ def check(folder: Path, name: str, indexes: Indexes | None = None) -> CheckRepor
     finally:
         conn.close()
     _check_chats(folder, found)
-    return CheckReport(name, not found.problems, tuple(found.problems), *counts)
+    return found.report(counts)
 
 
 def _check_database(conn: sqlite3.Connection, found: _Found, manifest: dict | None,
@@ -162,11 +169,13 @@ def bad_vector_rows(conn: sqlite3.Connection, dim: int) -> list[int]:
 
 
 def _check_index_files(folder: Path, view: ReadView, found: _Found) -> None:
-    state = index_files_state(folder, view.uuid, view.generation())
+    state, file = index_files_state(folder, view.uuid, view.generation())
     if state == "damaged":
-        found.add("check.index_damaged", STAMP)
+        found.add("check.index_damaged", file)
     elif state in ("missing", "stale") and view.generation() > 0 and not busy(folder):
-        found.add("check.index_" + state, STAMP)
+        # derived files behind the database (a crash between commit and rewrite): not damage, the next
+        # open of the knowledge base rewrites them
+        found.note("check.index_" + state, STAMP, "advice.index_on_open")
     if state == "current":
         import faiss
 

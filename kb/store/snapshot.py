@@ -138,23 +138,24 @@ def read_stamp(folder: Path) -> dict | None:
         return None
 
 
-def index_files_state(folder: Path, uuid: str, generation: int) -> str:
-    """'current', 'stale' (stamped with another generation), 'missing' or 'damaged' (a checksum differs)."""
+def index_files_state(folder: Path, uuid: str, generation: int) -> tuple[str, str]:
+    """(state, file): 'current', 'stale' (stamped with another generation), 'missing', or 'damaged' with the
+    file whose checksum differs."""
     stamp = read_stamp(folder)
     if stamp is None:
-        return "missing" if not (folder / STAMP).exists() else "damaged"
+        return ("missing" if not (folder / STAMP).exists() else "damaged"), STAMP
     if stamp.get("uuid") != uuid or stamp.get("generation") != generation:
-        return "stale"
+        return "stale", STAMP
     files = stamp.get("files")
     if not isinstance(files, dict) or not files:
-        return "damaged"
+        return "damaged", STAMP
     for rel, digest in files.items():
         try:
             if sha256_file(folder / rel) != digest:
-                return "damaged"
+                return "damaged", str(rel)
         except OSError:
-            return "damaged"
-    return "current"
+            return "damaged", str(rel)
+    return "current", STAMP
 
 
 class Indexes:
@@ -210,7 +211,7 @@ class Indexes:
     # ------------------------------------------------------------------ files
 
     def files_state(self, view: ReadView | Writer) -> str:
-        return index_files_state(self.folder, view.uuid, view.generation())
+        return index_files_state(self.folder, view.uuid, view.generation())[0]
 
     def _load_files(self, view: ReadView | Writer) -> IndexSnapshot | None:
         if self.files_state(view) != "current":
