@@ -8,11 +8,11 @@ from .errors import (ConfigError, EmbedderMismatch, EmbeddingError, GenerationEr
                      KnowledgeBaseNotFound, ModelMissing, OllamaError, OllamaTimeout, OllamaUnavailable, StoreError)
 from .knowledge_base import IngestProgress, KnowledgeBase
 from .retrieval import ScoredChunk, SearchOptions, SearchResult
-from .types import CheckReport, Chunk, Document, FileResult, IngestReport, KBInfo
+from .types import CheckReport, Chunk, Document, FileResult, IngestReport, KBInfo, Problem, RepairReport
 
 __all__ = [
     "KnowledgeBase", "Settings", "SearchOptions", "SearchResult", "ScoredChunk", "Chunk", "Document",
-    "FileResult", "IngestReport", "IngestProgress", "CheckReport", "KBInfo",
+    "FileResult", "IngestReport", "IngestProgress", "CheckReport", "RepairReport", "Problem", "KBInfo",
     "KBError", "ConfigError", "IngestError", "EmbedderMismatch", "EmbeddingError", "KnowledgeBaseNotFound",
     "StoreError", "OllamaError", "OllamaUnavailable", "ModelMissing", "OllamaTimeout", "GenerationError",
 ]

@@ -83,10 +83,16 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("kbs")
 def cmd_kbs(args: argparse.Namespace, settings: Settings) -> int:
+    """Every knowledge base; a damaged one is listed with what is wrong (and the others still work)."""
     infos = KnowledgeBase.list_all(settings)
-    text = "\n".join(f"{i.name:20} {i.n_documents:4} docs {i.n_chunks:6} chunks  {i.embedder}  "
-                     f"{i.index_bytes / 1e6:.1f} MB" for i in infos) or \
-        f"No knowledge bases in {settings.data_dir} yet: `python -m kb ingest FILES --kb notes`"
+    lines = []
+    for i in infos:
+        if i.damaged:
+            lines.append(f"{i.name:20} DAMAGED: {i.problem_message()} → `python -m kb check --kb {i.name}`")
+        else:
+            lines.append(f"{i.name:20} {i.n_documents:4} docs {i.n_chunks:6} chunks  {i.embedder}  "
+                         f"{i.index_bytes / 1e6:.1f} MB")
+    text = "\n".join(lines) or f"No knowledge bases in {settings.data_dir} yet: `python -m kb ingest FILES --kb notes`"
     _out(args, [i.to_dict() for i in infos], text)
     return 0
 

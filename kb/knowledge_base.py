@@ -21,7 +21,7 @@ from .config import Settings, _valid_kb_name
 from .embedders import CachedEmbedder, Embedder
 from .errors import EmbedderMismatch, EmbeddingError, IngestError, KBError, KnowledgeBaseNotFound, StoreError
 from .factory import build_cached_embedder, embedder_id, kbs_dir
-from .ingest import Prepared, Source, check_source, file_hash, prepare, prepared_from_chunks
+from .ingest import Prepared, Source, check_source, file_hash, prepare
 from .retrieval import Retriever, SearchOptions, SearchResult
 from .store import Indexes, KBStore, Originals, ReadView, Writer, read_manifest
 from .types import CheckReport, Chunk, Document, FileResult, IngestReport, KBInfo, RepairReport
@@ -342,11 +342,10 @@ class KnowledgeBase:
             docs = [self._require(w, key)] if key else w.documents()
             seen: set[str] = set()
             for i, doc in enumerate(docs):
-                path = self.originals.path(doc.file_hash, doc.file_name)
-                data = _read_original(path, doc.file_hash)
+                data = self.originals.read_intact(doc.file_hash, doc.file_name)
                 if data is None:
                     results.append(FileResult(doc.file_name, "kept", doc.doc_id, doc.n_chunks,
-                                              warnings=(*doc.warnings, _missing_original_warning(doc))))
+                                              warnings=(*doc.warnings, _kept_warning(doc))))
                     continue
                 notify(IngestProgress(i, len(docs), doc.file_name, "reading"))
                 results.append(self._ingest_one(w, Source.from_bytes(doc.file_name, data), i, len(docs), notify,
@@ -484,9 +483,11 @@ class KnowledgeBase:
         folder = kbs_dir(settings) / name
         if not folder.is_dir():
             raise KnowledgeBaseNotFound("kb.not_found", name=name, folder=str(folder.parent))
+        from .maintenance import Rebuilder
+
         cached = build_cached_embedder(settings, embedder)
         try:
-            return repair(folder, name, _Rebuilder(settings, name, cached, progress))
+            return repair(folder, name, Rebuilder(settings, name, cached, progress))
         finally:
             cached.cache.close()
 
@@ -497,92 +498,14 @@ class KnowledgeBase:
 
         Everything is computed first and swapped in by one transaction, so a failure changes nothing. A
         document whose original is missing keeps its chunks, re-embedded (status `kept`)."""
+        from .maintenance import rebuild
+
         name = kb_name(name)
-        folder = kbs_dir(settings) / name
-        if not (folder / "manifest.json").exists():
-            raise KnowledgeBaseNotFound("kb.not_found", name=name, folder=str(folder.parent))
-        cached = build_cached_embedder(settings, embedder)
-        store = KBStore.open(folder, name)
-        try:
-            started = time.monotonic()
-            rebuilder = _Rebuilder(settings, name, cached, progress)
-            with store.writer(rebuilder.waiting) as w:
-                items, results = rebuilder.everything(w, Originals(folder))
-                if any(r.status == "failed" for r in results):
-                    return IngestReport(name, tuple(results), round(time.monotonic() - started, 3))
-                w.replace_all(items, cached.name, cached.dim)
-                from .store import write_manifest
-
-                write_manifest(folder, name, store.uuid, cached.name, cached.dim, store.created_at)
-                store.embedder_name, store.dim = cached.name, cached.dim
-                Indexes(store).persist(w)
-            return IngestReport(name, tuple(results), round(time.monotonic() - started, 3))
-        finally:
-            store.close()
-            cached.cache.close()
+        return rebuild(settings, name, kbs_dir(settings) / name, build_cached_embedder(settings, embedder), progress)
 
 
-class _Rebuilder:
-    """Prepares and embeds documents for rebuild and repair: from the original when it is there and
-    intact, else from the stored chunks."""
 
-    def __init__(self, settings: Settings, name: str, embedder: CachedEmbedder, progress: ProgressFn | None):
-        self.settings = settings
-        self.name = name
-        self.embedder = embedder
-        self.notify = progress or (lambda _p: None)
-
-    def waiting(self) -> None:
-        self.notify(IngestProgress(0, 0, "", "waiting"))
-
-    def embed(self, prepared: Prepared, i: int = 0, n: int = 1) -> np.ndarray:
-        texts = prepared.embed_inputs
-        parts = []
-        for start in range(0, len(texts), EMBED_BATCH):
-            self.notify(IngestProgress(i, n, prepared.document.file_name, "embedding", start, len(texts)))
-            parts.append(self.embedder.embed_passages(texts[start:start + EMBED_BATCH]))
-        return np.vstack(parts) if parts else np.zeros((0, self.embedder.dim), dtype=np.float32)
-
-    def from_original(self, file_name: str, data: bytes, old: Document | None = None) -> Prepared:
-        signature = f"v2/{self.settings.chunking.size}/{self.settings.chunking.overlap}/{self.settings.chunking.min_chars}"
-        prepared = prepare(self.name, file_name, data, self.settings.chunking)
-        prepared.document.metadata["chunker"] = signature
-        return prepared
-
-    def everything(self, w: Writer, originals: Originals):
-        items, results = [], []
-        docs = w.documents()
-        for i, doc in enumerate(docs):
-            t0 = time.monotonic()
-            self.notify(IngestProgress(i, len(docs), doc.file_name, "reading"))
-            data = _read_original(originals.path(doc.file_hash, doc.file_name), doc.file_hash)
-            try:
-                if data is not None:
-                    prepared = self.from_original(doc.file_name, data, doc)
-                    status, warnings = "replaced", prepared.document.warnings
-                else:
-                    prepared = prepared_from_chunks(doc, w.chunks(doc.doc_id))
-                    status, warnings = "kept", (*doc.warnings, _missing_original_warning(doc))
-                vectors = self.embed(prepared, i, len(docs))
-            except (IngestError, EmbeddingError) as exc:
-                results.append(FileResult.failed(doc.file_name, exc, doc.doc_id))
-                continue
-            items.append((prepared.document, prepared.chunks, vectors, prepared.terms))
-            results.append(FileResult(doc.file_name, status, doc.doc_id, len(prepared.chunks), len(prepared.chunks),
-                                      round(time.monotonic() - t0, 3), warnings=tuple(warnings)))
-        return items, results
-
-
-def _read_original(path: Path, expected_hash: str) -> bytes | None:
-    """The stored original, or None when it is missing or no longer the file that was ingested."""
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return None
-    return data if file_hash(data) == expected_hash else None
-
-
-def _missing_original_warning(doc: Document) -> str:
+def _kept_warning(doc: Document) -> str:
     from .messages import render
 
     return render("kb.original_missing_kept", {"file": doc.file_name})

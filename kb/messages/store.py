@@ -51,6 +51,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "store.vectors_damaged": (
         "知识库 “{kb}” 中有 {n} 个向量已损坏：运行 `python -m kb repair --kb {kb}` 修复",
         "{n} vector(s) of knowledge base '{kb}' are damaged: run `python -m kb repair --kb {kb}`"),
+    "store.disk_full_read": (
+        "存放知识库 “{kb}” 的磁盘已满（{path}），连读取都无法进行：请清理一些磁盘空间后重试。内容没有丢失",
+        "The disk holding knowledge base '{kb}' is full ({path}), so it cannot even be read: free some space "
+        "and try again. Nothing is lost"),
     "store.db_missing": (
         "知识库 “{kb}” 的数据库文件不见了（{path}）",
         "The database of knowledge base '{kb}' is missing ({path})"),

@@ -81,6 +81,14 @@ class Originals:
         if file_name not in names:
             self._write_names(path, [*names, file_name])
 
+    def read_intact(self, file_hash: str, file_name: str) -> bytes | None:
+        """The stored original, or None when it is missing or no longer the file that was ingested."""
+        try:
+            data = self.path(file_hash, file_name).read_bytes()
+        except OSError:
+            return None
+        return data if hashlib.sha256(data).hexdigest() == file_hash else None
+
     def release(self, file_hash: str, file_name: str, still_used: bool) -> None:
         """A document stopped using this original: drop its name, and the file when nobody uses it."""
         path = self.path(file_hash, file_name)

@@ -36,7 +36,7 @@ from .snapshot import BM25_DIR, FAISS_FILE, STAMP, Indexes, index_files_state
 from .sqlite import DB_NAME, _SCHEMA, connect_ro, FORMAT_VERSION, KBStore, ReadView, assess_database, read_manifest, write_manifest
 
 if TYPE_CHECKING:
-    from ..knowledge_base import _Rebuilder
+    from ..maintenance import Rebuilder
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +235,7 @@ def _check_chats(folder: Path, found: _Found) -> None:
 # ---------------------------------------------------------------------- repair
 
 
-def repair(folder: Path, name: str, rebuilder: "_Rebuilder") -> RepairReport:
+def repair(folder: Path, name: str, rebuilder: "Rebuilder") -> RepairReport:
     actions: list[tuple[str, dict[str, Any]]] = []
     aside = folder / "damaged" / time.strftime("%Y%m%d-%H%M%S")
 
@@ -311,7 +311,7 @@ def _create_database(folder: Path, kb_uuid: str, embedder: str, dim: int) -> Non
         conn.close()
 
 
-def _restore_from_originals(folder: Path, name: str, rebuilder: "_Rebuilder") -> list[tuple[str, dict[str, Any]]]:
+def _restore_from_originals(folder: Path, name: str, rebuilder: "Rebuilder") -> list[tuple[str, dict[str, Any]]]:
     actions: list[tuple[str, dict[str, Any]]] = []
     originals = Originals(folder)
     store = KBStore.open(folder, name)
@@ -337,7 +337,7 @@ def _restore_from_originals(folder: Path, name: str, rebuilder: "_Rebuilder") ->
     return actions
 
 
-def _repair_contents(folder: Path, name: str, rebuilder: "_Rebuilder", codes: set[str],
+def _repair_contents(folder: Path, name: str, rebuilder: "Rebuilder", codes: set[str],
                      set_aside) -> list[tuple[str, dict[str, Any]]]:
     from ..ingest import embed_input
 

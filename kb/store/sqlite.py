@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import sqlite3
 import threading
 import uuid as uuidlib
@@ -102,6 +103,18 @@ def connect_ro(db: Path, timeout: float = 10) -> sqlite3.Connection:
     immutable = "&immutable=1" if not os.access(db.parent, os.W_OK) else ""
     return sqlite3.connect(f"file:{db}?mode=ro{immutable}", uri=True, timeout=timeout, isolation_level=None,
                            check_same_thread=False)
+
+
+def db_error(exc: sqlite3.Error, kb: str, db: Path) -> StoreError:
+    """What a failure to read the database means. SQLite in WAL mode needs a few KB free to open even for
+    reading, so on a full disk a healthy database fails with "disk I/O error": say that, not "damaged"."""
+    try:
+        free = shutil.disk_usage(db.parent).free
+    except OSError:
+        free = None
+    if free is not None and free < 1_000_000:
+        return StoreError("store.disk_full_read", kb=kb, path=str(db.parent))
+    return StoreError("store.db_damaged", kb=kb, path=str(db), reason=str(exc))
 
 
 def _meta(conn: sqlite3.Connection) -> dict[str, str]:
@@ -445,7 +458,7 @@ def assess_database(folder: Path, name: str) -> None:
         finally:
             conn.close()
     except sqlite3.Error as exc:
-        raise StoreError("store.db_damaged", kb=name, path=str(db), reason=str(exc)) from exc
+        raise db_error(exc, name, db) from exc
     if not meta and n_docs == 0 and any((folder / "files").glob("*")):
         # a database that never recorded a write, next to stored originals: it was wiped or replaced
         raise StoreError("store.db_empty", kb=name, path=str(db))
@@ -578,7 +591,7 @@ class KBStore:
         try:
             conn = _connect(self.db_path, read_only=True, immutable=immutable)
         except sqlite3.Error as exc:
-            raise StoreError("store.db_damaged", kb=self.name, path=str(self.db_path), reason=str(exc)) from exc
+            raise db_error(exc, self.name, self.db_path) from exc
         with self._conns_lock:
             self._conns.append(conn)
         self._local.conn, self._local.epoch = conn, self._epoch
@@ -595,11 +608,11 @@ class KBStore:
         except sqlite3.Error as exc:
             if conn.in_transaction and own:
                 conn.execute("ROLLBACK")
-            raise StoreError("store.db_damaged", kb=self.name, path=str(self.db_path), reason=str(exc)) from exc
+            raise db_error(exc, self.name, self.db_path) from exc
         try:
             yield view
         except sqlite3.DatabaseError as exc:
-            raise StoreError("store.db_damaged", kb=self.name, path=str(self.db_path), reason=str(exc)) from exc
+            raise db_error(exc, self.name, self.db_path) from exc
         finally:
             if own and conn.in_transaction:
                 conn.execute("ROLLBACK")

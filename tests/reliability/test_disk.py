@@ -61,3 +61,49 @@ def test_read_only_data_folder_still_reads_and_searches_and_says_why_writes_fail
             assert report.files[0].status == "failed" and "read-only" in report.files[0].error
             with pytest.raises(StoreError, match="read-only"):
                 kb.delete(names[0])
+
+
+def _fill(disk, leave: int) -> None:
+    filler = disk / "filler.bin"
+    with open(filler, "ab") as fh:
+        try:
+            while True:
+                fh.write(b"\0" * 65536)
+        except OSError:
+            pass
+    os.truncate(filler, max(0, filler.stat().st_size - leave))
+
+
+def test_rebuild_and_repair_on_a_full_disk_change_nothing_and_say_why():
+    require_mount()
+    with tmpfs("16m") as disk:
+        settings = make_settings(disk / "data")
+        with KnowledgeBase.open(settings, "notes") as kb:
+            assert kb.ingest(corpus_files()[:3]).ok
+            before = sorted((d.file_name, d.file_hash) for d in kb.documents())
+        _fill(disk, 200_000)  # room to open and read, not to write everything again
+        with pytest.raises(StoreError) as info:
+            KnowledgeBase.rebuild(settings, "notes")
+        assert info.value.code == "store.disk_full", info.value.params
+        _fill(disk, 0)  # and with no room at all, even opening says why
+        with pytest.raises(StoreError) as info:
+            KnowledgeBase.open(settings, "notes")
+        assert info.value.code == "store.disk_full_read"
+        assert not [p for p in (disk / "data" / "kbs").iterdir() if p.name.startswith(".")]  # nothing left behind
+        (disk / "filler.bin").unlink()
+        with KnowledgeBase.open(settings, "notes") as kb:
+            assert sorted((d.file_name, d.file_hash) for d in kb.documents()) == before
+            assert kb.check().ok
+
+
+def test_rebuild_on_a_read_only_folder_is_a_message():
+    require_mount()
+    with tmpfs("20m") as disk:
+        settings = make_settings(disk / "data")
+        with KnowledgeBase.open(settings, "notes") as kb:
+            assert kb.ingest(corpus_files()[1:2]).ok
+        remount_read_only(disk)
+        with pytest.raises(StoreError) as info:
+            KnowledgeBase.rebuild(settings, "notes")
+        assert info.value.code == "store.read_only"
+        assert "read-only" in info.value.message("en") and "只读" in info.value.message("zh")
