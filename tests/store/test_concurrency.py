@@ -101,6 +101,12 @@ def test_stress_readers_and_writers_lose_nothing(tmp_path):
     for t in threads:
         t.start()
     time.sleep(seconds)  # the length of the load
+    # ... and at least one reindex or rebuild and one write per writer happened (an event, not a time)
+    safety = time.monotonic() + 900
+    while time.monotonic() < safety and not all(
+            any(line.startswith(("maint", "add", "del")) for line in ack.read_text().splitlines())
+            for _, ack in workers if ack.exists()):
+        time.sleep(0.2)
     stop.touch()
     for proc, _ in workers:
         proc.wait()
