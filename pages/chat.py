@@ -7,7 +7,7 @@ import streamlit as st
 
 from kb import KBError
 from ui import context, render, resources, state
-from ui.i18n import t
+from ui.i18n import t, tm
 from ui.state import K
 
 kb = context.kb()
@@ -44,10 +44,10 @@ mode = mode_col.segmented_control(t("chat.mode"), ["docs", "chat"], key=K.CHAT_M
 
 status = resources.ollama_status(kb)
 if not status.reachable:
-    st.warning(t("chat.ollama_down", url=status.url), icon=":material/cloud_off:")
+    st.warning(tm("chat.ollama_down", url=status.url), icon=":material/cloud_off:")
     st.code("ollama serve", language="bash")
 elif not status.model_present:
-    st.warning(t("chat.model_missing", model=status.model), icon=":material/warning:")
+    st.warning(tm("chat.model_missing", model=status.model), icon=":material/warning:")
     st.code("python -m kb model setup", language="bash")
 
 for i, turn in enumerate(kb.session_turns(current)):
@@ -70,9 +70,9 @@ if question := st.chat_input(t("chat.placeholder"), key=K.CHAT_INPUT):
         def pieces():
             for event in kb.stream_answer(question, session=current, mode=mode):
                 if event.kind == "rewritten":
-                    notes.caption(t("chat.rewritten", q=render.escape_md(event.text)))
+                    notes.caption(tm("chat.rewritten", q=event.text))
                 elif event.kind == "sources":
-                    notes.caption(t("chat.found", n=len(event.sources)))
+                    notes.caption(tm("chat.found", n=len(event.sources)))
                 elif event.kind == "token":
                     yield render.answer_md(event.text)
                 elif event.kind == "answer":

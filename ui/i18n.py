@@ -1,7 +1,9 @@
-"""Every label of the UI, in Chinese (the default) and English. Pages call `t(key, **values)`.
+"""Every label of the UI, in Chinese (the default) and English.
 
-Values that come from documents or the model must be escaped by the caller (ui.render) before
-they are formatted into a string that is rendered as Markdown.
+`t(key, **values)` is plain text, for places Streamlit does not read as Markdown (select options,
+table columns, chart titles). `tm(key, **values)` is Markdown for everything else (st.markdown,
+st.error, captions, labels, help=): the label is ours, the values are escaped (ui.safe.fill), so a
+file name or an Ollama error formatted into it renders as text.
 """
 from __future__ import annotations
 
@@ -281,3 +283,12 @@ def t(key: str, **values: object) -> str:
     zh, en = STRINGS[key]
     text = en if lang() == "en" else zh
     return text.format(**values) if values else text
+
+
+def tm(key: str, **values: object) -> str:
+    """The label `key` as safe Markdown: every value escaped, the label's own backtick spans as code."""
+    from ui import safe
+    from ui.state import lang
+
+    zh, en = STRINGS[key]
+    return safe.fill(en if lang() == "en" else zh, values)

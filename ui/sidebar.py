@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from ui import render, resources, state
-from ui.i18n import t
+from ui.i18n import t, tm
 from ui.state import K
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ def knowledge_base_picker(settings: "Settings") -> str:
         st.text_input(t("sidebar.new_name"), key=K.KB_NEW_NAME, placeholder="notes-2", help=t("sidebar.name_rule"))
         st.button(t("sidebar.create"), key=K.KB_CREATE, on_click=_create, args=(settings,), type="primary")
     with right.popover(t("sidebar.delete"), icon=":material/delete:", width="stretch"):
-        st.checkbox(t("sidebar.delete_confirm", name=render.escape_md(current)), key=K.KB_DELETE_CONFIRM)
+        st.checkbox(tm("sidebar.delete_confirm", name=current), key=K.KB_DELETE_CONFIRM)
         st.button(t("sidebar.delete_now"), key=K.KB_DELETE, on_click=_delete, args=(settings, current),
                   disabled=not st.session_state.get(K.KB_DELETE_CONFIRM), type="primary")
     return current
@@ -75,8 +75,8 @@ def ollama_badge(kb: "KnowledgeBase") -> None:
     if not status.reachable:
         st.badge(t("sidebar.ollama_down"), icon=":material/cloud_off:", color="red")
     elif not status.model_present:
-        st.badge(t("sidebar.model_missing", model=status.model), icon=":material/warning:", color="orange")
+        st.badge(tm("sidebar.model_missing", model=status.model), icon=":material/warning:", color="orange")
     else:
-        st.badge(f"Ollama {status.version} · {status.model}", icon=":material/check_circle:", color="green")
+        st.badge(render.escape_md(f"Ollama {status.version} · {status.model}"), icon=":material/check_circle:", color="green")
         where = status.running.placement if status.running else t("sidebar.not_loaded")
-        st.caption(t("sidebar.placement", where=where))
+        st.caption(tm("sidebar.placement", where=where))

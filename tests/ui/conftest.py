@@ -2,6 +2,7 @@
 AppTest factory that starts from the entry, as a browser does."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Iterator
 
@@ -74,6 +75,11 @@ def texts(elements) -> list[str]:
     return [str(e.value) for e in elements]
 
 
+def plain(markdown: str) -> str:
+    """What escaped Markdown shows: the text without its escaping backslashes."""
+    return re.sub(r"\\(.)", r"\1", str(markdown))
+
+
 def frame(at: AppTest, column: str):
     """The value of the table that has `column` (plain st.dataframe tables have no key in AppTest)."""
     found = [d.value for d in at.dataframe if column in d.value.columns]
@@ -82,7 +88,7 @@ def frame(at: AppTest, column: str):
 
 
 def sidebar_text(at: AppTest) -> str:
-    return " ".join(texts(at.sidebar.markdown))
+    return plain(" ".join(texts(at.sidebar.markdown)))
 
 
 def wait_job(at: AppTest, kind: str, timeout: float = 30) -> None:
