@@ -6,17 +6,19 @@ use_navigation()  # a page run on its own must go through the entry (see ui/navi
 import streamlit as st
 
 from kb import KBError
-from ui import context, render, resources, state
+from ui import context, render, state, status as ollama_status
 from ui.i18n import t, tm
 from ui.state import K
 
 kb = context.kb()
 
 
+@context.guard
 def _new() -> None:
     state.set_chat_session(kb.new_session())
 
 
+@context.guard
 def _delete(name: str) -> None:
     kb.delete_session(name)
     remaining = [s.name for s in kb.sessions()]
@@ -42,8 +44,11 @@ with delete.popover(t("chat.delete"), icon=":material/delete:", width="stretch")
 mode = mode_col.segmented_control(t("chat.mode"), ["docs", "chat"], key=K.CHAT_MODE, default=kb.settings.chat.mode,
                                   required=True, format_func=lambda m: t(f"chat.mode_{m}"), persist_state="session")
 
-status = resources.ollama_status(kb)
-if not status.reachable:
+snapshot = ollama_status.latest(kb.settings)  # the last known state: never waits on Ollama
+status = snapshot.status if snapshot else None
+if status is None:
+    pass  # not known yet: the sidebar says "checking…"; the answer itself will tell
+elif not status.reachable:
     st.warning(tm("chat.ollama_down", url=status.url), icon=":material/cloud_off:")
     st.code("ollama serve", language="bash")
 elif not status.model_present:

@@ -5,7 +5,9 @@ use_navigation()  # a page run on its own must go through the entry (see ui/navi
 
 import streamlit as st
 
-from ui import context, jobs, render, resources, state
+import time
+
+from ui import context, jobs, render, sidebar, state, status as ollama_status
 from ui.i18n import t, tm
 from ui.state import K
 
@@ -30,8 +32,11 @@ if info.n_documents == 0:
     st.page_link("pages/upload.py", label=t("overview.go_upload"), icon=":material/upload_file:")
 
 st.subheader(t("overview.ollama"))
-status = resources.ollama_status(kb)
-if not status.reachable:
+snapshot = ollama_status.latest(kb.settings)
+status = snapshot.status if snapshot else None
+if status is None:
+    st.info(t("status.checking"), icon=":material/hourglass_empty:")
+elif not status.reachable:
     st.error(tm("overview.ollama_down", url=status.url), icon=":material/cloud_off:")
     st.markdown(t("overview.how_to_start"))
     st.code("ollama serve", language="bash")
@@ -77,10 +82,14 @@ def _setup_done(job: jobs.Job) -> None:
     if job.error:
         render.error(job.error)
     else:  # said once: the status above shows the model from now on
-        st.success(tm("overview.setup_done", model=status.model, s=job.seconds), icon=":material/check_circle:")
+        st.success(tm("overview.setup_done", model=kb.settings.ollama.model, s=job.seconds), icon=":material/check_circle:")
         state.jobs().pop("setup", None)
 
 
-render.job_panel("setup", _setup_progress, _setup_done, on_finish=resources.refresh_ollama_status)
-st.button(t("overview.refresh"), key=K.OVERVIEW_REFRESH, icon=":material/refresh:",
-          on_click=resources.refresh_ollama_status)
+render.job_panel("setup", _setup_progress, _setup_done, on_finish=lambda: sidebar.refresh_status(kb.settings))
+refresh, checked = st.columns([1, 4], vertical_alignment="center")
+refresh.button(t("overview.refresh"), key=K.OVERVIEW_REFRESH, icon=":material/refresh:",
+               on_click=sidebar.refresh_status, args=(kb.settings,))
+if snapshot is not None:
+    checked.caption(t("status.checking") if state.status_wanted() else
+                    tm("status.checked_at", ago=max(time.time() - snapshot.at, 0.0)))

@@ -5,7 +5,6 @@ use_navigation()  # a page run on its own must go through the entry (see ui/navi
 
 import streamlit as st
 
-from kb import KBError
 from ui import context, jobs, render, state, tables
 from ui.i18n import t, tm
 from ui.state import K
@@ -29,13 +28,10 @@ def _reindex(file_name: str | None) -> None:
     _start("ingest", lambda report: kb.reindex(file_name, progress=report))
 
 
+@context.guard
 def _delete(file_name: str) -> None:
     state.set_pending_doc_delete(None)
-    try:
-        kb.delete(file_name)
-    except KBError as exc:
-        state.flash("error", exc)
-        return
+    kb.delete(file_name)
     state.flash("success", tm("upload.deleted", file=file_name))
 
 
