@@ -62,7 +62,7 @@ for i, turn in enumerate(kb.session_turns(current)):
         elif turn.answer is not None:
             render.show_answer(turn.answer, key=f"turn_{i}")
         else:
-            st.markdown(render.answer_md(turn.content))
+            st.markdown(render.stored_answer_md(turn.content))
 
 if question := st.chat_input(t("chat.placeholder"), key=K.CHAT_INPUT):
     with st.chat_message("user"):

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 _MD_ESCAPES = safe._ESCAPES
 # `<` HTML and autolinks, `!` `[` images and links and :directives[...], `:` and `@` autolink literals
 # (http://, mailto), `$` math, `\` so none of these can be un-escaped by the model.
-_ANSWER_ESCAPES = str.maketrans({ch: "\\" + ch for ch in "\\<>![]$:@&"})
+_ANSWER_ESCAPES = str.maketrans({**{ch: "\\" + ch for ch in "\\<>![]$&"},
+                                 ":": "\\:" + safe.WORD_JOINER, "@": "\\@" + safe.WORD_JOINER})
 HIGHLIGHT = "orange-background"
 
 escape_md = safe.text  # plain text as Markdown that renders literally
@@ -61,18 +62,24 @@ def highlight_md(text: str, terms: Iterable[str]) -> str:
         line = line.strip()
         out, last = [], 0
         for match in pattern.finditer(line):
-            out.append(line[last:match.start()].translate(_MD_ESCAPES))
-            out.append(f":{HIGHLIGHT}[**{match.group(0).translate(_MD_ESCAPES)}**]")
+            out.append(safe.defuse_autolinks(line[last:match.start()]).translate(_MD_ESCAPES))
+            out.append(f":{HIGHLIGHT}[**{safe.defuse_autolinks(match.group(0)).translate(_MD_ESCAPES)}**]")
             last = match.end()
-        out.append(line[last:].translate(_MD_ESCAPES))
+        out.append(safe.defuse_autolinks(line[last:]).translate(_MD_ESCAPES))
         lines.append("".join(out))
     return "  \n".join(lines)
 
 
 def answer_md(text: str) -> str:
     """A model answer as Markdown without HTML, images, links or math. Per character, so streamed pieces
-    can be escaped one by one. (`www.` autolinks stay possible: a link one must click, never a fetch.)"""
+    can be escaped one by one. `:` and `@` get an invisible word joiner, which keeps Streamlit from turning
+    `http://` and `a@b.c` into links (`www.` needs the whole text: `stored_answer_md`)."""
     return str(text).translate(_ANSWER_ESCAPES)
+
+
+def stored_answer_md(text: str) -> str:
+    """A whole answer (redrawn from the conversation): as `answer_md`, and `www.` cannot become a link."""
+    return answer_md(safe._WWW.sub(r"\1" + safe.WORD_JOINER, str(text)))
 
 
 def escaped_pieces(pieces: Iterable[str]) -> Iterator[str]:
@@ -208,7 +215,7 @@ def answer_body_md(answer: "Answer") -> str:
     quoting documents or Ollama's error, so it is shown literally, line by line."""
     if answer.fallback or answer.declined or answer.error:
         return escape_md(answer.text)
-    return answer_md(answer.text)
+    return stored_answer_md(answer.text)
 
 
 def show_answer(answer: "Answer", key: str) -> None:

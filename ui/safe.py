@@ -6,8 +6,8 @@ badges, progress texts) interprets Markdown, and Streamlit's Markdown adds direc
 error bodies and errors stored with earlier conversations come from outside: rendered as Markdown,
 an image link in them is fetched by the browser. So such text goes through `text()`, which
 backslash-escapes every ASCII punctuation character (CommonMark lets any of them be escaped, and
-only they can start Markdown or HTML), keeps line breaks and drops leading spaces (which would
-make a code block).
+only they can start Markdown or HTML), defuses autolinks (`defuse_autolinks`: escapes cannot), keeps
+line breaks and drops leading spaces (which would make a code block).
 
 Messages we write (the `kb.messages` catalog, `ui.i18n` labels) are trusted templates; the values
 formatted into them are not. `fill()` escapes each value before it goes into the template, and
@@ -17,6 +17,7 @@ literal in Markdown: nothing inside it can become a link, image or tag.
 """
 from __future__ import annotations
 
+import re
 import string
 from typing import Any, Iterable, Mapping
 
@@ -26,11 +27,21 @@ class Markdown(str):
 
 _ESCAPES = str.maketrans({ch: "\\" + ch for ch in string.punctuation})
 _FORMATTER = string.Formatter()
+WORD_JOINER = "\u2060"  # invisible, no line break: splits a pattern without changing what one sees
+_WWW = re.compile(r"(?i)(www)(?=\.)")
+
+
+def defuse_autolinks(value: str) -> str:
+    """Streamlit's Markdown (GitHub's autolink literals) turns `http://...`, `www.` and `a@b.c` into links
+    after escapes are resolved, so escaping cannot stop it; an invisible word joiner inside each
+    pattern does (`:⁠//`, `www⁠.`, `@⁠`)."""
+    return _WWW.sub(r"\1" + WORD_JOINER, value.replace("://", ":" + WORD_JOINER + "//")).replace(
+        "@", "@" + WORD_JOINER)
 
 
 def text(value: Any) -> str:
     """Any text as Markdown that shows exactly these characters: no link, image, tag, heading or emphasis."""
-    lines = str(value).replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    lines = defuse_autolinks(str(value)).replace("\r\n", "\n").replace("\r", "\n").split("\n")
     return Markdown("  \n".join(line.strip().translate(_ESCAPES) for line in lines))
 
 
@@ -46,7 +57,7 @@ def code(value: Any) -> str:
 
 
 def _escape_lines(piece: str, at_line_start: bool) -> str:
-    lines = piece.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    lines = defuse_autolinks(piece).replace("\r\n", "\n").replace("\r", "\n").split("\n")
     first = lines[0].lstrip() if at_line_start else lines[0]
     return "  \n".join([first.translate(_ESCAPES)] + [line.lstrip().translate(_ESCAPES) for line in lines[1:]])
 
