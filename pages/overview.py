@@ -42,7 +42,7 @@ elif not status.reachable:
     st.code("ollama serve", language="bash")
     st.markdown(t("overview.then_setup"))
     st.code("python -m kb model setup", language="bash")
-    st.caption(render.error_md(status.error))
+    st.caption(render.status_error_md(status))
 else:
     cols = st.columns(3)
     cols[0].metric(t("overview.version"), render.escape_md(status.version or "—"), border=True)
@@ -69,7 +69,7 @@ else:
         st.button(t("overview.setup"), key=K.OVERVIEW_SETUP, type="primary", icon=":material/build:",
                   disabled=setup is not None and setup.running, on_click=_setup)
     elif status.error:
-        st.warning(render.error_md(status.error))
+        st.warning(render.status_error_md(status))
 
 
 def _setup_progress(job: jobs.Job) -> None:

@@ -43,6 +43,17 @@ def error_md(exc: BaseException | str | None) -> str:
     return safe.message(exc or "")
 
 
+def status_error_md(status: Any) -> str:
+    """Ollama's status error in the session's language when it carries a code (newer kb.ollama), else
+    as it came; safe either way."""
+    from ui.state import lang
+
+    code_name = getattr(status, "error_code", None)
+    if code_name:
+        return safe.coded(code_name, getattr(status, "error_params", None) or {}, lang())
+    return safe.message(status.error or "")
+
+
 def error(exc: BaseException | str | None) -> None:
     st.error(error_md(exc), icon=":material/error:")
 
