@@ -29,7 +29,7 @@ Key = tuple[str, str]  # (Ollama URL, model)
 @dataclass(frozen=True)
 class Snapshot:
     status: "OllamaStatus"
-    at: float  # time.time() when the answer came
+    at: float  # time.time() when it was asked: an answer newer than t reflects everything done before t
 
     def signature(self) -> tuple:
         """What the pages show of it: a change here is worth redrawing the app."""
@@ -113,13 +113,14 @@ class Refresher:
             with self._changed:
                 targets = list(self._targets.items())
             for key, settings in targets:
+                asked_at = time.time()
                 try:
                     status = self._ask(settings)
                 except Exception:  # the thread must outlive any bug, or pages would say "checking…" forever
                     log.exception("ollama_status_failed url=%s", key[0])
                     continue
                 with self._changed:
-                    self._snapshots[key] = Snapshot(status, time.time())
+                    self._snapshots[key] = Snapshot(status, asked_at)
                     self._changed.notify_all()
 
 
