@@ -44,9 +44,9 @@ navigation = st.navigation([st.Page(path, title=t(title), icon=icon, url_path=ur
 settings = context.settings()
 with picker:
     sidebar.knowledge_base_picker(settings)
-render.flashes(state.take_flashes())
-kb = context.kb()
 with status:
-    sidebar.ollama_badge(kb)
-navigation.run()
+    sidebar.ollama_badge(settings)  # the last known state: no page waits on Ollama (ui/status.py)
+render.flashes(state.take_flashes())
+kb = context.kb()  # the empty state, a damaged or a deleted knowledge base stop (or redirect) here
+context.run_page(navigation)
 resources.warm_up(kb)

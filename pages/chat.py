@@ -6,17 +6,19 @@ use_navigation()  # a page run on its own must go through the entry (see ui/navi
 import streamlit as st
 
 from kb import KBError
-from ui import context, render, resources, state
-from ui.i18n import t
+from ui import context, render, state, status as ollama_status
+from ui.i18n import t, tm
 from ui.state import K
 
 kb = context.kb()
 
 
+@context.guard
 def _new() -> None:
     state.set_chat_session(kb.new_session())
 
 
+@context.guard
 def _delete(name: str) -> None:
     kb.delete_session(name)
     remaining = [s.name for s in kb.sessions()]
@@ -42,12 +44,15 @@ with delete.popover(t("chat.delete"), icon=":material/delete:", width="stretch")
 mode = mode_col.segmented_control(t("chat.mode"), ["docs", "chat"], key=K.CHAT_MODE, default=kb.settings.chat.mode,
                                   required=True, format_func=lambda m: t(f"chat.mode_{m}"), persist_state="session")
 
-status = resources.ollama_status(kb)
-if not status.reachable:
-    st.warning(t("chat.ollama_down", url=status.url), icon=":material/cloud_off:")
+snapshot = ollama_status.latest(kb.settings)  # the last known state: never waits on Ollama
+status = snapshot.status if snapshot else None
+if status is None:
+    pass  # not known yet: the sidebar says "checking…"; the answer itself will tell
+elif not status.reachable:
+    st.warning(tm("chat.ollama_down", url=status.url), icon=":material/cloud_off:")
     st.code("ollama serve", language="bash")
 elif not status.model_present:
-    st.warning(t("chat.model_missing", model=status.model), icon=":material/warning:")
+    st.warning(tm("chat.model_missing", model=status.model), icon=":material/warning:")
     st.code("python -m kb model setup", language="bash")
 
 for i, turn in enumerate(kb.session_turns(current)):
@@ -57,7 +62,7 @@ for i, turn in enumerate(kb.session_turns(current)):
         elif turn.answer is not None:
             render.show_answer(turn.answer, key=f"turn_{i}")
         else:
-            st.markdown(render.answer_md(turn.content))
+            st.markdown(render.stored_answer_md(turn.content))
 
 if question := st.chat_input(t("chat.placeholder"), key=K.CHAT_INPUT):
     with st.chat_message("user"):
@@ -70,9 +75,9 @@ if question := st.chat_input(t("chat.placeholder"), key=K.CHAT_INPUT):
         def pieces():
             for event in kb.stream_answer(question, session=current, mode=mode):
                 if event.kind == "rewritten":
-                    notes.caption(t("chat.rewritten", q=render.escape_md(event.text)))
+                    notes.caption(tm("chat.rewritten", q=event.text))
                 elif event.kind == "sources":
-                    notes.caption(t("chat.found", n=len(event.sources)))
+                    notes.caption(tm("chat.found", n=len(event.sources)))
                 elif event.kind == "token":
                     yield render.answer_md(event.text)
                 elif event.kind == "answer":

@@ -6,7 +6,7 @@ use_navigation()  # a page run on its own must go through the entry (see ui/navi
 import streamlit as st
 
 from ui import context, render, tables
-from ui.i18n import t
+from ui.i18n import t, tm
 from ui.state import K
 
 kb = context.kb()
@@ -31,7 +31,7 @@ shown = tables.filter_chunks(in_doc, None, page, heading, text)
 
 
 def _table() -> None:
-    st.caption(t("chunks.count", n=len(shown), total=len(all_chunks)))
+    st.caption(tm("chunks.count", n=len(shown), total=len(all_chunks)))
     event = st.dataframe(
         tables.chunk_rows(shown), hide_index=True, key=K.CHUNKS_TABLE, on_select="rerun",
         selection_mode="single-row", height=360,
@@ -55,13 +55,13 @@ def _table() -> None:
         st.caption(t("chunks.pick_row"))
     st.markdown(render.chunk_caption(chosen))
     render.chunk_text(chosen, [text] if text.strip() else ())
-    st.caption(t("chunks.meta", position=chosen.position, kind=chosen.kind, chars=len(chosen.text), id=chosen.id,
+    st.caption(tm("chunks.meta", position=chosen.position, kind=chosen.kind, chars=len(chosen.text), id=chosen.id,
                  hash=chosen.content_hash[:12]))
 
 
 def _stats() -> None:
     st.altair_chart(tables.length_histogram(shown or all_chunks), width="stretch")
-    st.caption(t("chunks.size_setting", size=kb.settings.chunking.size, overlap=kb.settings.chunking.overlap))
+    st.caption(tm("chunks.size_setting", size=kb.settings.chunking.size, overlap=kb.settings.chunking.overlap))
     st.dataframe(tables.document_stats(documents, all_chunks), hide_index=True, key="chunks_stats",
                  column_config={tables.col("warnings"): st.column_config.TextColumn(width="large")})
     for doc in documents:

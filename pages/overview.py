@@ -5,8 +5,10 @@ use_navigation()  # a page run on its own must go through the entry (see ui/navi
 
 import streamlit as st
 
-from ui import context, jobs, render, resources, state
-from ui.i18n import t
+import time
+
+from ui import context, jobs, render, sidebar, state, status as ollama_status
+from ui.i18n import t, tm
 from ui.state import K
 
 kb = context.kb()
@@ -21,7 +23,8 @@ info = kb.info()
 cols = st.columns(4)
 cols[0].metric(t("overview.documents"), info.n_documents, border=True)
 cols[1].metric(t("overview.chunks"), info.n_chunks, border=True)
-cols[2].metric(t("overview.embedder"), info.embedder.split(":")[0], help=f"{info.embedder} · dim {info.dim}",
+cols[2].metric(t("overview.embedder"), render.escape_md(info.embedder.split(":")[0]),
+               help=render.escape_md(f"{info.embedder} · dim {info.dim}"),
                border=True)
 cols[3].metric(t("overview.index_size"), render.fmt_bytes(info.index_bytes), border=True)
 if info.n_documents == 0:
@@ -29,18 +32,21 @@ if info.n_documents == 0:
     st.page_link("pages/upload.py", label=t("overview.go_upload"), icon=":material/upload_file:")
 
 st.subheader(t("overview.ollama"))
-status = resources.ollama_status(kb)
-if not status.reachable:
-    st.error(t("overview.ollama_down", url=status.url), icon=":material/cloud_off:")
+snapshot = ollama_status.latest(kb.settings)
+status = snapshot.status if snapshot else None
+if status is None:
+    st.info(t("status.checking"), icon=":material/hourglass_empty:")
+elif not status.reachable:
+    st.error(tm("overview.ollama_down", url=status.url), icon=":material/cloud_off:")
     st.markdown(t("overview.how_to_start"))
     st.code("ollama serve", language="bash")
     st.markdown(t("overview.then_setup"))
     st.code("python -m kb model setup", language="bash")
-    st.caption(render.message_md(status.error or ""))
+    st.caption(render.status_error_md(status))
 else:
     cols = st.columns(3)
-    cols[0].metric(t("overview.version"), status.version or "—", border=True)
-    cols[1].metric(t("overview.model"), status.model, border=True,
+    cols[0].metric(t("overview.version"), render.escape_md(status.version or "—"), border=True)
+    cols[1].metric(t("overview.model"), render.escape_md(status.model), border=True,
                    delta=t("overview.installed") if status.model_present else t("overview.missing"),
                    delta_color="normal" if status.model_present else "inverse", delta_arrow="off")
     running = status.running
@@ -51,35 +57,39 @@ else:
     if running is not None:
         gpu = running.gpu_fraction
         st.progress(gpu if gpu is not None else 0.0,
-                    text=t("overview.offload", placement=running.placement, size=render.fmt_bytes(running.size),
+                    text=tm("overview.offload", placement=running.placement, size=render.fmt_bytes(running.size),
                            vram=render.fmt_bytes(running.size_vram)))
         if gpu == 0:
             st.warning(t("overview.cpu_only"), icon=":material/memory:")
     elif status.model_present:
         st.caption(t("overview.not_loaded"))
     if not status.model_present:
-        st.warning(t("overview.model_missing", model=status.model), icon=":material/warning:")
+        st.warning(tm("overview.model_missing", model=status.model), icon=":material/warning:")
         setup = state.jobs().get("setup")
         st.button(t("overview.setup"), key=K.OVERVIEW_SETUP, type="primary", icon=":material/build:",
                   disabled=setup is not None and setup.running, on_click=_setup)
     elif status.error:
-        st.warning(render.message_md(status.error))
+        st.warning(render.status_error_md(status))
 
 
 def _setup_progress(job: jobs.Job) -> None:
     event = job.progress
     st.progress((event.fraction or 0.0) if event else 0.0,
-                text=t("overview.setup_running", status=render.escape_md(event.status if event else "…")))
+                text=tm("overview.setup_running", status=event.status if event else "…"))
 
 
 def _setup_done(job: jobs.Job) -> None:
     if job.error:
         render.error(job.error)
     else:  # said once: the status above shows the model from now on
-        st.success(t("overview.setup_done", model=status.model, s=job.seconds), icon=":material/check_circle:")
+        st.success(tm("overview.setup_done", model=kb.settings.ollama.model, s=job.seconds), icon=":material/check_circle:")
         state.jobs().pop("setup", None)
 
 
-render.job_panel("setup", _setup_progress, _setup_done, on_finish=resources.refresh_ollama_status)
-st.button(t("overview.refresh"), key=K.OVERVIEW_REFRESH, icon=":material/refresh:",
-          on_click=resources.refresh_ollama_status)
+render.job_panel("setup", _setup_progress, _setup_done, on_finish=lambda: sidebar.refresh_status(kb.settings))
+refresh, checked = st.columns([1, 4], vertical_alignment="center")
+refresh.button(t("overview.refresh"), key=K.OVERVIEW_REFRESH, icon=":material/refresh:",
+               on_click=sidebar.refresh_status, args=(kb.settings,))
+if snapshot is not None:
+    checked.caption(t("status.checking") if state.status_wanted() else
+                    tm("status.checked_at", ago=max(time.time() - snapshot.at, 0.0)))

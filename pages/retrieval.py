@@ -7,7 +7,7 @@ import streamlit as st
 
 from kb import KBError
 from ui import context, render, state, tables
-from ui.i18n import t
+from ui.i18n import t, tm
 from ui.state import K
 
 kb = context.kb()
@@ -48,13 +48,13 @@ def _results(result) -> None:
                                     format="percent", min_value=0.0, max_value=1.0, width=110,
                                     help=t("retrieval.coverage_help"))})
     for r in result.results:
-        score = t("retrieval.score_line", fused=r.fused_score,
+        score = tm("retrieval.score_line", fused=r.fused_score,
                   dense=f"{r.dense_score:.3f}" if r.dense_score is not None else "—",
                   bm25=f"{r.bm25_score:.2f}" if r.bm25_score is not None else "—")
         mark = ":material/check_circle:" if r.passed else ":material/radio_button_unchecked:"
         with st.expander(f"{mark} #{r.fused_rank} {render.chunk_caption(r.chunk)} · {score}", key=f"ret_{r.chunk.id}"):
             if r.matched_terms:
-                st.caption(t("retrieval.matched", terms=render.escape_md(" · ".join(r.matched_terms))))
+                st.caption(tm("retrieval.matched", terms=" · ".join(r.matched_terms)))
             render.chunk_text(r.chunk, r.matched_terms)
 
 
@@ -77,7 +77,7 @@ def _prompt(query: str, session: str | None) -> None:
     st.bar_chart(tables.budget_bar(preview.budget), horizontal=True, stack=True, color=tables.BUDGET_COLORS,
                  height=150, x_label="", y_label="token")
     for i, message in enumerate(preview.messages):
-        st.markdown(f"**{message['role']}** · {t('retrieval.chars', n=len(message['content']))}")
+        st.markdown(f"**{render.escape_md(message['role'])}** · {tm('retrieval.chars', n=len(message['content']))}")
         st.code(message["content"], language=None, wrap_lines=True, height=240 if i else "content")
 
 
@@ -96,7 +96,7 @@ def _compare(query: str, history: list, documents: list, result) -> None:
     for column, side, res in ((left, "A", result), (right, "B", result_b)):
         mode = t(f"mode.{res.options.mode}") + (f" · {t(f'fusion.{res.options.fusion}')}"
                                                 if res.options.mode == "hybrid" else "")
-        column.markdown(t("retrieval.side", side=side, mode=mode, k=res.options.k, threshold=res.options.threshold,
+        column.markdown(tm("retrieval.side", side=side, mode=mode, k=res.options.k, threshold=res.options.threshold,
                           n=len(res.relevant)))
         column.dataframe(tables.results_frame(res)[[tables.col(c) for c in ("rank", "source", "fused", "passed")]],
                          hide_index=True, key=f"retrieval_side_{side}")
@@ -107,7 +107,8 @@ query = st.text_input(t("retrieval.query"), key=K.RET_QUERY, placeholder=t("retr
                       persist_state="session")
 recent = [q for q in state.recent_queries() if q != query]
 if recent:
-    st.pills(t("retrieval.recent"), recent, key=K.RET_RECENT, on_change=_use_recent, label_visibility="collapsed")
+    st.pills(t("retrieval.recent"), recent, key=K.RET_RECENT, on_change=_use_recent, label_visibility="collapsed",
+             format_func=render.escape_md)
 options = _options("", (K.RET_MODE, K.RET_FUSION, K.RET_K, K.RET_THRESHOLD, K.RET_MMR), defaults)
 left, right = st.columns(2)
 documents = left.multiselect(t("retrieval.documents"), [d.file_name for d in kb.documents()], key=K.RET_DOCS,
@@ -130,17 +131,17 @@ except KBError as exc:
 state.remember_query(query.strip())
 
 if result.used_history:
-    st.caption(t("retrieval.expanded", q=render.escape_md(result.retrieval_query)))
-st.caption(t("retrieval.summary", terms=render.escape_md(" · ".join(result.query_terms)) or "—",
+    st.caption(tm("retrieval.expanded", q=result.retrieval_query))
+st.caption(tm("retrieval.summary", terms=" · ".join(result.query_terms) or "—",
              best=f"{result.best_dense:.3f}" if result.best_dense is not None else "—",
              gate=t("gate.pass") if result.gate_passed else t("gate.fail"), n=len(result.relevant),
              ms=sum(result.timings_ms.values())))
 if not result.gate_passed:
-    st.warning(t("retrieval.gate_failed", threshold=options["threshold"]), icon=":material/block:")
+    st.warning(tm("retrieval.gate_failed", threshold=options["threshold"]), icon=":material/block:")
     if result.gate_reason:
-        st.caption(render.message_md(result.gate_reason))
+        st.caption(render.error_md(result.gate_reason))
 if result.missing_names:
-    st.caption(t("retrieval.missing_names", names=render.escape_md("、".join(result.missing_names))))
+    st.caption(tm("retrieval.missing_names", names="、".join(result.missing_names)))
 
 # Only the open tab is drawn: the prompt preview and the second search are not free.
 tabs = st.tabs([t("retrieval.tab_results"), t("retrieval.tab_chart"), t("retrieval.tab_prompt"),

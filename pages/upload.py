@@ -5,9 +5,8 @@ use_navigation()  # a page run on its own must go through the entry (see ui/navi
 
 import streamlit as st
 
-from kb import KBError
 from ui import context, jobs, render, state, tables
-from ui.i18n import t
+from ui.i18n import t, tm
 from ui.state import K
 
 kb = context.kb()
@@ -29,19 +28,16 @@ def _reindex(file_name: str | None) -> None:
     _start("ingest", lambda report: kb.reindex(file_name, progress=report))
 
 
+@context.guard
 def _delete(file_name: str) -> None:
     state.set_pending_doc_delete(None)
-    try:
-        kb.delete(file_name)
-    except KBError as exc:
-        state.flash("error", render.message_md(str(exc)))
-        return
-    state.flash("success", t("upload.deleted", file=render.escape_md(file_name)))
+    kb.delete(file_name)
+    state.flash("success", tm("upload.deleted", file=file_name))
 
 
 def _other_kb(job: jobs.Job) -> None:
     if job.kb != kb.name:
-        st.caption(t("upload.other_kb", kb=render.escape_md(job.kb)))
+        st.caption(tm("upload.other_kb", kb=job.kb))
 
 
 def _progress(job: jobs.Job) -> None:
@@ -52,7 +48,7 @@ def _progress(job: jobs.Job) -> None:
         step = t(f"stage.{event.stage}")
         if event.stage == "embedding" and event.total:
             step += f" {event.done}/{event.total}"
-        text = t("upload.progress", i=event.file_index + 1, n=event.n_files, file=render.escape_md(event.file_name),
+        text = tm("upload.progress", i=event.file_index + 1, n=event.n_files, file=event.file_name,
                  step=step, s=job.seconds)
     st.progress(jobs.ingest_fraction(event), text=text)
 
@@ -63,7 +59,7 @@ def _result(job: jobs.Job) -> None:
         render.error(job.error)
         return
     report = job.result
-    summary = t("upload.summary", added=report.count("added"), replaced=report.count("replaced"),
+    summary = tm("upload.summary", added=report.count("added"), replaced=report.count("replaced"),
                 unchanged=report.count("unchanged"), failed=report.count("failed"), s=report.seconds)
     (st.success if report.ok else st.warning)(summary)
     st.dataframe(tables.file_results_frame(report), hide_index=True, key="upload_results",
@@ -75,12 +71,12 @@ st.title(t("upload.title"))
 job = state.jobs().get("ingest")
 busy = job is not None and job.running
 files = st.file_uploader(t("upload.files"), type=TYPES, accept_multiple_files=True, key=state.upload_key(),
-                         help=t("upload.help", mb=f"{kb.settings.storage.max_file_mb:g}"))
-st.button(t("upload.ingest", n=len(files or [])), key=K.UPLOAD_INGEST, type="primary", icon=":material/input:",
+                         help=tm("upload.help", mb=f"{kb.settings.storage.max_file_mb:g}"))
+st.button(tm("upload.ingest", n=len(files or [])), key=K.UPLOAD_INGEST, type="primary", icon=":material/input:",
           disabled=busy or not files, on_click=_ingest)
 render.job_panel("ingest", _progress, _result)
 
-st.subheader(t("upload.documents", kb=render.escape_md(kb.name)))
+st.subheader(tm("upload.documents", kb=kb.name))
 documents = kb.documents()
 if not documents:
     st.caption(t("upload.no_documents"))
@@ -88,7 +84,7 @@ for doc in documents:
     with st.container(border=True, key=f"doc_{doc.doc_id}"):
         name, actions = st.columns([3, 2], vertical_alignment="center")
         pages = t("upload.pages", n=doc.n_pages) if doc.n_pages else ""
-        name.markdown(f"**{render.escape_md(doc.file_name)}**  \n" + t(
+        name.markdown(f"**{render.escape_md(doc.file_name)}**  \n" + tm(
             "upload.doc_line", kind=doc.kind, pages=pages, chunks=doc.n_chunks, size=render.fmt_bytes(doc.size_bytes),
             date=doc.ingested_at[:10]))
         for warning in doc.warnings:

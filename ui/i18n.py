@@ -1,7 +1,9 @@
-"""Every label of the UI, in Chinese (the default) and English. Pages call `t(key, **values)`.
+"""Every label of the UI, in Chinese (the default) and English.
 
-Values that come from documents or the model must be escaped by the caller (ui.render) before
-they are formatted into a string that is rendered as Markdown.
+`t(key, **values)` is plain text, for places Streamlit does not read as Markdown (select options,
+table columns, chart titles). `tm(key, **values)` is Markdown for everything else (st.markdown,
+st.error, captions, labels, help=): the label is ours, the values are escaped (ui.safe.fill), so a
+file name or an Ollama error formatted into it renders as text.
 """
 from __future__ import annotations
 
@@ -22,6 +24,17 @@ STRINGS: dict[str, tuple[str, str]] = {
     "sidebar.create": ("创建", "Create"),
     "sidebar.created": ("已创建知识库 {name}", "Created knowledge base {name}"),
     "sidebar.delete": ("删除", "Delete"),
+    "sidebar.gone": ("知识库 {name} 已被删除（在另一个窗口或命令行中），已切换到其他知识库。",
+                     "The knowledge base {name} was deleted (in another window or the command line); switched "
+                     "to another one."),
+    "sidebar.no_kb": ("还没有知识库", "No knowledge base yet"),
+    "kb.none": ("还没有知识库。在左侧“新建”里起一个名字创建，或者直接创建默认的知识库：",
+                "There is no knowledge base yet. Create one under “New” in the sidebar, or create the default "
+                "one:"),
+    "kb.create_default": ("创建知识库 {name}", "Create the knowledge base {name}"),
+    "kb.damaged": ("知识库 {name} 已损坏，暂时无法打开。其他知识库不受影响，可在左侧切换。",
+                   "The knowledge base {name} is damaged and cannot be opened. The other knowledge bases are "
+                   "not affected: switch to one in the sidebar."),
     "sidebar.delete_confirm": ("删除知识库 {name} 及其全部文件、分块和对话", "Delete {name} with all its files, chunks and "
                                "conversations"),
     "sidebar.delete_now": ("永久删除", "Delete for good"),
@@ -29,6 +42,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "sidebar.ollama_down": ("Ollama 未运行", "Ollama is not running"),
     "sidebar.model_missing": ("缺少模型 {model}", "Model {model} is missing"),
     "sidebar.not_loaded": ("未加载", "not loaded"),
+    "status.checking": ("正在检查 Ollama…", "Checking Ollama…"),
+    "status.checked_at": ("{ago:.0f} 秒前检查", "checked {ago:.0f} s ago"),
     "sidebar.placement": ("模型位置：{where}", "Model runs on: {where}"),
     # overview
     "overview.title": ("概览", "Overview"),
@@ -281,3 +296,12 @@ def t(key: str, **values: object) -> str:
     zh, en = STRINGS[key]
     text = en if lang() == "en" else zh
     return text.format(**values) if values else text
+
+
+def tm(key: str, **values: object) -> str:
+    """The label `key` as safe Markdown: every value escaped, the label's own backtick spans as code."""
+    from ui import safe
+    from ui.state import lang
+
+    zh, en = STRINGS[key]
+    return safe.fill(en if lang() == "en" else zh, values)

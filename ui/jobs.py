@@ -22,7 +22,7 @@ class Job:
     started: float = field(default_factory=time.monotonic)
     progress: Any = None  # the last progress event the work reported
     result: Any = None
-    error: str | None = None
+    error: Exception | str | None = None  # a KBError (shown in the session's language) or a crash's text
     finished: float | None = None
     announced: bool = False  # the page has re-run once after it finished
     _thread: threading.Thread | None = field(default=None, repr=False)
@@ -55,7 +55,7 @@ def start(kind: str, kb: str, work: Callable[[Callable[[Any], None]], Any]) -> J
         try:
             job.result = work(report)
         except KBError as exc:
-            job.error = str(exc)
+            job.error = exc
         except Exception as exc:  # a thread's exception would otherwise vanish: log it and show it
             log.exception("job_failed kind=%s kb=%s", kind, kb)
             job.error = f"{type(exc).__name__}: {exc}"

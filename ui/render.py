@@ -1,45 +1,65 @@
-"""Rendering helpers shared by pages. Document and model text is untrusted: it is escaped here.
+"""Rendering helpers shared by pages. Text from outside is made safe by one mechanism, ui.safe.
 
-Rules: document text never reaches `unsafe_allow_html`; Markdown built from it escapes every ASCII
-punctuation character first, so it can carry no HTML, link, image, directive or formatting of its
-own. Answers keep the model's Markdown (lists, emphasis, code) but lose the means to inject or fetch
-anything: `<` (HTML), `!` and `[` (images, links) are escaped character by character, which also
-works on streamed pieces.
+Document text never reaches `unsafe_allow_html`; text from documents, file names, heading paths,
+Ollama and stored errors goes through `safe.text` (every ASCII punctuation escaped) or, for messages
+with commands, `safe.message` / `safe.kb_message` (commands as code spans, the rest escaped).
+Answers keep the model's Markdown (lists, emphasis, code) but lose the means to inject or fetch
+anything: HTML, images, links, autolinks, math and Streamlit directives are escaped character by
+character (`answer_md`), which also works on streamed pieces.
 """
 from __future__ import annotations
 
 import re
-import string
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import streamlit as st
 
-from ui.i18n import t
+from ui import safe
+from ui.i18n import t, tm
 
 if TYPE_CHECKING:
     from kb import Chunk
     from kb.chat import Answer
     from kb.prompting import Budget
 
-_MD_ESCAPES = str.maketrans({ch: "\\" + ch for ch in string.punctuation})
-_ANSWER_ESCAPES = str.maketrans({"\\": "\\\\", "<": "\\<", "!": "\\!", "[": "\\["})
-_MESSAGE_ESCAPES = str.maketrans({ch: "\\" + ch for ch in string.punctuation if ch != "`"})
+_MD_ESCAPES = safe._ESCAPES
+# `<` HTML and autolinks, `!` `[` images and links and :directives[...], `:` and `@` autolink literals
+# (http://, mailto), `$` math, `\` so none of these can be un-escaped by the model.
+_ANSWER_ESCAPES = str.maketrans({**{ch: "\\" + ch for ch in "\\<>![]$&"},
+                                 ":": "\\:" + safe.WORD_JOINER, "@": "\\@" + safe.WORD_JOINER})
 HIGHLIGHT = "orange-background"
 
-
-def escape_md(text: str) -> str:
-    """Plain text as Markdown that renders literally: punctuation escaped, line breaks kept."""
-    lines = [line.strip().translate(_MD_ESCAPES) for line in str(text).splitlines()]
-    return "  \n".join(lines)
+escape_md = safe.text  # plain text as Markdown that renders literally
+message_md = safe.message  # a finished message whose backtick spans are commands
 
 
-def message_md(text: str) -> str:
-    """A message (e.g. a KBError) that may quote file names: escaped, but `code` spans still show as code."""
-    return "  \n".join(line.strip().translate(_MESSAGE_ESCAPES) for line in str(text).splitlines())
+def error_md(exc: BaseException | str | None) -> str:
+    """An error as safe Markdown in the session's language: a kb error from its code and parameters,
+    anything else (a stored text) literally, with backtick spans as code."""
+    from ui.state import lang
+
+    if isinstance(exc, BaseException):
+        return safe.kb_message(exc, lang())
+    return safe.message(exc or "")
 
 
-def error(exc: BaseException | str) -> None:
-    st.error(message_md(str(exc)), icon=":material/error:")
+def status_error_md(status: Any) -> str:
+    """Ollama's status error in the session's language when it carries a code (newer kb.ollama), else
+    as it came; safe either way."""
+    from ui.state import lang
+
+    code_name = getattr(status, "error_code", None)
+    if code_name:
+        return safe.coded(code_name, getattr(status, "error_params", None) or {}, lang())
+    return safe.message(status.error or "")
+
+
+def error(exc: BaseException | str | None) -> None:
+    st.error(error_md(exc), icon=":material/error:")
+
+
+def warning(exc: BaseException | str | None) -> None:
+    st.warning(error_md(exc), icon=":material/warning:")
 
 
 def highlight_md(text: str, terms: Iterable[str]) -> str:
@@ -53,18 +73,24 @@ def highlight_md(text: str, terms: Iterable[str]) -> str:
         line = line.strip()
         out, last = [], 0
         for match in pattern.finditer(line):
-            out.append(line[last:match.start()].translate(_MD_ESCAPES))
-            out.append(f":{HIGHLIGHT}[**{match.group(0).translate(_MD_ESCAPES)}**]")
+            out.append(safe.defuse_autolinks(line[last:match.start()]).translate(_MD_ESCAPES))
+            out.append(f":{HIGHLIGHT}[**{safe.defuse_autolinks(match.group(0)).translate(_MD_ESCAPES)}**]")
             last = match.end()
-        out.append(line[last:].translate(_MD_ESCAPES))
+        out.append(safe.defuse_autolinks(line[last:]).translate(_MD_ESCAPES))
         lines.append("".join(out))
     return "  \n".join(lines)
 
 
 def answer_md(text: str) -> str:
-    """A model answer as Markdown without HTML, images or links. Per character, so streamed pieces can be
-    escaped one by one."""
+    """A model answer as Markdown without HTML, images, links or math. Per character, so streamed pieces
+    can be escaped one by one. `:` and `@` get an invisible word joiner, which keeps Streamlit from turning
+    `http://` and `a@b.c` into links (`www.` needs the whole text: `stored_answer_md`)."""
     return str(text).translate(_ANSWER_ESCAPES)
+
+
+def stored_answer_md(text: str) -> str:
+    """A whole answer (redrawn from the conversation): as `answer_md`, and `www.` cannot become a link."""
+    return answer_md(safe._WWW.sub(r"\1" + safe.WORD_JOINER, str(text)))
 
 
 def escaped_pieces(pieces: Iterable[str]) -> Iterator[str]:
@@ -115,7 +141,7 @@ def budget_meter(budget: "Budget | None") -> None:
         return
     available = max(budget.num_ctx - budget.reserve, 1)
     st.progress(min(budget.total / available, 1.0),
-                text=t("budget.meter", total=budget.total, available=available, num_ctx=budget.num_ctx))
+                text=tm("budget.meter", total=budget.total, available=available, num_ctx=budget.num_ctx))
     parts = t("budget.parts", system=budget.system, sources=budget.sources, history=budget.history,
               question=budget.question, reserve=budget.reserve)
     dropped = ""
@@ -145,11 +171,11 @@ def citations(answer: "Answer", key: str) -> None:
         return
     used = [c for c in answer.citations if c.used]
     unused = [c for c in answer.citations if not c.used]
-    st.caption(t("chat.sources", used=len(used), total=len(answer.citations)))
+    st.caption(tm("chat.sources", used=len(used), total=len(answer.citations)))
     for c in used:
         with st.expander(f"\\[{c.n}\\] {chunk_caption(c.chunk)}", key=f"{key}_cite_{c.n}"):
             chunk_text(c.chunk)
-            st.caption(t("chat.chunk_meta", position=c.chunk.position, kind=c.chunk.kind, id=c.chunk.id))
+            st.caption(tm("chat.chunk_meta", position=c.chunk.position, kind=c.chunk.kind, id=c.chunk.id))
     if unused:
         with st.expander(t("chat.uncited", n=len(unused)), key=f"{key}_uncited"):
             for c in unused:
@@ -160,7 +186,7 @@ def citations(answer: "Answer", key: str) -> None:
 def answer_notes(answer: "Answer") -> None:
     """What a person needs to know about how the answer came about, above its text."""
     if answer.rewritten_question:
-        st.caption(t("chat.rewritten", q=escape_md(answer.rewritten_question)))
+        st.caption(tm("chat.rewritten", q=answer.rewritten_question))
     if answer.fallback:
         st.warning(t("chat.fallback_note"), icon=":material/cloud_off:")
     elif answer.declined:
@@ -172,7 +198,7 @@ def answer_notes(answer: "Answer") -> None:
 def answer_footer(answer: "Answer", key: str) -> None:
     """Below the text: error, citations, context budget and speed."""
     if answer.error and not answer.fallback:
-        st.error(t("chat.error", error=answer.error))
+        st.error(tm("chat.error", error=safe.message(answer_error(answer))), icon=":material/error:")
     citations(answer, key)
     with st.container(key=f"{key}_meta"):
         budget_meter(answer.budget)
@@ -181,10 +207,26 @@ def answer_footer(answer: "Answer", key: str) -> None:
             st.caption(usage)
 
 
+def answer_error(answer: "Answer") -> str:
+    """The error of an answer (stored with the conversation, so maybe from an earlier session) as plain
+    text in the session's language when it carries a code, else as it was stored."""
+    from ui.state import lang
+
+    code_name = getattr(answer, "error_code", None)
+    if code_name:
+        from kb.messages import CATALOG, render as render_message
+
+        if code_name in CATALOG:
+            return render_message(code_name, getattr(answer, "error_params", None) or {}, lang())
+    return str(answer.error or "")
+
+
 def answer_body_md(answer: "Answer") -> str:
-    """The model's words keep their Markdown; a fallback or a decline is kb's text quoting documents,
-    so it is shown literally, line by line."""
-    return escape_md(answer.text) if answer.fallback or answer.declined else answer_md(answer.text)
+    """The model's words keep their Markdown; a fallback, a decline or a failed answer is kb's text
+    quoting documents or Ollama's error, so it is shown literally, line by line."""
+    if answer.fallback or answer.declined or answer.error:
+        return escape_md(answer.text)
+    return stored_answer_md(answer.text)
 
 
 def show_answer(answer: "Answer", key: str) -> None:
@@ -193,10 +235,13 @@ def show_answer(answer: "Answer", key: str) -> None:
     answer_footer(answer, key)
 
 
-def flashes(messages: list[tuple[str, str]]) -> None:
+def flashes(messages: list[tuple[str, Any]]) -> None:
+    """One-shot messages queued by callbacks: safe Markdown made with tm(), or an error (shown in the
+    language of the session now, not of the moment it was queued)."""
     show: dict[str, Any] = {"success": st.success, "info": st.info, "warning": st.warning, "error": st.error}
     for kind, message in messages:
-        show.get(kind, st.info)(message)
+        body = error_md(message) if isinstance(message, BaseException) else message
+        show.get(kind, st.info)(body)
 
 
 def job_panel(kind: str, progress: Callable[[Any], None], done: Callable[[Any], None],

@@ -3,6 +3,12 @@
 The knowledge base is thread-safe for one process (writes take its lock), so sessions can share
 one instance per (settings, name). Settings are re-read on every run: it is one small file, and
 it keeps the cache key honest when KB_* variables differ between test runs in one process.
+
+Opening never creates: a session whose knowledge base was deleted (by another session, or the CLI)
+must hear that it is gone, not get an empty one of the same name. Only `create` (the sidebar's
+explicit action) makes one. A dropped instance is not closed here: other sessions, or an ingest
+thread, may still hold it; deleting is the core's business (`KnowledgeBase.remove`), and an
+instance whose knowledge base is gone answers its verbs with `KnowledgeBaseNotFound`.
 """
 from __future__ import annotations
 
@@ -15,7 +21,6 @@ import streamlit as st
 
 if TYPE_CHECKING:
     from kb import KnowledgeBase, Settings
-    from kb.ollama import OllamaStatus
 
 log = logging.getLogger(__name__)
 
@@ -27,46 +32,37 @@ def settings() -> "Settings":
     return Settings.load()
 
 
-def _release(kb: "KnowledgeBase") -> None:
-    kb.close()
-
-
-@st.cache_resource(show_spinner=False, on_release=_release)
-def _knowledge_base(signature: str, name: str, _settings: "Settings") -> "KnowledgeBase":
+@st.cache_resource(show_spinner=False)
+def _knowledge_base(signature: str, name: str, _settings: "Settings", _create: bool = False) -> "KnowledgeBase":
     from kb import KnowledgeBase
 
-    return KnowledgeBase.open(_settings, name, create=True)
+    return KnowledgeBase.open(_settings, name, create=_create)
 
 
 def knowledge_base(settings: "Settings", name: str) -> "KnowledgeBase":
-    """The shared, open knowledge base `name` (created empty on first use)."""
+    """The shared, open knowledge base `name`; `KnowledgeBaseNotFound` when there is none."""
     return _knowledge_base(repr(settings), name, settings)
 
 
+def create(settings: "Settings", name: str) -> "KnowledgeBase":
+    """Create the knowledge base `name` (or open it, if it exists). A bad name is a KBError."""
+    return _knowledge_base(repr(settings), name, settings, _create=True)
+
+
 def forget(settings: "Settings", name: str) -> None:
-    """Close and drop the cached instance, e.g. before the knowledge base is deleted."""
+    """Drop the cached instance (without closing it under the sessions that still hold it)."""
     _knowledge_base.clear(repr(settings), name, settings)
-    _ollama_status.clear()
+
+
+def list_all(settings: "Settings") -> list:
+    """Every knowledge base of the data folder, damaged ones included (KBInfo.problem_code set)."""
+    from kb import KnowledgeBase
+
+    return KnowledgeBase.list_all(settings)
 
 
 def list_names(settings: "Settings") -> list[str]:
-    from kb import KnowledgeBase
-
-    return [info.name for info in KnowledgeBase.list_all(settings)]
-
-
-@st.cache_resource(show_spinner=False, ttl=5, max_entries=16)
-def _ollama_status(url: str, model: str, _kb: "KnowledgeBase") -> "OllamaStatus":
-    return _kb.ollama_status()
-
-
-def ollama_status(kb: "KnowledgeBase") -> "OllamaStatus":
-    """Ollama's state, re-asked at most every 5 s: the sidebar shows it on every page."""
-    return _ollama_status(kb.settings.ollama.url, kb.settings.ollama.model, kb)
-
-
-def refresh_ollama_status() -> None:
-    _ollama_status.clear()
+    return [info.name for info in list_all(settings)]
 
 
 @st.cache_resource(show_spinner=False)

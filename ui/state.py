@@ -24,6 +24,10 @@ class K:
     KB_CREATE = "kb_create"
     KB_DELETE_CONFIRM = "kb_delete_confirm"
     KB_DELETE = "kb_delete"
+    KB_INFOS = "_kb_infos"  # this run's listing of the knowledge bases (the picker fills it)
+    KB_GONE = "_kb_gone"  # a knowledge base found deleted during the last run
+    KB_CREATE_DEFAULT = "kb_create_default"  # the empty state's button
+    STATUS_WANTED = "_status_wanted"
     FLASH = "_flash"  # one-shot messages shown on the next run
     JOBS = "_jobs"
 
@@ -72,14 +76,33 @@ def lang() -> str:
     return value if value in LANGUAGES else "zh"
 
 
-def kb_name(default: str) -> str:
+def kb_name() -> str | None:
+    """The knowledge base this session works on; None before the sidebar picked one (or when there is none)."""
     value = st.session_state.get(K.KB)
-    return value if isinstance(value, str) and value else default
+    return value if isinstance(value, str) and value else None
 
 
-def set_kb_name(name: str) -> None:
+def set_kb_name(name: str | None) -> None:
     """Only from a callback or before the sidebar picker is drawn in this run."""
     st.session_state[K.KB] = name
+
+
+def mark_gone(name: str) -> None:
+    """The knowledge base `name` turned out to be deleted: the picker says so on the next run and moves on."""
+    st.session_state[K.KB_GONE] = name
+
+
+def take_gone() -> str | None:
+    return st.session_state.pop(K.KB_GONE, None)
+
+
+def status_wanted() -> float | None:
+    """When this session asked for a fresh Ollama status (the refresh button), until it arrived."""
+    return st.session_state.get(K.STATUS_WANTED)
+
+
+def set_status_wanted(at: float | None) -> None:
+    st.session_state[K.STATUS_WANTED] = at
 
 
 def jobs() -> dict[str, "Job"]:
@@ -87,12 +110,13 @@ def jobs() -> dict[str, "Job"]:
     return st.session_state.setdefault(K.JOBS, {})
 
 
-def flash(kind: str, message: str) -> None:
-    """Queue a message (kind: success | info | warning | error) to show once on the next run."""
+def flash(kind: str, message: Any) -> None:
+    """Queue a message (kind: success | info | warning | error) to show once on the next run: safe
+    Markdown (made with tm()), or an exception, rendered in the session's language when shown."""
     st.session_state.setdefault(K.FLASH, []).append((kind, message))
 
 
-def take_flashes() -> list[tuple[str, str]]:
+def take_flashes() -> list[tuple[str, Any]]:
     return st.session_state.pop(K.FLASH, [])
 
 

@@ -23,10 +23,18 @@ def col(name: str) -> str:
 def file_results_frame(report: "IngestReport") -> "pd.DataFrame":
     import pandas as pd
 
+    from ui.state import lang
+
     rows = [{col("file"): f.file_name, col("status"): t(f"status.{f.status}"), col("chunks"): f.n_chunks,
              col("embedded"): f.n_embedded, col("seconds"): f.seconds,
-             col("reason"): f.error or "; ".join(f.warnings)} for f in report.files]
+             col("reason"): _reason(f, lang()) or "; ".join(f.warnings)} for f in report.files]
     return pd.DataFrame(rows)
+
+
+def _reason(result: Any, lang: str) -> str | None:
+    """Why a file failed, in the session's language (a plain table cell: never read as Markdown)."""
+    message = getattr(result, "error_message", None)
+    return message(lang) if callable(message) else result.error
 
 
 def chunk_rows(chunks: Sequence["Chunk"]) -> "pd.DataFrame":

@@ -2,6 +2,7 @@
 AppTest factory that starts from the entry, as a browser does."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Iterator
 
@@ -12,6 +13,7 @@ from tests.conftest import CORPUS, REPO, make_settings
 from kb import KnowledgeBase
 
 ENTRY = str(REPO / "streamlit_app.py")
+APP_RUN_S = 600  # a safety net for one AppTest run on a loaded machine, not a limit anything is timed against
 PDF = CORPUS / "003_283f558b8ee598dd.pdf"  # 8 pages, the smaller PDF
 MD = CORPUS / "004_87af14dfdc7eb8b9.md"
 
@@ -44,10 +46,18 @@ class AppEnv:
         with KnowledgeBase.open(self.settings(), kb) as knowledge_base:
             return knowledge_base.chunks()
 
-    def app(self, page: str | None = None) -> AppTest:
-        at = AppTest.from_file(ENTRY, default_timeout=30)
+    def app(self, page: str | None = None, *, create: bool = True, status: bool = True) -> AppTest:
+        """A new session (as a browser tab) on `page`. The default knowledge base is created first unless
+        `create` is False (the app itself never creates one on its own); with `status`, the page is drawn
+        again once the background refresher has Ollama's state, as the app's poller would."""
+        if create:
+            KnowledgeBase.open(self.settings(), "notes", create=True).close()
+        at = AppTest.from_file(ENTRY, default_timeout=APP_RUN_S)
         at.run()
         assert not at.exception, at.exception
+        if status:
+            wait_status()
+            at.run()
         if page:
             at.switch_page(f"pages/{page}.py").run()
             assert not at.exception, at.exception
@@ -74,6 +84,11 @@ def texts(elements) -> list[str]:
     return [str(e.value) for e in elements]
 
 
+def plain(markdown: str) -> str:
+    """What escaped Markdown shows: the text without its escaping backslashes."""
+    return re.sub(r"\\(.)", r"\1", str(markdown))
+
+
 def frame(at: AppTest, column: str):
     """The value of the table that has `column` (plain st.dataframe tables have no key in AppTest)."""
     found = [d.value for d in at.dataframe if column in d.value.columns]
@@ -82,14 +97,34 @@ def frame(at: AppTest, column: str):
 
 
 def sidebar_text(at: AppTest) -> str:
-    return " ".join(texts(at.sidebar.markdown))
+    return plain(" ".join(texts(at.sidebar.markdown)))
 
 
-def wait_job(at: AppTest, kind: str, timeout: float = 30) -> None:
+def wait_job(at: AppTest, kind: str, timeout: float = APP_RUN_S) -> None:
     """Let a background job (ingest, re-index, model setup) finish, then draw its result."""
     job = at.session_state["_jobs"][kind]
     assert job.wait(timeout), f"{kind} did not finish in {timeout} s"
     at.run()
+
+
+def wait_status(newer_than: float = 0.0):
+    """Wait until the background refresher has asked Ollama (for the settings of the environment)."""
+    from kb import Settings
+    from ui import status
+
+    snapshot = status.refresher().wait(Settings.load(), newer_than, timeout=APP_RUN_S)
+    assert snapshot is not None, "the status refresher never answered"
+    return snapshot
+
+
+@pytest.fixture(autouse=True)
+def _fresh_status():
+    """Each test starts with no known Ollama state (and no refresher thread left over)."""
+    from ui import status
+
+    status.stop()
+    yield
+    status.stop()
 
 
 

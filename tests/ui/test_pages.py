@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import re
+import time
 
 from tests.ollama_standin import OllamaStandin
-from tests.ui.conftest import MD, PDF, frame, sidebar_text, texts, wait_job
+from tests.ui.conftest import MD, PDF, frame, plain, sidebar_text, texts, wait_job, wait_status
 
 REPLY = "RAG 先检索资料再回答 [1]。它不需要重新训练模型 [2]。"
 
@@ -16,10 +17,10 @@ def test_overview_shows_counts_and_ollama(corpus_env, ollama_standin):
     ollama_standin.load("kb-qwen", size=2_000_000_000, size_vram=1_300_000_000, context_length=4096)
     at = corpus_env.app()
 
-    metrics = {m.label: m.value for m in at.metric}
+    metrics = {m.label: plain(m.value) for m in at.metric}
     assert metrics["文档"] == "2" and int(metrics["分块"]) > 10
     assert metrics["Ollama 版本"] == "0.12.6" and metrics["上下文长度"] == "4,096"
-    assert "35%/65% CPU/GPU" in at.get("progress")[0].proto.text
+    assert "35%/65% CPU/GPU" in plain(at.get("progress")[0].proto.text)
     assert "kb-qwen" in sidebar_text(at)
 
 
@@ -39,9 +40,11 @@ def test_overview_creates_the_missing_model_from_the_modelfile(app_env):
         assert "缺少模型" in sidebar_text(at)
         at.button(key="overview_setup_model").click().run()
         wait_job(at, "setup")
-
         assert "kb-qwen:latest" in server.models
         assert any("已创建" in s for s in texts(at.success))
+
+        wait_status(newer_than=time.time())  # the finished setup asked for a fresh status
+        at.run()
         assert "overview_setup_model" not in [b.key for b in at.button]
         assert "缺少模型" not in sidebar_text(at)
 

@@ -57,8 +57,8 @@ def test_highlight_without_terms_is_plain_escaping():
 
 def test_answer_md_removes_html_images_and_links_but_keeps_formatting():
     md = render.answer_md("**要点** [1]\n- 一 <img src=x onerror=alert(1)> ![t](http://evil.example/t.png)")
-    assert md.startswith("**要点** \\[1]")
-    assert "\\<img" in md and "\\!\\[t](http" in md
+    assert md.startswith("**要点** \\[1\\]")
+    assert "\\<img" in md and "\\!\\[t\\](http\\:" in md
     assert not unescaped(md, "<") and not unescaped(md, "!") and not unescaped(md, "[")
 
 
@@ -70,7 +70,7 @@ def test_answer_md_is_the_same_piece_by_piece():
 
 def test_message_md_keeps_code_spans():
     md = render.message_md("Ollama is not reachable: start it with `ollama serve` <x>")
-    assert "`ollama serve`" in md and "\\<x\\>" in md
+    assert "` ollama serve `" in md and "\\<x\\>" in md
 
 
 def test_no_page_renders_raw_html():
@@ -97,7 +97,7 @@ def test_every_label_has_both_languages_with_the_same_placeholders():
 def test_every_literal_label_used_exists():
     files = [*Path(REPO / "pages").glob("*.py"), *Path(REPO / "ui").glob("*.py"), REPO / "streamlit_app.py"]
     code = "\n".join(p.read_text(encoding="utf-8") for p in files)
-    used = set(re.findall(r"""\bt\(\s*["']([a-z_]+\.[a-z_.]+)["']""", code))
+    used = set(re.findall(r"""\btm?\(\s*["']([a-z_]+\.[a-z_.]+)["']""", code))
     used |= set(re.findall(r"""["'](page\.[a-z]+)["']""", code))
     assert used and not used - set(STRINGS), used - set(STRINGS)
     for prefix, names in {"status.": ["added", "unchanged", "replaced", "failed"],
@@ -138,10 +138,21 @@ def test_jobs_run_in_the_background_and_keep_errors():
     from kb import KBError
 
     ok = jobs.start("t", "notes", lambda report: (report("half"), 42)[1])
-    assert ok.wait(5) and ok.result == 42 and ok.progress == "half" and ok.error is None
+    assert ok.wait(60) and ok.result == 42 and ok.progress == "half" and ok.error is None
 
     def fail(report):
-        raise KBError("the file is over the 50 MB limit")
+        raise KBError("kb.name_invalid", name="x/y")
 
     failed = jobs.start("t", "notes", fail)
-    assert failed.wait(5) and failed.error == "the file is over the 50 MB limit"
+    assert failed.wait(60) and isinstance(failed.error, KBError)  # kept whole: shown later in the session's language
+    assert "x/y" in failed.error.message("zh") and "x/y" in failed.error.message("en")
+
+
+def test_labels_with_values_are_rendered_through_tm():
+    """A label with values formatted into a Markdown element must escape them: tm(), never t()."""
+    files = [*Path(REPO / "pages").glob("*.py"), *Path(REPO / "ui").glob("*.py"), REPO / "streamlit_app.py"]
+    markdown_calls = r"(markdown|caption|error|warning|info|success|subheader|title|badge|toast|button|checkbox)"
+    for path in files:
+        source = path.read_text(encoding="utf-8")
+        assert not re.search(markdown_calls + r"""\(\s*t\(\s*["'][\w.]+["']\s*,""", source), path
+        assert not re.search(r"""(help|text)=t\(\s*["'][\w.]+["']\s*,""", source), path
