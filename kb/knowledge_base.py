@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import shutil
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,20 +75,25 @@ class KnowledgeBase:
         self.embedder = embedder
         self.originals = Originals(store.folder)
         self._chat: ChatService | None = None
-        import threading
-
         self._chat_lock = threading.Lock()
         self._ctx_cache: tuple[int | None, float] | None = None
+        self._ctx_refresh: threading.Thread | None = None
+        self.background_ollama = False
 
     # ------------------------------------------------------------------ opening
 
     @classmethod
     def open(cls, settings: Settings, name: str | None = None, *, create: bool = True,
-             embedder: Embedder | None = None, read_only: bool = False) -> "KnowledgeBase":
-        """Open (or create) the knowledge base `name` under the settings' data folder."""
+             embedder: Embedder | None = None, read_only: bool = False,
+             background_ollama: bool = False) -> "KnowledgeBase":
+        """Open (or create) the knowledge base `name` under the settings' data folder.
+
+        `background_ollama` (the app): no verb waits for Ollama to learn the model's context length."""
         name = kb_name(name or settings.storage.default_kb)
-        return cls._open_at(settings, kbs_dir(settings) / name, name, create=create, embedder=embedder,
-                            read_only=read_only)
+        kb = cls._open_at(settings, kbs_dir(settings) / name, name, create=create, embedder=embedder,
+                          read_only=read_only)
+        kb.background_ollama = background_ollama
+        return kb
 
     @classmethod
     def _open_at(cls, settings: Settings, folder: Path, name: str, *, create: bool, embedder: Embedder | None,
@@ -396,10 +402,24 @@ class KnowledgeBase:
             return self._chat
 
     def _context_length(self) -> int | None:
-        """The model's real context length from Ollama (running, else its Modelfile), cached for a minute."""
+        """The model's real context length from Ollama (running, else its Modelfile), cached for a minute.
+
+        With `background_ollama` (the app) this never waits for Ollama: it answers from the cache (None at
+        first, which means the configured [chat] num_ctx) and refreshes in a thread of its own."""
         now = time.monotonic()
-        if self._ctx_cache is not None and now - self._ctx_cache[1] < 60:
-            return self._ctx_cache[0]
+        cached = self._ctx_cache
+        if cached is not None and now - cached[1] < 60:
+            return cached[0]
+        if not self.background_ollama:
+            return self._refresh_context_length()
+        with self._chat_lock:
+            if self._ctx_refresh is None or not self._ctx_refresh.is_alive():
+                self._ctx_refresh = threading.Thread(target=self._refresh_context_length, daemon=True,
+                                                     name=f"kb-context-length-{self.name}")
+                self._ctx_refresh.start()
+        return cached[0] if cached is not None else None
+
+    def _refresh_context_length(self) -> int | None:
         from .errors import OllamaError
         from .factory import build_ollama_admin
 
@@ -409,7 +429,7 @@ class KnowledgeBase:
         except OllamaError as exc:
             log.info("context length unknown, using [chat] num_ctx reason=%s", exc)
             value = None
-        self._ctx_cache = (value, now)
+        self._ctx_cache = (value, time.monotonic())
         return value
 
     def ask(self, question: str, session: str = "default", mode: str | None = None) -> "Answer":

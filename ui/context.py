@@ -34,14 +34,12 @@ def settings() -> "Settings":
 
 
 def problem(info: "KBInfo | None") -> str | None:
-    """The damage of a listed knowledge base as safe Markdown in the session's language, None when healthy.
-    (`problem_code` is new in KBInfo: read defensively so an older core still works.)"""
-    code = getattr(info, "problem_code", None)
-    if not code:
+    """The damage of a listed knowledge base as safe Markdown in the session's language, None when healthy."""
+    if info is None or not info.damaged:
         return None
     from ui import safe
 
-    return safe.coded(code, getattr(info, "problem_params", None) or {}, state.lang())
+    return safe.coded(info.problem_code, info.problem_params, state.lang())
 
 
 def gone(current: "Settings", name: str) -> None:

@@ -36,7 +36,7 @@ def settings() -> "Settings":
 def _knowledge_base(signature: str, name: str, _settings: "Settings", _create: bool = False) -> "KnowledgeBase":
     from kb import KnowledgeBase
 
-    return KnowledgeBase.open(_settings, name, create=_create)
+    return KnowledgeBase.open(_settings, name, create=_create, background_ollama=True)
 
 
 def knowledge_base(settings: "Settings", name: str) -> "KnowledgeBase":

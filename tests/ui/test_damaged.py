@@ -1,14 +1,6 @@
 """A damaged knowledge base (a 0-byte kb.sqlite) never breaks the app: it is listed with a marker, every
-page shows its damage and advice instead of a traceback, and the healthy ones work as before.
-
-Needs the core's listing of damaged knowledge bases (`KBInfo.problem_code`, issue 9 item 2): until it
-lands, `list_all` itself raises on such a folder, and this test is expected to fail (strictly: once
-the core has it, the test must pass, and the marker goes)."""
+page shows its damage and advice instead of a traceback, and the healthy ones work as before."""
 from __future__ import annotations
-
-import dataclasses
-
-import pytest
 
 from kb import KnowledgeBase
 from kb.types import KBInfo
@@ -16,11 +8,8 @@ from tests.ui.conftest import MD, texts
 from ui import safe
 
 PAGES = ("overview", "upload", "chunks", "retrieval", "chat")
-CORE_LISTS_DAMAGE = "problem_code" in {f.name for f in dataclasses.fields(KBInfo)}
 
 
-@pytest.mark.xfail(not CORE_LISTS_DAMAGE, strict=True,
-                   reason="KnowledgeBase.list_all does not list damaged knowledge bases yet (KBInfo.problem_code)")
 def test_a_damaged_knowledge_base_never_breaks_the_app(app_env):
     app_env.ingest(MD)
     KnowledgeBase.open(app_env.settings(), "broken", create=True).close()
