@@ -56,6 +56,33 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """Something the user should know about an answer (the question was cut, the answer hit its cap,
+    the history could not be saved): a message code and parameters, rendered in the reader's language."""
+
+    code: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def message(self, lang: str | None = None) -> str:
+        from .messages import render
+
+        return render(self.code, self.params, lang)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "params": dict(self.params), "message": self.message()}
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "Notice":
+        from .messages import CATALOG
+
+        code = d.get("code") if isinstance(d, dict) else None
+        if not isinstance(code, str) or code not in CATALOG:  # a stored notice from another version
+            return Notice("legacy.text", {"text": str(d.get("message", "") if isinstance(d, dict) else d)})
+        params = d.get("params")
+        return Notice(code, dict(params) if isinstance(params, dict) else {})
+
+
+@dataclass(frozen=True)
 class Answer:
     question: str
     text: str
@@ -70,6 +97,11 @@ class Answer:
     fallback: bool = False  # no model (Ollama unreachable / model missing): the top passages instead
     general_knowledge: bool = False  # chat mode answered without sources
     error: str | None = None  # what went wrong (the partial answer, if any, is kept in `text`)
+    error_code: str | None = None  # the same as a message code and parameters, for the reader's language
+    error_params: dict[str, Any] = field(default_factory=dict)
+    notices: tuple[Notice, ...] = ()  # shown with the answer: question cut, answer capped, history not saved
+    capped: bool = False  # the answer stopped at [ollama] max_answer_tokens
+    partial: bool = False  # Ollama failed after part of the answer arrived: `text` holds what came
 
     @property
     def used_citations(self) -> tuple[Citation, ...]:
@@ -82,7 +114,20 @@ class Answer:
             "sources": [s.to_dict() for s in self.sources], "rewritten_question": self.rewritten_question,
             "budget": self.budget.to_dict() if self.budget else None,
             "usage": asdict(self.usage) if self.usage else None, "declined": self.declined,
-            "fallback": self.fallback, "general_knowledge": self.general_knowledge, "error": self.error}
+            "fallback": self.fallback, "general_knowledge": self.general_knowledge, "error": self.error,
+            "error_code": self.error_code, "error_params": dict(self.error_params),
+            "notices": [n.to_dict() for n in self.notices], "capped": self.capped, "partial": self.partial}
+
+    def error_message(self, lang: str | None = None) -> str | None:
+        """`error` in the language asked for (stored answers from before codes keep their text)."""
+        from .messages import CATALOG, render
+
+        if self.error_code is None or self.error_code not in CATALOG:
+            return self.error
+        text = render(self.error_code, self.error_params, lang)
+        if self.partial:
+            text = render("chat.answer_incomplete", {"error": text}, lang)
+        return text
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> "Answer":
@@ -96,7 +141,8 @@ class Answer:
             sources=tuple(_scored(s) for s in d.get("sources", [])), rewritten_question=d.get("rewritten_question"),
             budget=budget, usage=Usage(**d["usage"]) if d.get("usage") else None, declined=d.get("declined", False),
             fallback=d.get("fallback", False), general_knowledge=d.get("general_knowledge", False),
-            error=d.get("error"))
+            error=d.get("error"), error_code=d.get("error_code"), error_params=dict(d.get("error_params") or {}),
+            notices=tuple(Notice.from_dict(n) for n in d.get("notices") or ()), capped=bool(d.get("capped")), partial=bool(d.get("partial")))
 
 
 def _chunk(d: dict[str, Any]) -> Chunk:
@@ -203,10 +249,10 @@ class ChatService:
     def stream(self, question: str, session: str = "default", mode: str | None = None) -> Iterator[ChatEvent]:
         question = (question or "").strip()
         if not question:
-            raise KBError("The question is empty: type a question")
+            raise KBError("chat.question_empty")
         mode = mode or self.settings.chat.mode
         if mode not in ("docs", "chat"):
-            raise KBError(f"Unknown chat mode {mode!r}: use docs or chat")
+            raise KBError("chat.mode_unknown", mode=repr(mode))
         self.sessions.ensure(session, question)
         history = self.history(session)
         started = time.monotonic()
@@ -224,7 +270,7 @@ class ChatService:
         base = dict(question=question, mode=mode, session=session, rewritten_question=rewritten)
 
         if isinstance(rewrite_error, (OllamaUnavailable, ModelMissing)):
-            answer = self._fallback(base, result, str(rewrite_error))
+            answer = self._fallback(base, result, rewrite_error)
         elif mode == "docs" and not relevant:
             nearest = result.results[:3]
             yield ChatEvent("sources", sources=nearest)
@@ -249,7 +295,7 @@ class ChatService:
         from .ollama import ollama_errors
 
         url = self.settings.ollama.url
-        with ollama_errors(url, "rewriting the question", model=self.settings.ollama.model,
+        with ollama_errors(url, "/api/chat (rewrite)", model=self.settings.ollama.model,
                            timeout=self.settings.ollama.timeout):
             text = self._rewrite_chain.invoke({"messages": _lc_messages(rewrite_messages(question, history))})
         return clean_rewrite(text, question)
@@ -266,44 +312,63 @@ class ChatService:
 
         built = self._build(question, relevant, history, base["mode"])
         inputs = {"messages": _lc_messages(built.messages)}
+        cap = max(1, min(self.settings.ollama.max_answer_tokens, built.budget.reserve))
         parts: list[str] = []
         first_token_at: float | None = None
         final_meta: dict[str, Any] = {}
-        error: str | None = None
+        failure: OllamaError | None = None
+        capped = False
         try:
-            with ollama_errors(self.settings.ollama.url, "answering", model=self.settings.ollama.model,
+            with ollama_errors(self.settings.ollama.url, "/api/chat", model=self.settings.ollama.model,
                                timeout=self.settings.ollama.timeout, midstream=GenerationError):
-                for chunk in self._answer_chain.stream(inputs):
-                    text = chunk.content if isinstance(chunk.content, str) else ""
-                    if text:
-                        if first_token_at is None:
-                            first_token_at = time.monotonic()
-                        parts.append(text)
-                        yield ChatEvent("token", text=text)
-                    if getattr(chunk, "response_metadata", None):
-                        final_meta.update(chunk.response_metadata)
+                stream = self._answer_chain.stream(inputs)
+                try:
+                    for chunk in stream:
+                        text = chunk.content if isinstance(chunk.content, str) else ""
+                        if text and len(parts) >= cap:
+                            capped = True  # a piece past num_predict: the server ignores it, stop reading
+                            break
+                        if text:
+                            if first_token_at is None:
+                                first_token_at = time.monotonic()
+                            parts.append(text)
+                            yield ChatEvent("token", text=text)
+                        if getattr(chunk, "response_metadata", None):
+                            final_meta.update(chunk.response_metadata)
+                finally:
+                    stream.close()  # closes the HTTP response, so Ollama stops generating
         except (OllamaUnavailable, ModelMissing) as exc:
             if not parts:
-                return self._fallback(base, result, str(exc), built)
-            error = str(exc)
+                return self._fallback(base, result, exc, built)
+            failure = exc
         except OllamaError as exc:
-            error = (f"{exc} (the answer above is incomplete)" if parts else str(exc))
+            failure = exc
+        capped = capped or final_meta.get("done_reason") == "length"
+        notices = (Notice("chat.answer_capped", {"limit": cap}),) if capped else ()
         text = "".join(parts)
-        if error and not text:
-            text = f"回答失败：{error}"
+        partial = bool(failure and text)
+        error = None
+        if failure is not None:
+            error = KBError("chat.answer_incomplete", error=failure.message()).message() if partial else str(failure)
+            if not text:
+                text = f"回答失败：{failure}"
         used = set(cited_numbers(text, len(built.sources)))
         citations = tuple(Citation(n, r.chunk, n in used) for n, r in enumerate(built.sources, start=1))
         usage = _usage(final_meta, started, first_token_at)
         return Answer(text=text, citations=citations, sources=built.sources, budget=built.budget, usage=usage,
-                      general_knowledge=base["mode"] == "chat" and not built.sources, error=error, **base)
+                      general_knowledge=base["mode"] == "chat" and not built.sources, error=error,
+                      error_code=failure.code if failure else None,
+                      error_params=dict(failure.params) if failure else {}, notices=notices, capped=capped,
+                      partial=partial, **base)
 
-    def _fallback(self, base: dict[str, Any], result: SearchResult, reason: str,
+    def _fallback(self, base: dict[str, Any], result: SearchResult, reason: KBError,
                   built: BuiltPrompt | None = None) -> Answer:
         """No model: return the most relevant passages, clearly labelled, with citations."""
         passages = result.relevant or result.results[: self.settings.retrieval.k]
         citations = tuple(Citation(n, r.chunk, True) for n, r in enumerate(passages, start=1))
-        return Answer(text=fallback_text(reason, passages), citations=citations, sources=tuple(passages),
-                      budget=built.budget if built else None, fallback=True, error=reason, **base)
+        return Answer(text=fallback_text(str(reason), passages), citations=citations, sources=tuple(passages),
+                      budget=built.budget if built else None, fallback=True, error=str(reason),
+                      error_code=reason.code, error_params=dict(reason.params), **base)
 
     def _remember(self, session: str, question: str, answer: Answer) -> None:
         self.sessions.add_exchange(session, question, answer.text, answer.to_dict())

@@ -15,11 +15,14 @@ import logging
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 import numpy as np
 
 from .errors import EmbeddingError
+
+if TYPE_CHECKING:
+    from .config import OllamaSettings
 
 log = logging.getLogger(__name__)
 
@@ -108,12 +111,20 @@ class HashEmbedder:
 
 
 class OllamaEmbedder:
-    def __init__(self, model: str, base_url: str, timeout: float = 120.0, batch_size: int = 32):
+    """`settings` ([ollama]) gives the deadlines; without it, `timeout` bounds each phase of a request."""
+
+    def __init__(self, model: str, base_url: str, timeout: float = 120.0, batch_size: int = 32,
+                 settings: "OllamaSettings | None" = None):
+        from .deadlines import Deadlines
+        from .ollama import ollama_deadlines
+
         self.name = f"ollama:{model}"
         self.model = model
         self.base_url = base_url
         self.batch_size = batch_size
         self._timeout = timeout
+        self._deadlines = (ollama_deadlines(settings) if settings is not None else
+                           Deadlines(connect=min(timeout, 5.0), first_byte=timeout, idle=timeout, total=timeout * 2))
         self._client = None
         self._dim: int | None = None
 
@@ -121,8 +132,11 @@ class OllamaEmbedder:
         if self._client is None:
             from langchain_ollama import OllamaEmbeddings
 
+            from .deadlines import DeadlineTransport
+
             self._client = OllamaEmbeddings(model=self.model, base_url=self.base_url,
-                                            client_kwargs={"timeout": self._timeout})
+                                            client_kwargs={"timeout": self._deadlines.httpx_timeout()},
+                                            sync_client_kwargs={"transport": DeadlineTransport(self._deadlines)})
         return self._client
 
     def _call(self, fn, arg):
@@ -130,16 +144,14 @@ class OllamaEmbedder:
         from .ollama import ollama_errors
 
         try:
-            with ollama_errors(self.base_url, "embedding", model=self.model, timeout=self._timeout):
+            with ollama_errors(self.base_url, "/api/embed", model=self.model, timeout=self._timeout):
                 return fn(arg)
         except OllamaUnavailable as exc:
-            raise EmbeddingError(f"{exc}; or set [embedder] name = \"builtin\" and run "
-                                 "`python -m kb rebuild`") from exc
+            raise EmbeddingError("embed.ollama_unreachable", error=exc.message(), **exc.params) from exc
         except ModelMissing as exc:
-            raise EmbeddingError(f"The embedding model '{self.model}' is not in Ollama: run "
-                                 f"`ollama pull {self.model}`") from exc
+            raise EmbeddingError("embed.model_missing", model=self.model) from exc
         except OllamaError as exc:
-            raise EmbeddingError(f"Ollama embeddings failed: {exc}") from exc
+            raise EmbeddingError("embed.ollama_failed", error=exc.message(), cause=exc.code) from exc
 
     @property
     def dim(self) -> int:

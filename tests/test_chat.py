@@ -167,7 +167,9 @@ def test_a_stalled_stream_times_out_with_a_clear_message(tmp_path, ollama_standi
     with KnowledgeBase.open(settings, "notes") as kb:
         kb.ingest(corpus_files()[1:2])
         answer = kb.ask("LangChain 是什么？", session="stall")
-        assert answer.error and "did not answer" in answer.error
+        assert answer.error_code == "ollama.deadline.idle" and answer.partial, answer.error
+        assert "(the answer above is incomplete)" in answer.error_message("en")
+        assert "不完整" in answer.error_message("zh")
         assert len(kb.session_turns("stall")) == 2
 
 
