@@ -15,6 +15,7 @@ the model. The Modelfile sets them; we read the real context length from Ollama.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -25,7 +26,7 @@ from typing import Any, Callable, Iterator, Sequence
 from .config import Settings
 from .errors import GenerationError, KBError, ModelMissing, OllamaError, OllamaUnavailable
 from .prompting import (BuiltPrompt, Budget, build_prompt, cited_numbers, clean_rewrite, decline_text,
-                        fallback_text, rewrite_messages)
+                        fallback_text, fit_question, question_limit, rewrite_messages)
 from .retrieval import ScoredChunk, SearchResult, is_follow_up
 from .sessions import SessionInfo, SessionStore
 from .tokens import TokenCounter
@@ -160,10 +161,11 @@ def _scored(d: dict[str, Any]) -> ScoredChunk:
 
 @dataclass(frozen=True)
 class ChatEvent:
-    kind: str  # rewritten | sources | token | answer
+    kind: str  # notice | rewritten | sources | token | answer
     text: str = ""
     sources: tuple[ScoredChunk, ...] = ()
     answer: Answer | None = None
+    notice: Notice | None = None  # kind "notice": show it now (it is also in the answer's notices)
 
 
 @dataclass(frozen=True)
@@ -240,6 +242,7 @@ class ChatService:
     def preview(self, question: str, session: str | None = None, mode: str | None = None) -> PromptPreview:
         """The prompt chat would send for this question (retrieval without LLM rewriting), and its budget."""
         mode = mode or self.settings.chat.mode
+        question, _ = self._fit_question(question, mode)
         history = self.history(session) if session else []
         result = self._search(question, history=history)
         relevant = result.relevant
@@ -253,6 +256,9 @@ class ChatService:
         mode = mode or self.settings.chat.mode
         if mode not in ("docs", "chat"):
             raise KBError("chat.mode_unknown", mode=repr(mode))
+        question, cut = self._fit_question(question, mode)
+        if cut is not None:
+            yield ChatEvent("notice", notice=cut)
         self.sessions.ensure(session, question)
         history = self.history(session)
         started = time.monotonic()
@@ -278,6 +284,8 @@ class ChatService:
         else:
             yield ChatEvent("sources", sources=relevant)
             answer = yield from self._generate(base, question, relevant, history, result, started)
+        if cut is not None:
+            answer = dataclasses.replace(answer, notices=(cut, *answer.notices))
         self._remember(session, question, answer)
         yield ChatEvent("answer", answer=answer)
 
@@ -300,10 +308,23 @@ class ChatService:
             text = self._rewrite_chain.invoke({"messages": _lc_messages(rewrite_messages(question, history))})
         return clean_rewrite(text, question)
 
+    def _fit_question(self, question: str, mode: str) -> tuple[str, Notice | None]:
+        """Cut an over-long question to its share of the context (before retrieval sees it), with a notice."""
+        num_ctx, reserve = self._window()
+        text, cut = fit_question(question, self.counter, question_limit(self.counter, num_ctx, reserve, mode))
+        if cut is None:
+            return question, None
+        log.warning("question cut tokens=%d limit=%d kept=%d", cut.tokens, cut.limit, cut.kept)
+        return text, Notice("chat.question_cut", cut.params(num_ctx))
+
+    def _window(self) -> tuple[int, int]:
+        """num_ctx (Ollama's, else [chat] num_ctx) and the tokens kept free for the answer."""
+        num_ctx = self._context_length() or self.settings.chat.num_ctx
+        return num_ctx, min(self.settings.chat.answer_reserve, num_ctx // 2 - 1)
+
     def _build(self, question: str, relevant: Sequence[ScoredChunk], history: Sequence[dict[str, str]],
                mode: str) -> BuiltPrompt:
-        num_ctx = self._context_length() or self.settings.chat.num_ctx
-        reserve = min(self.settings.chat.answer_reserve, num_ctx // 2 - 1)
+        num_ctx, reserve = self._window()
         return build_prompt(question, relevant, history, self.counter, num_ctx, reserve, mode)
 
     def _generate(self, base: dict[str, Any], question: str, relevant: Sequence[ScoredChunk],

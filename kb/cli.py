@@ -215,6 +215,8 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         print(answer.text)
     else:
         print()
+    for notice in answer.notices:  # question cut, answer capped, history not saved
+        print(f"notice: {notice.message()}", file=sys.stderr)
     if answer.error and not answer.fallback:
         print(f"error: {answer.error}", file=sys.stderr)
     cited = answer.used_citations or (answer.citations if answer.fallback else ())

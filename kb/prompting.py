@@ -65,10 +65,74 @@ class Budget:
 
 
 @dataclass(frozen=True)
+class QuestionCut:
+    """A question too long for its share of the context, and what was kept of it."""
+
+    tokens: int  # the whole question
+    limit: int  # its share of the context
+    kept: int  # tokens sent (its beginning and its end, with a marker between)
+    chars: int
+    kept_chars: int
+
+    def params(self, num_ctx: int) -> dict[str, int]:
+        return {"tokens": self.tokens, "budget": self.limit, "kept": self.kept, "kept_chars": self.kept_chars,
+                "num_ctx": num_ctx}
+
+
+@dataclass(frozen=True)
 class BuiltPrompt:
     messages: list[dict[str, str]]  # role/content, ready for the chat model
     sources: tuple[ScoredChunk, ...]  # the sources in the prompt, numbered from 1
     budget: Budget
+    question_cut: QuestionCut | None = None  # set when build_prompt had to shorten the question itself
+
+
+CUT_MARK = "\n……（问题过长，中间部分已省略 / middle of an over-long question left out）……\n"
+
+
+def question_limit(counter: TokenCounter, num_ctx: int, reserve: int, mode: str = "docs") -> int:
+    """The most a question may cost: half of what the rules and the framing leave, so sources keep the rest."""
+    system = SYSTEM_DOCS if mode == "docs" else SYSTEM_CHAT
+    fixed = (chat_message_tokens(counter, "system", system) + _primer(counter)
+             + chat_message_tokens(counter, "user", user_message("", [])))
+    return max(16, (num_ctx - reserve - fixed) // 2)
+
+
+def _primer(counter: TokenCounter) -> int:
+    return 1 + counter.count("assistant") + 1  # <|im_start|> assistant \n
+
+
+def _longest(text: str, counter: TokenCounter, limit: int, from_end: bool = False) -> int:
+    """How many characters of `text` (from its start, or its end) fit in `limit` tokens: a binary search."""
+    lo, hi = 0, len(text)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        part = text[len(text) - mid:] if from_end else text[:mid]
+        if counter.count(part) <= limit:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def fit_question(question: str, counter: TokenCounter, limit: int) -> tuple[str, QuestionCut | None]:
+    """The question itself when it fits `limit` tokens; else its beginning and its end around CUT_MARK.
+
+    Both ends are kept because a long paste usually carries the actual ask before or after the
+    pasted text. Pure: the caller shows the returned cut to the user.
+    """
+    tokens = counter.count(question)
+    if tokens <= limit:
+        return question, None
+    room = max(limit - counter.count(CUT_MARK), 2)
+    head = _longest(question, counter, room * 2 // 3)
+    tail = _longest(question[head:], counter, room - counter.count(question[:head]), from_end=True)
+    text = question[:head] + CUT_MARK + (question[len(question) - tail:] if tail else "")
+    while counter.count(text) > limit and tail:  # token boundaries at the joins may cost one or two more
+        tail = tail * 9 // 10
+        text = question[:head] + CUT_MARK + (question[len(question) - tail:] if tail else "")
+    return text, QuestionCut(tokens=tokens, limit=limit, kept=counter.count(text), chars=len(question),
+                             kept_chars=head + tail)
 
 
 def source_label(n: int, result: ScoredChunk) -> str:
@@ -90,11 +154,17 @@ def user_message(question: str, results: Sequence[ScoredChunk]) -> str:
 
 def build_prompt(question: str, results: Sequence[ScoredChunk], history: Sequence[dict[str, str]],
                  counter: TokenCounter, num_ctx: int, reserve: int, mode: str = "docs") -> BuiltPrompt:
-    """Fit rules + sources + as much recent history as possible + question into num_ctx - reserve."""
+    """Fit rules + sources + as much recent history as possible + question into num_ctx - reserve.
+
+    A question too long even without sources is cut here too (`question_cut`), so the prompt never
+    overflows; ChatService cuts earlier, to `question_limit`, so that sources keep room.
+    """
     system = SYSTEM_DOCS if mode == "docs" else SYSTEM_CHAT
     available = num_ctx - reserve
-    primer = 1 + counter.count("assistant") + 1
+    primer = _primer(counter)
     system_tokens = chat_message_tokens(counter, "system", system)
+    room = available - system_tokens - primer - chat_message_tokens(counter, "user", user_message("", []))
+    question, cut = fit_question(question, counter, max(room, 1))
     question_tokens = counter.count(question)
     kept = list(results)
     while True:
@@ -120,7 +190,7 @@ def build_prompt(question: str, results: Sequence[ScoredChunk], history: Sequenc
                     history=history_tokens, question=question_tokens, total=fixed + history_tokens,
                     n_sources=len(kept), dropped_sources=len(results) - len(kept), n_history_turns=len(turns),
                     dropped_history_turns=len(history) - len(turns), counter=getattr(counter, "name", ""))
-    return BuiltPrompt(messages, tuple(kept), budget)
+    return BuiltPrompt(messages, tuple(kept), budget, cut)
 
 
 def rewrite_messages(question: str, history: Sequence[dict[str, str]], max_turns: int = 6) -> list[dict[str, str]]:
