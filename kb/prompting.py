@@ -9,7 +9,9 @@ Sources that do not fit are dropped from the lowest rank; history is dropped old
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any, Sequence
 
 from .retrieval import ScoredChunk
@@ -135,17 +137,108 @@ def fit_question(question: str, counter: TokenCounter, limit: int) -> tuple[str,
                              kept_chars=head + tail)
 
 
+# -- the sources block: delimiters nothing inside can forge ------------------------------------------
+#
+# Sources sit between <资料> and </资料>. Anything in a source (or the question) that a reader
+# could take for one of those tags is neutralised: its angle brackets become ［ ］. "Could take for"
+# is decided on a skeleton of the text, not on a list of known tricks: each character is
+# NFKC-folded and case-folded; invisible ones (format characters such as zero-width spaces,
+# combining marks, controls, whitespace) are dropped; and what remains is mapped to "<", ">" or
+# "/" when Unicode says it looks like one: its UTS #39 confusable set (the confusable-homoglyphs
+# data) or its character name (…ANGLE…, …CHEVRON…, …ARROWHEAD…, …SOLIDUS…, …SLASH…). A tag is then
+# "<", an optional "/", the tag word (simplified or traditional), not followed by another CJK
+# ideograph (so 《资料汇编》 stays a title), and up to a closing bracket.
+
+TAG_OPEN, TAG_CLOSE = "<资料>", "</资料>"
+_TAG = re.compile(r"<(/?)[资資]料(?![\u3400-\u9fff])[^<>\u3400-\u9fff\n]{0,64}>?")
+_NEUTRAL = {"<": "［", ">": "］"}
+_INVISIBLE = {"Cf", "Cc", "Mn", "Me", "Zs", "Zl", "Zp"}
+
+
+@lru_cache(maxsize=1)
+def _confusable_table() -> dict[str, str]:
+    """Every character Unicode's confusables data says looks like <, > or /, mapped to it."""
+    from confusable_homoglyphs import utils
+
+    data = utils.load("confusables.json")
+    table: dict[str, str] = {}
+    for target in "<>/":
+        for entry in data.get(target, []):
+            table[entry["c"]] = target
+    return table
+
+
+@lru_cache(maxsize=65536)
+def _fold(ch: str) -> str:
+    """The skeleton of one character: "" when invisible, else its NFKC/case fold with look-alikes mapped."""
+    out = []
+    for f in unicodedata.normalize("NFKC", ch).casefold():
+        if f.isspace() or unicodedata.category(f) in _INVISIBLE:
+            continue
+        out.append(_confusable_table().get(f) or _by_name(f) or f)
+    return "".join(out)
+
+
+def _by_name(ch: str) -> str | None:
+    name = unicodedata.name(ch, "")
+    if "SOLIDUS" in name or "SLASH" in name:
+        return "/"
+    if any(word in name for word in ("ANGLE", "CHEVRON", "ARROWHEAD", "LESS-THAN", "GREATER-THAN")):
+        if "LEFT" in name or "LESS-THAN" in name:
+            return "<"
+        if "RIGHT" in name or "GREATER-THAN" in name:
+            return ">"
+    return None
+
+
+def _skeleton(text: str) -> tuple[str, list[int]]:
+    """The folded text and, for each of its characters, the index of the original character."""
+    chars: list[str] = []
+    index: list[int] = []
+    for i, ch in enumerate(text):
+        folded = ch if ch.isascii() and ch.isalnum() else _fold(ch)
+        chars.append(folded)
+        index.extend([i] * len(folded))
+    return "".join(chars), index
+
+
+def neutralise_tags(text: str) -> str:
+    """`text` with every look-alike of <资料> / </资料> disarmed (its brackets become ［ ］)."""
+    skeleton, index = _skeleton(text)
+    if "资料" not in skeleton and "資料" not in skeleton:
+        return text
+    out = list(text)
+    for match in _TAG.finditer(skeleton):
+        for k in range(match.start(), match.end()):
+            neutral = _NEUTRAL.get(skeleton[k])
+            if neutral:
+                out[index[k]] = neutral
+    return "".join(out)
+
+
+def delimiter_counts(text: str) -> tuple[int, int]:
+    """How many opening and closing sources tags a reader would see in `text` (skeleton-matched)."""
+    opens = closes = 0
+    for match in _TAG.finditer(_skeleton(text)[0]):
+        if match.group(1):
+            closes += 1
+        else:
+            opens += 1
+    return opens, closes
+
+
 def source_label(n: int, result: ScoredChunk) -> str:
     """`[1] 文件名 p.3 / 标题路径`: what the model cites and what the user sees."""
-    return f"[{n}] {result.chunk.locator}"
+    return f"[{n}] {neutralise_tags(result.chunk.locator)}"
 
 
 def format_sources(results: Sequence[ScoredChunk]) -> str:
-    parts = [f"{source_label(n, r)}\n{r.chunk.text}" for n, r in enumerate(results, start=1)]
-    return "<资料>\n" + "\n\n".join(parts) + "\n</资料>" if parts else ""
+    parts = [f"{source_label(n, r)}\n{neutralise_tags(r.chunk.text)}" for n, r in enumerate(results, start=1)]
+    return f"{TAG_OPEN}\n" + "\n\n".join(parts) + f"\n{TAG_CLOSE}" if parts else ""
 
 
 def user_message(question: str, results: Sequence[ScoredChunk]) -> str:
+    question = neutralise_tags(question)
     block = format_sources(results)
     if not block:
         return f"问题：{question}"
