@@ -24,11 +24,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
 from .config import Settings
-from .errors import GenerationError, KBError, ModelMissing, OllamaError, OllamaUnavailable
+from .errors import GenerationError, KBError, ModelMissing, OllamaError, OllamaUnavailable, StoreError
 from .prompting import (BuiltPrompt, Budget, build_prompt, cited_numbers, clean_rewrite, decline_text,
-                        fallback_text, fit_question, question_limit, rewrite_messages)
+                        fallback_text, fit_question, question_limit, rewrite_messages, validate_history)
 from .retrieval import ScoredChunk, SearchResult, is_follow_up
-from .sessions import SessionInfo, SessionStore
+from .sessions import SessionInfo, SessionStore, valid_session_name
 from .tokens import TokenCounter
 from .types import Chunk
 
@@ -173,6 +173,7 @@ class Turn:
     role: str
     content: str
     answer: Answer | None = None
+    state: str = "complete"  # complete | streaming | interrupted (the reader left before the answer ended)
 
 
 @dataclass(frozen=True)
@@ -200,34 +201,53 @@ class ChatService:
         self._memories: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._answer_chain, self._rewrite_chain = _build_chains(llm)
+        self.save_interval = 0.5  # seconds between saves of a streaming answer
 
     # ------------------------------------------------------------------ memory
 
     def _memory(self, session: str):
-        """The session's ConversationBufferMemory, (re)loaded from SQLite when another writer added turns."""
-        stored = self.sessions.turns(session)
+        """The session's ConversationBufferMemory, (re)loaded from SQLite when the stored turns changed."""
+        stored = self._model_turns(session)
         with self._lock:
             memory = self._memories.get(session)
-            if memory is None or len(memory.chat_memory.messages) != len(stored):
+            if memory is None or _memory_turns(memory) != stored:
                 memory = _new_memory()
                 for t in stored:
-                    if t.role == "user":
-                        memory.chat_memory.add_user_message(t.content)
+                    if t["role"] == "user":
+                        memory.chat_memory.add_user_message(t["content"])
                     else:
-                        memory.chat_memory.add_ai_message(t.content)
+                        memory.chat_memory.add_ai_message(t["content"])
                 self._memories.pop(session, None)
                 self._memories[session] = memory
                 while len(self._memories) > _MAX_CACHED_SESSIONS:  # SQLite holds them all; memory keeps the recent
                     self._memories.pop(next(iter(self._memories)))
         return memory
 
+    def _model_turns(self, session: str) -> list[dict[str, str]]:
+        """The stored conversation the model may see: validated, without answers still streaming or empty."""
+        stored = self.sessions.turns(session)
+        turns = validate_history([{"role": t.role, "content": t.content} for t in stored],
+                                 source=f"{self.sessions.path} ({session})")
+        kept: list[dict[str, str]] = []
+        for turn, row in zip(turns, stored):
+            if turn["role"] == "assistant" and (row.state == "streaming" or not turn["content"].strip()):
+                if kept and kept[-1]["role"] == "user":
+                    kept.pop()  # an exchange without an answer is not history yet
+                continue
+            kept.append(turn)
+        return kept
+
     def history(self, session: str) -> list[dict[str, str]]:
         messages = self._memory(session).load_memory_variables({})["history"]
         return [{"role": "user" if m.type == "human" else "assistant", "content": str(m.content)} for m in messages]
 
     def turns(self, session: str) -> list[Turn]:
-        return [Turn(t.role, t.content, Answer.from_dict(t.data) if t.data else None)
-                for t in self.sessions.turns(session)]
+        """The stored conversation for display (an answer's data that cannot be read shows as its text)."""
+        out = []
+        for t in self.sessions.turns(session):
+            content = t.content if isinstance(t.content, str) else str(t.content)
+            out.append(Turn(t.role, content, _stored_answer(t.data, session), t.state))
+        return out
 
     def list_sessions(self) -> list[SessionInfo]:
         return self.sessions.list()
@@ -250,17 +270,38 @@ class ChatService:
         return PromptPreview(built.messages, built.budget, result, declined=mode == "docs" and not relevant)
 
     def stream(self, question: str, session: str = "default", mode: str | None = None) -> Iterator[ChatEvent]:
+        """One turn as events. The exchange is saved when the stream starts, updated as tokens arrive
+        (every `save_interval` seconds) and marked complete at the end, or interrupted when the reader
+        closes the generator (a Streamlit rerun) or the turn fails. A failed save never costs the answer:
+        it comes with a `chat.history_not_saved` notice."""
         question = (question or "").strip()
         if not question:
             raise KBError("chat.question_empty")
         mode = mode or self.settings.chat.mode
         if mode not in ("docs", "chat"):
             raise KBError("chat.mode_unknown", mode=repr(mode))
+        if not valid_session_name(session):
+            raise KBError("session.name_invalid", name=session)
         question, cut = self._fit_question(question, mode)
         if cut is not None:
             yield ChatEvent("notice", notice=cut)
-        self.sessions.ensure(session, question)
         history = self.history(session)
+        recorder = _Recorder(self.sessions, session, question, self.save_interval)
+        finished = False
+        try:
+            answer = yield from self._turn(question, session, mode, history, recorder)
+            if cut is not None:
+                answer = dataclasses.replace(answer, notices=(cut, *answer.notices))
+            answer = recorder.finish(answer)
+            finished = True
+        finally:
+            if not finished:
+                recorder.interrupt(question, mode)
+        self._remember(session, answer)
+        yield ChatEvent("answer", answer=answer)
+
+    def _turn(self, question: str, session: str, mode: str, history: list[dict[str, str]],
+              recorder: "_Recorder"):
         started = time.monotonic()
 
         rewritten, rewrite_error = None, None
@@ -283,11 +324,8 @@ class ChatService:
             answer = Answer(text=decline_text(nearest), sources=nearest, declined=True, **base)
         else:
             yield ChatEvent("sources", sources=relevant)
-            answer = yield from self._generate(base, question, relevant, history, result, started)
-        if cut is not None:
-            answer = dataclasses.replace(answer, notices=(cut, *answer.notices))
-        self._remember(session, question, answer)
-        yield ChatEvent("answer", answer=answer)
+            answer = yield from self._generate(base, question, relevant, history, result, started, recorder)
+        return answer
 
     def ask(self, question: str, session: str = "default", mode: str | None = None) -> Answer:
         answer = None
@@ -328,7 +366,7 @@ class ChatService:
         return build_prompt(question, relevant, history, self.counter, num_ctx, reserve, mode)
 
     def _generate(self, base: dict[str, Any], question: str, relevant: Sequence[ScoredChunk],
-                  history: Sequence[dict[str, str]], result: SearchResult, started: float):
+                  history: Sequence[dict[str, str]], result: SearchResult, started: float, recorder: "_Recorder"):
         from .ollama import ollama_errors
 
         built = self._build(question, relevant, history, base["mode"])
@@ -353,6 +391,7 @@ class ChatService:
                             if first_token_at is None:
                                 first_token_at = time.monotonic()
                             parts.append(text)
+                            recorder.token(text)
                             yield ChatEvent("token", text=text)
                         if getattr(chunk, "response_metadata", None):
                             final_meta.update(chunk.response_metadata)
@@ -391,11 +430,82 @@ class ChatService:
                       budget=built.budget if built else None, fallback=True, error=str(reason),
                       error_code=reason.code, error_params=dict(reason.params), **base)
 
-    def _remember(self, session: str, question: str, answer: Answer) -> None:
-        self.sessions.add_exchange(session, question, answer.text, answer.to_dict())
+    def _remember(self, session: str, answer: Answer) -> None:
         memory = self._memory(session)  # reloads from SQLite, which now holds the exchange
         log.info("chat turn session=%s turns=%d declined=%s fallback=%s error=%s", session,
                  len(memory.chat_memory.messages), answer.declined, answer.fallback, bool(answer.error))
+
+
+class _Recorder:
+    """Saves one exchange while it streams; a save that fails becomes a notice, never a lost answer."""
+
+    def __init__(self, sessions: SessionStore, session: str, question: str, interval: float):
+        self.sessions, self.session, self.question, self.interval = sessions, session, question, interval
+        self.text = ""
+        self.turn_id: int | None = None
+        self.failure: StoreError | None = None
+        self._saved_at = time.monotonic()
+        try:
+            self.turn_id = sessions.begin_exchange(session, question)
+        except StoreError as exc:
+            self._failed(exc)
+
+    def _failed(self, exc: StoreError) -> None:
+        self.failure = exc
+        log.warning("chat history not saved session=%s error=%s", self.session, exc)
+
+    def token(self, piece: str) -> None:
+        self.text += piece
+        now = time.monotonic()
+        if self.turn_id is not None and now - self._saved_at >= self.interval:
+            self._saved_at = now
+            try:
+                self.sessions.update_answer(self.turn_id, self.text)
+            except StoreError as exc:
+                self._failed(exc)
+
+    def finish(self, answer: Answer) -> Answer:
+        """Mark the exchange complete with the whole answer; returns it, with a notice if that failed."""
+        try:
+            if self.turn_id is None:
+                self.sessions.add_exchange(self.session, self.question, answer.text, answer.to_dict())
+            else:
+                self.sessions.update_answer(self.turn_id, answer.text, answer.to_dict(), state="complete")
+            self.failure = None
+        except StoreError as exc:
+            self._failed(exc)
+        if self.failure is None:
+            return answer
+        notice = Notice("chat.history_not_saved", {"path": str(self.sessions.path),
+                                                   "error": self.failure.params.get("error", "")})
+        return dataclasses.replace(answer, notices=(*answer.notices, notice))
+
+    def interrupt(self, question: str, mode: str) -> None:
+        """The reader went away (or the turn failed): keep what streamed, marked interrupted."""
+        if self.turn_id is None:
+            return
+        data = {"question": question, "text": self.text, "mode": mode, "session": self.session,
+                "interrupted": True}
+        try:
+            self.sessions.update_answer(self.turn_id, self.text, data, state="interrupted")
+        except StoreError as exc:
+            self._failed(exc)
+        log.info("chat turn interrupted session=%s chars=%d", self.session, len(self.text))
+
+
+def _memory_turns(memory) -> list[dict[str, str]]:
+    return [{"role": "user" if m.type == "human" else "assistant", "content": m.content}
+            for m in memory.chat_memory.messages]
+
+
+def _stored_answer(data: dict[str, Any] | None, session: str) -> Answer | None:
+    if not data:
+        return None
+    try:
+        return Answer.from_dict(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        log.warning("stored answer unreadable session=%s error=%s", session, exc)
+        return None
 
 
 def _new_memory():

@@ -286,6 +286,35 @@ def build_prompt(question: str, results: Sequence[ScoredChunk], history: Sequenc
     return BuiltPrompt(messages, tuple(kept), budget, cut)
 
 
+def validate_history(items: Any, source: str) -> list[dict[str, str]]:
+    """Earlier turns as [{"role": "user"|"assistant", "content": text}], or a coded KBError naming the item.
+
+    History comes from outside the prompt builder (a `--history` JSON file, stored sessions): a
+    number, a list or null where text belongs would otherwise reach the tokenizer and the model.
+    """
+    from .errors import KBError
+
+    if not isinstance(items, list):
+        raise KBError("chat.history_not_list", source=source, kind=_kind(items))
+    out: list[dict[str, str]] = []
+    for index, item in enumerate(items, start=1):
+        if not isinstance(item, dict):
+            raise KBError("chat.history_item_not_object", source=source, index=index, kind=_kind(item))
+        role = item.get("role")
+        if role not in ("user", "assistant"):
+            raise KBError("chat.history_role_invalid", source=source, index=index, role=repr(role)[:40])
+        content = item.get("content")
+        if not isinstance(content, str):
+            raise KBError("chat.history_content_not_text", source=source, index=index, kind=_kind(content))
+        out.append({"role": role, "content": content})
+    return out
+
+
+def _kind(value: Any) -> str:
+    return {dict: "object", list: "list", str: "text", bool: "boolean", int: "number", float: "number",
+            type(None): "null", bytes: "bytes"}.get(type(value), type(value).__name__)
+
+
 def rewrite_messages(question: str, history: Sequence[dict[str, str]], max_turns: int = 6) -> list[dict[str, str]]:
     """Messages asking the model for a standalone version of a follow-up question."""
     recent = list(history)[-max_turns:]

@@ -181,6 +181,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "session.name_invalid": (
         "“{name}” 不是有效的对话名称：请使用字母、数字和 - _ . :（最多 80 个字符）",
         "'{name}' is not a valid conversation name: use letters, digits, - _ . : (up to 80 characters)"),
+    "session.save_failed": (
+        "无法写入对话记录 {path}：{error}。请检查磁盘空间和文件夹的写权限",
+        "Cannot write the chat history {path}: {error}. Check the free disk space and that the folder is writable"),
     "session.open_failed": (
         "无法打开对话记录 {path}：{error}",
         "Cannot open the chat history {path}: {error}"),
