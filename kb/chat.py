@@ -342,7 +342,8 @@ class ChatService:
 
         url = self.settings.ollama.url
         with ollama_errors(url, "/api/chat (rewrite)", model=self.settings.ollama.model,
-                           timeout=self.settings.ollama.timeout):
+                           timeout=self.settings.ollama.timeout,
+                           connect_timeout=self.settings.ollama.connect_timeout):
             text = self._rewrite_chain.invoke({"messages": _lc_messages(rewrite_messages(question, history))})
         return clean_rewrite(text, question)
 
@@ -379,7 +380,8 @@ class ChatService:
         capped = False
         try:
             with ollama_errors(self.settings.ollama.url, "/api/chat", model=self.settings.ollama.model,
-                               timeout=self.settings.ollama.timeout, midstream=GenerationError):
+                               timeout=self.settings.ollama.timeout,
+                               connect_timeout=self.settings.ollama.connect_timeout, midstream=GenerationError):
                 stream = self._answer_chain.stream(inputs)
                 try:
                     for chunk in stream:

@@ -144,7 +144,8 @@ class OllamaEmbedder:
         from .ollama import ollama_errors
 
         try:
-            with ollama_errors(self.base_url, "/api/embed", model=self.model, timeout=self._timeout):
+            with ollama_errors(self.base_url, "/api/embed", model=self.model, timeout=self._timeout,
+                               connect_timeout=self._deadlines.connect):
                 return fn(arg)
         except OllamaUnavailable as exc:
             raise EmbeddingError("embed.ollama_unreachable", error=exc.message(), **exc.params) from exc

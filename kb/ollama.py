@@ -90,7 +90,8 @@ def _response_error(exc: ollama.ResponseError, url: str, call: str, model: str |
 
 @contextmanager
 def ollama_errors(url: str, call: str, *, model: str | None = None, timeout: float | None = None,
-                  midstream: type[OllamaError] = GenerationError, failure: str | None = None) -> Iterator[None]:
+                  midstream: type[OllamaError] = GenerationError, failure: str | None = None,
+                  connect_timeout: float | None = None) -> Iterator[None]:
     """Translate ollama/httpx exceptions raised in the block into kb.errors with a code and the fix.
 
     `call` names what was asked (an endpoint such as "/api/chat", shown in both languages); `model`
@@ -107,7 +108,8 @@ def ollama_errors(url: str, call: str, *, model: str | None = None, timeout: flo
     except DeadlineExceeded as exc:
         raise OllamaTimeout(f"ollama.deadline.{exc.phase}", url=url, call=call, seconds=exc.seconds) from exc
     except httpx.ConnectTimeout as exc:
-        raise OllamaTimeout("ollama.deadline.connect", url=url, call=call, seconds=timeout) from exc
+        raise OllamaTimeout("ollama.deadline.connect", url=url, call=call,
+                            seconds=connect_timeout or timeout) from exc
     except httpx.TimeoutException as exc:
         raise OllamaTimeout("ollama.timeout", url=url, call=call, seconds=timeout) from exc
     except httpx.HTTPStatusError as exc:
@@ -449,6 +451,7 @@ class OllamaAdmin:
         self.url = _normalise_url(base_url)
         self.timeout = timeout
         connect = connect_timeout or min(timeout, 5.0)
+        self.connect_timeout = connect
         short = Deadlines(connect=connect, first_byte=timeout, idle=timeout, total=timeout)
         long = Deadlines(connect=connect, first_byte=timeout, idle=timeout, total=None)
         self._client = ollama.Client(host=self.url, **client_kwargs(short))
@@ -467,7 +470,7 @@ class OllamaAdmin:
         self.close()
 
     def _errors(self, call: str, **kwargs: Any) -> AbstractContextManager[None]:
-        return ollama_errors(self.url, call, timeout=self.timeout, **kwargs)
+        return ollama_errors(self.url, call, timeout=self.timeout, connect_timeout=self.connect_timeout, **kwargs)
 
     def version(self) -> str:
         """The server version; also the cheapest 'is Ollama up' probe (the client has no call for it)."""

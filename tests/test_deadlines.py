@@ -142,3 +142,30 @@ def test_a_healthy_exchange_is_untouched_by_the_watchdog(open_kb, ollama_standin
 def test_deadline_settings_are_validated(key, value):
     with pytest.raises(ConfigError, match=key):
         Settings.from_mapping({"ollama": {key: value}}, env={})
+
+
+def test_a_server_that_never_accepts_hits_the_connect_deadline():
+    import socket
+
+    with socket.socket() as full:  # a listen backlog of 0, filled: the kernel drops further SYNs
+        full.bind(("127.0.0.1", 0))
+        full.listen(0)
+        port = full.getsockname()[1]
+        waiting = []
+        for _ in range(4):
+            s = socket.socket()
+            s.setblocking(False)
+            try:
+                s.connect(("127.0.0.1", port))
+            except BlockingIOError:
+                pass
+            waiting.append(s)
+        admin = OllamaAdmin(f"http://127.0.0.1:{port}", timeout=30.0, connect_timeout=0.5)
+        try:
+            exc = finish(admin.version)
+        finally:
+            admin.close()
+            for s in waiting:
+                s.close()
+    assert isinstance(exc, OllamaTimeout) and exc.code == "ollama.deadline.connect", exc
+    assert exc.params["seconds"] == 0.5 and "connect_timeout" in exc.message("en")
