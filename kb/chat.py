@@ -26,7 +26,8 @@ from typing import Any, Callable, Iterator, Sequence
 from .config import Settings
 from .errors import GenerationError, KBError, ModelMissing, OllamaError, OllamaUnavailable, StoreError
 from .prompting import (BuiltPrompt, Budget, build_prompt, cited_numbers, clean_rewrite, decline_text,
-                        fallback_text, fit_question, question_limit, rewrite_messages, validate_history)
+                        fallback_text, fit_question, question_limit, rewrite_messages, validate_history,
+                        ThinkFilter)
 from .retrieval import ScoredChunk, SearchResult, is_follow_up
 from .sessions import SessionInfo, SessionStore, valid_session_name
 from .tokens import TokenCounter
@@ -103,6 +104,7 @@ class Answer:
     notices: tuple[Notice, ...] = ()  # shown with the answer: question cut, answer capped, history not saved
     capped: bool = False  # the answer stopped at [ollama] max_answer_tokens
     partial: bool = False  # Ollama failed after part of the answer arrived: `text` holds what came
+    thinking: str = ""  # a thinking model's reasoning: shown apart; never in `text`, citations or history
 
     @property
     def used_citations(self) -> tuple[Citation, ...]:
@@ -117,7 +119,8 @@ class Answer:
             "usage": asdict(self.usage) if self.usage else None, "declined": self.declined,
             "fallback": self.fallback, "general_knowledge": self.general_knowledge, "error": self.error,
             "error_code": self.error_code, "error_params": dict(self.error_params),
-            "notices": [n.to_dict() for n in self.notices], "capped": self.capped, "partial": self.partial}
+            "notices": [n.to_dict() for n in self.notices], "capped": self.capped, "partial": self.partial,
+            "thinking": self.thinking}
 
     def error_message(self, lang: str | None = None) -> str | None:
         """`error` in the language asked for (stored answers from before codes keep their text)."""
@@ -143,7 +146,8 @@ class Answer:
             budget=budget, usage=Usage(**d["usage"]) if d.get("usage") else None, declined=d.get("declined", False),
             fallback=d.get("fallback", False), general_knowledge=d.get("general_knowledge", False),
             error=d.get("error"), error_code=d.get("error_code"), error_params=dict(d.get("error_params") or {}),
-            notices=tuple(Notice.from_dict(n) for n in d.get("notices") or ()), capped=bool(d.get("capped")), partial=bool(d.get("partial")))
+            notices=tuple(Notice.from_dict(n) for n in d.get("notices") or ()), capped=bool(d.get("capped")), partial=bool(d.get("partial")),
+            thinking=str(d.get("thinking") or ""))
 
 
 def _chunk(d: dict[str, Any]) -> Chunk:
@@ -161,7 +165,7 @@ def _scored(d: dict[str, Any]) -> ScoredChunk:
 
 @dataclass(frozen=True)
 class ChatEvent:
-    kind: str  # notice | rewritten | sources | token | answer
+    kind: str  # notice | rewritten | sources | thinking | token | answer
     text: str = ""
     sources: tuple[ScoredChunk, ...] = ()
     answer: Answer | None = None
@@ -200,7 +204,8 @@ class ChatService:
         self._context_length = context_length
         self._memories: dict[str, Any] = {}
         self._lock = threading.Lock()
-        self._answer_chain, self._rewrite_chain = _build_chains(llm)
+        self._chain_cache: dict[bool | None, tuple[Any, Any]] = {}
+        self._thinking: tuple[bool | None, float] | None = None  # (model can think, when asked)
         self.save_interval = 0.5  # seconds between saves of a streaming answer
 
     # ------------------------------------------------------------------ memory
@@ -344,8 +349,36 @@ class ChatService:
         with ollama_errors(url, "/api/chat (rewrite)", model=self.settings.ollama.model,
                            timeout=self.settings.ollama.timeout,
                            connect_timeout=self.settings.ollama.connect_timeout):
-            text = self._rewrite_chain.invoke({"messages": _lc_messages(rewrite_messages(question, history))})
+            text = self._chains()[1].invoke({"messages": _lc_messages(rewrite_messages(question, history))})
         return clean_rewrite(text, question)
+
+    def _chains(self) -> tuple[Any, Any]:
+        """The answer and rewrite chains, with `think` set for a model that can think (qwen3): false unless
+        [ollama] think is on. Other models get no `think` at all (an old Ollama would not know it)."""
+        think = self.settings.ollama.think if self._can_think() else None
+        chains = self._chain_cache.get(think)
+        if chains is None:
+            llm = self.llm.bind(reasoning=think) if think is not None else self.llm
+            rewrite = self.llm.bind(reasoning=False) if think is not None else self.llm
+            chains = self._chain_cache[think] = (_build_chains(llm)[0], _build_chains(rewrite)[1])
+        return chains
+
+    def _can_think(self) -> bool | None:
+        """Whether the model lists the `thinking` capability in /api/show (cached a minute; None: unknown)."""
+        now = time.monotonic()
+        if self._thinking is not None and now - self._thinking[1] < 60:
+            return self._thinking[0]
+        from .ollama import OllamaAdmin
+
+        o = self.settings.ollama
+        try:
+            with OllamaAdmin(o.url, timeout=min(o.timeout, 5.0), connect_timeout=o.connect_timeout) as admin:
+                value: bool | None = "thinking" in admin.show(o.model).capabilities
+        except OllamaError as exc:
+            log.info("model capabilities unknown reason=%s", exc)
+            value = None
+        self._thinking = (value, now)
+        return value
 
     def _fit_question(self, question: str, mode: str) -> tuple[str, Notice | None]:
         """Cut an over-long question to its share of the context (before retrieval sees it), with a notice."""
@@ -374,6 +407,9 @@ class ChatService:
         inputs = {"messages": _lc_messages(built.messages)}
         cap = max(1, min(self.settings.ollama.max_answer_tokens, built.budget.reserve))
         parts: list[str] = []
+        thoughts: list[str] = []
+        think = ThinkFilter()
+        pieces = 0  # what Ollama counts against num_predict: answer and reasoning alike
         first_token_at: float | None = None
         final_meta: dict[str, Any] = {}
         failure: OllamaError | None = None
@@ -382,23 +418,38 @@ class ChatService:
             with ollama_errors(self.settings.ollama.url, "/api/chat", model=self.settings.ollama.model,
                                timeout=self.settings.ollama.timeout,
                                connect_timeout=self.settings.ollama.connect_timeout, midstream=GenerationError):
-                stream = self._answer_chain.stream(inputs)
+                stream = self._chains()[0].stream(inputs)
                 try:
                     for chunk in stream:
                         text = chunk.content if isinstance(chunk.content, str) else ""
-                        if text and len(parts) >= cap:
+                        reasoning = (getattr(chunk, "additional_kwargs", None) or {}).get("reasoning_content") or ""
+                        if (text or reasoning) and pieces >= cap:
                             capped = True  # a piece past num_predict: the server ignores it, stop reading
                             break
-                        if text:
+                        pieces += bool(text) + bool(reasoning)
+                        visible, thought = think.feed(text) if text else ("", "")
+                        for piece in (reasoning, thought):
+                            if piece:  # shown apart, never cited, counted or saved as history
+                                thoughts.append(piece)
+                                yield ChatEvent("thinking", text=piece)
+                        if visible:
                             if first_token_at is None:
                                 first_token_at = time.monotonic()
-                            parts.append(text)
-                            recorder.token(text)
-                            yield ChatEvent("token", text=text)
+                            parts.append(visible)
+                            recorder.token(visible)
+                            yield ChatEvent("token", text=visible)
                         if getattr(chunk, "response_metadata", None):
                             final_meta.update(chunk.response_metadata)
                 finally:
                     stream.close()  # closes the HTTP response, so Ollama stops generating
+                visible, thought = think.flush()
+                if thought:
+                    thoughts.append(thought)
+                    yield ChatEvent("thinking", text=thought)
+                if visible:
+                    parts.append(visible)
+                    recorder.token(visible)
+                    yield ChatEvent("token", text=visible)
         except (OllamaUnavailable, ModelMissing) as exc:
             if not parts:
                 return self._fallback(base, result, exc, built)
@@ -421,7 +472,7 @@ class ChatService:
                       general_knowledge=base["mode"] == "chat" and not built.sources, error=error,
                       error_code=failure.code if failure else None,
                       error_params=dict(failure.params) if failure else {}, notices=notices, capped=capped,
-                      partial=partial, **base)
+                      partial=partial, thinking="".join(thoughts).strip(), **base)
 
     def _fallback(self, base: dict[str, Any], result: SearchResult, reason: KBError,
                   built: BuiltPrompt | None = None) -> Answer:

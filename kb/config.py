@@ -72,6 +72,7 @@ class OllamaSettings:
     connect_timeout: float = 5.0
     answer_timeout: float = 600.0  # one whole answer (or embedding batch)
     max_answer_tokens: int = 768
+    think: bool = False  # thinking models (qwen3): reason before answering (shown apart, never cited)
 
 
 @dataclass(frozen=True)

@@ -325,11 +325,82 @@ def rewrite_messages(question: str, history: Sequence[dict[str, str]], max_turns
 
 def clean_rewrite(text: str, fallback: str) -> str:
     """The first line of the model's rewrite, without quotes or a label; the original if it is unusable."""
+    text, _ = strip_think(text)  # a thinking model's reasoning is never the rewrite
     line = next((ln.strip() for ln in text.strip().splitlines() if ln.strip()), "")
     line = re.sub(r"^(改写后的问题|问题|Rewritten question)\s*[:：]\s*", "", line).strip().strip("“”\"'「」")
     if not line or len(line) > 300:
         return fallback
     return line
+
+
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+
+
+class ThinkFilter:
+    """Splits the leading `<think>…</think>` blocks off a streamed answer, across chunk boundaries.
+
+    Thinking models whose reasoning is not sent apart (an Ollama template without `.Think`
+    handling, `think` not sent) put it at the start of the content. Only leading blocks are
+    taken: an answer that later mentions the tag keeps it. `feed` and `flush` return
+    (visible answer text, reasoning text).
+    """
+
+    def __init__(self) -> None:
+        self._buf = ""
+        self._inside = False
+        self._done = False
+        self._after_block = False
+
+    def feed(self, text: str) -> tuple[str, str]:
+        if self._done:
+            return text, ""
+        self._buf += text
+        thought = ""
+        while True:
+            if self._inside:
+                end = self._buf.find(THINK_CLOSE)
+                if end < 0:
+                    keep = _partial_suffix(self._buf, THINK_CLOSE)
+                    cut = len(self._buf) - keep
+                    thought, self._buf = thought + self._buf[:cut], self._buf[cut:]
+                    return "", thought
+                thought += self._buf[:end]
+                self._buf = self._buf[end + len(THINK_CLOSE):]
+                self._inside, self._after_block = False, True
+                continue
+            stripped = self._buf.lstrip()
+            if stripped.startswith(THINK_OPEN):
+                self._buf, self._inside = stripped[len(THINK_OPEN):], True
+                continue
+            if THINK_OPEN.startswith(stripped):  # nothing yet, or a partial "<thi": wait for more
+                return "", thought
+            visible = stripped if self._after_block else self._buf
+            self._buf, self._done = "", True
+            return visible, thought
+
+    def flush(self) -> tuple[str, str]:
+        if self._done:
+            return "", ""
+        rest, self._buf = self._buf, ""
+        if self._inside:
+            return "", rest
+        return (rest.lstrip() if self._after_block else rest), ""
+
+
+def _partial_suffix(text: str, tag: str) -> int:
+    """Length of the longest end of `text` that could be the start of `tag`."""
+    for n in range(min(len(tag) - 1, len(text)), 0, -1):
+        if tag.startswith(text[-n:]):
+            return n
+    return 0
+
+
+def strip_think(text: str) -> tuple[str, str]:
+    """(answer, reasoning) of a whole text, as ThinkFilter would split it while streaming."""
+    think = ThinkFilter()
+    visible, thought = think.feed(text)
+    more_visible, more_thought = think.flush()
+    return visible + more_visible, (thought + more_thought).strip()
 
 
 _CITE = re.compile(r"[\[【]\s*(\d{1,2}(?:\s*[,，、]\s*\d{1,2})*)\s*[\]】]")

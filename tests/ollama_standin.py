@@ -11,7 +11,7 @@ does (see shared/reference/ollama.md §1 and §5): NDJSON streaming by default w
         ChatOllama(model="kb-qwen", base_url=server.url).invoke("hi")
         server.calls("/api/chat")[0].body        # the JSON the client sent
 
-Knobs (plain attributes, set them before the request): `reply`, `token_delay`, `first_token_delay`,
+Knobs (plain attributes, set them before the request): `reply`, `thinking`, `token_delay`, `first_token_delay`,
 `fail_mode`, `fail_after`, `error_message`, `stall_timeout`, `dribble_interval`, `loaded_size`, `loaded_size_vram`,
 `loaded_context_length`, `version`, `embed_dim`, `pullable`. Models: `add_model`, `remove_model`,
 `load`, `unload`.
@@ -46,6 +46,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 FAIL_MODES = (None, "500_before_stream", "error_midstream", "stall", "404", "dribble_headers", "dribble_body", "endless")
 DEFAULT_REPLY = "这是替身模型的回答 (stand-in reply)。"
+DEFAULT_THINKING = "用户在问资料里的内容。资料 [2] 似乎相关，但我先想一想再回答。"
 DEFAULT_MODELS = ("kb-qwen:latest", "qwen2.5:1.5b")
 DEFAULT_NUM_CTX = 4096  # Ollama v0.6.7+ default on a < 24 GiB GPU
 CHATML_TEMPLATE = (
@@ -178,6 +179,10 @@ class _Loaded:
     expires_at: str
 
 
+class _Thought(str):
+    """A piece of a thinking model's reasoning: streamed in the `thinking` field, not in `content`."""
+
+
 class _ClientError(Exception):
     """Abort handling with an Ollama-style error response."""
 
@@ -305,6 +310,7 @@ class OllamaStandin:
     def __init__(self, models: Iterable[str | FakeModel] = DEFAULT_MODELS, *,
                  reply: str | Callable[[dict[str, Any]], str] = DEFAULT_REPLY, version: str = "0.12.6"):
         self.reply = reply
+        self.thinking: str | Callable[[dict[str, Any]], str] = DEFAULT_THINKING  # what a thinking model thinks
         self.version = version
         self.token_delay = 0.0
         self.first_token_delay = 0.0
@@ -476,6 +482,9 @@ class OllamaStandin:
 
     def _reply_text(self, body: dict[str, Any]) -> str:
         return self.reply(body) if callable(self.reply) else str(self.reply)
+
+    def _thinking_text(self, body: dict[str, Any]) -> str:
+        return self.thinking(body) if callable(self.thinking) else str(self.thinking)
 
     def _mark_loaded(self, record: FakeModel, keep_alive: float | None, num_ctx: int, *,
                      size: int | None = None, size_vram: int | None = None,
@@ -877,7 +886,7 @@ class _Handler(BaseHTTPRequestHandler):
         if body.get("truncate") is False and prompt_tokens > num_ctx:
             raise _ClientError(400, "the input length exceeds the context length")
         fresh = state._mark_loaded(m, keep_alive, num_ctx)
-        pieces, done_reason = self._pieces(body, options)
+        pieces, done_reason = self._pieces(body, options, m)
         if state.fail_mode == "endless":  # the broken runner ignores num_predict
             pieces = split_pieces(state._reply_text(body))
         base = {"model": name}
@@ -896,30 +905,51 @@ class _Handler(BaseHTTPRequestHandler):
         has_system = any(isinstance(msg, dict) and msg.get("role") == "system" for msg in messages)
         return text if has_system else m.system + text
 
-    def _pieces(self, body: dict[str, Any], options: dict[str, Any]) -> tuple[list[str], str]:
-        """The reply cut into pieces, honouring `stop` and `num_predict` like the runner would."""
+    def _pieces(self, body: dict[str, Any], options: dict[str, Any],
+                m: FakeModel | None = None) -> tuple[list[str], str]:
+        """The reply cut into pieces, honouring `stop` and `num_predict` like the runner would.
+
+        A model with the `thinking` capability thinks first (`state.thinking`): with `think` true (or a
+        level) the reasoning streams as `_Thought` pieces, sent in the separate `thinking` field; with
+        `think` false there is none; with `think` absent it comes inline, as `<think>…</think>` at the
+        start of the content (what a TEMPLATE without `.Think` handling, like ours, produces).
+        """
         text = self.server_state._reply_text(body)
         cuts = [text.find(s) for s in options.get("stop") or [] if s and s in text]
         if cuts:
             text = text[:min(cuts)]
-        pieces, reason = split_pieces(text), "stop"
+        think = body.get("think")
+        thinking = self.server_state._thinking_text(body) if m is not None and "thinking" in m.capabilities else ""
+        if thinking and think is None:
+            pieces = split_pieces(f"<think>\n{thinking}\n</think>\n\n{text}")
+        elif thinking and think is not False:
+            pieces = [_Thought(p) for p in split_pieces(thinking)] + split_pieces(text)
+        else:
+            pieces = split_pieces(text)
+        reason = "stop"
         limit = options.get("num_predict")
         if isinstance(limit, (int, float)) and 0 < limit < len(pieces):
             pieces, reason = pieces[:int(limit)], "length"
         return pieces, reason
 
-    def _chunk(self, base: dict[str, Any], text: str, chat: bool) -> dict[str, Any]:
+    def _chunk(self, base: dict[str, Any], text: str, chat: bool, thinking: str = "") -> dict[str, Any]:
         out = {**base, "created_at": _now()}
+        if isinstance(text, _Thought):
+            text, thinking = "", str(text)
         if chat:
             out["message"] = {"role": "assistant", "content": text}
+            if thinking:
+                out["message"]["thinking"] = thinking
         else:
             out["response"] = text
+            if thinking:
+                out["thinking"] = thinking
         out["done"] = False
         return out
 
     def _final(self, base: dict[str, Any], text: str, reason: str, metrics: dict[str, Any], started: int,
-               eval_started: int, eval_count: int, chat: bool) -> dict[str, Any]:
-        out = self._chunk(base, text, chat)
+               eval_started: int, eval_count: int, chat: bool, thinking: str = "") -> dict[str, Any]:
+        out = self._chunk(base, text, chat, thinking)
         out.update(done=True, done_reason=reason)
         if not chat:
             out["context"] = [1, 2, 3]
@@ -951,8 +981,10 @@ class _Handler(BaseHTTPRequestHandler):
             raise _ClientError(500, state.error_message or "an error was encountered while running the model")
         if state.fail_mode in ("stall", "endless"):
             state._stall()
-        self._send_json(200, self._final(base, "".join(pieces), reason, metrics, started, eval_started,
-                                         len(pieces), chat))
+        answer = "".join(p for p in pieces if not isinstance(p, _Thought))
+        thinking = "".join(p for p in pieces if isinstance(p, _Thought))
+        self._send_json(200, self._final(base, answer, reason, metrics, started, eval_started, len(pieces), chat,
+                                         thinking))
 
     def _answer_stream(self, base: dict[str, Any], pieces: list[str], reason: str, metrics: dict[str, Any],
                        started: int, chat: bool) -> None:
