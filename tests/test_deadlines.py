@@ -169,3 +169,14 @@ def test_a_server_that_never_accepts_hits_the_connect_deadline():
                 s.close()
     assert isinstance(exc, OllamaTimeout) and exc.code == "ollama.deadline.connect", exc
     assert exc.params["seconds"] == 0.5 and "connect_timeout" in exc.message("en")
+
+
+def test_the_rewrite_of_a_follow_up_holds_its_deadline_too(open_kb, ollama_standin, caplog):
+    kb = open_kb(timeout=1.0)
+    assert kb.ask("LangChain 是什么？", session="r").error is None
+    ollama_standin.fail_mode = "dribble_headers"
+    ollama_standin.dribble_interval = 0.05
+    answer = finish(lambda: kb.ask("它这个名字是怎么来的？", session="r"))
+    assert answer.error_code == "ollama.deadline.first_byte", answer.error
+    rewrites = [c for c in ollama_standin.calls("/api/chat") if "改写" in c.body["messages"][0]["content"]]
+    assert rewrites and "rewrite failed" in caplog.text
