@@ -8,7 +8,15 @@ One turn:
 4. the prompt is budgeted with Qwen's tokenizer: rules + numbered sources + as much recent
    history as fits + question <= num_ctx (read from Ollama) - answer reserve;
 5. the answer streams token by token; citations [n] are mapped back to chunks;
-6. the exchange is saved (SQLite) and added to the session's ConversationBufferMemory.
+6. the exchange is saved (SQLite) as it streams: stored when the stream starts, updated as tokens
+   arrive, marked complete or interrupted at the end (see kb/sessions.py); the session's
+   ConversationBufferMemory is reloaded from those rows.
+
+Bounds: a question longer than its share of the context is cut (both ends kept) with a notice;
+every Ollama call has connect / first-byte / idle / total deadlines (kb/deadlines.py); an answer
+stops at [ollama] max_answer_tokens (sent as num_predict, and enforced while reading). A model
+that can think (qwen3) is asked with `think: false` unless [ollama] think is on; any reasoning,
+sent apart or inline as <think>…</think>, is kept out of the answer, its citations and the history.
 
 No per-request runner options (num_ctx, num_gpu, ...) are sent: they would make Ollama reload
 the model. The Modelfile sets them; we read the real context length from Ollama.
@@ -25,9 +33,9 @@ from typing import Any, Callable, Iterator, Sequence
 
 from .config import Settings
 from .errors import GenerationError, KBError, ModelMissing, OllamaError, OllamaUnavailable, StoreError
-from .prompting import (BuiltPrompt, Budget, build_prompt, cited_numbers, clean_rewrite, decline_text,
-                        fallback_text, fit_question, question_limit, rewrite_messages, validate_history,
-                        ThinkFilter)
+from .prompting import (Budget, BuiltPrompt, ThinkFilter, build_prompt, cited_numbers, clean_rewrite,
+                        decline_text, fallback_text, fit_question, question_limit, rewrite_messages,
+                        validate_history)
 from .retrieval import ScoredChunk, SearchResult, is_follow_up
 from .sessions import SessionInfo, SessionStore, valid_session_name
 from .tokens import TokenCounter

@@ -4,7 +4,12 @@ The prompt is: a system message (rules), the slice of the conversation that fits
 user message holding the numbered sources and the question. Everything is counted with Qwen's
 tokenizer before sending, so `num_ctx - answer_reserve` is never exceeded: Ollama would
 otherwise cut the *start* of the prompt silently (the rules and the first sources).
-Sources that do not fit are dropped from the lowest rank; history is dropped oldest first.
+Sources that do not fit are dropped from the lowest rank; history is dropped oldest first; a
+question too long for its share is cut (`fit_question`, both ends kept).
+
+Also here, because they decide what text may enter a prompt: the sources block's delimiters,
+which nothing inside a source can forge (`neutralise_tags`); the check that outside history is
+text (`validate_history`); and the split of a thinking model's `<think>` blocks off its answer.
 """
 from __future__ import annotations
 
