@@ -82,12 +82,14 @@ class Notice:
         return {"code": self.code, "params": dict(self.params), "message": self.message()}
 
     @staticmethod
-    def from_dict(d: dict[str, Any]) -> "Notice":
+    def from_dict(d: Any) -> "Notice | None":
+        """A stored notice; None for one this version has no message for (it is then not shown)."""
         from .messages import CATALOG
 
         code = d.get("code") if isinstance(d, dict) else None
-        if not isinstance(code, str) or code not in CATALOG:  # a stored notice from another version
-            return Notice("legacy.text", {"text": str(d.get("message", "") if isinstance(d, dict) else d)})
+        if not isinstance(code, str) or code not in CATALOG:
+            log.info("stored notice dropped code=%r", code)
+            return None
         params = d.get("params")
         return Notice(code, dict(params) if isinstance(params, dict) else {})
 
@@ -154,7 +156,7 @@ class Answer:
             budget=budget, usage=Usage(**d["usage"]) if d.get("usage") else None, declined=d.get("declined", False),
             fallback=d.get("fallback", False), general_knowledge=d.get("general_knowledge", False),
             error=d.get("error"), error_code=d.get("error_code"), error_params=dict(d.get("error_params") or {}),
-            notices=tuple(Notice.from_dict(n) for n in d.get("notices") or ()), capped=bool(d.get("capped")), partial=bool(d.get("partial")),
+            notices=tuple(n for n in map(Notice.from_dict, d.get("notices") or ()) if n is not None), capped=bool(d.get("capped")), partial=bool(d.get("partial")),
             thinking=str(d.get("thinking") or ""))
 
 

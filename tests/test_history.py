@@ -146,3 +146,16 @@ def test_cli_refuses_a_history_file_with_non_text_content(tmp_path, kb):
                           str(history)], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode != 0
     assert "content of type object" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_stored_answer_keeps_its_notices_and_codes(kb, ollama_standin):
+    from kb.chat import Answer
+
+    ollama_standin.fail_mode = "error_midstream"
+    answer = kb.ask("LangChain 是什么？", session="codes")
+    stored = kb.session_turns("codes")[-1].answer
+    assert stored.error_code == answer.error_code == "ollama.midstream_error" and stored.partial
+    assert stored.error_message("zh") != stored.error_message("en")
+    again = Answer.from_dict({**answer.to_dict(), "notices": [{"code": "chat.answer_capped", "params": {"limit": 5}},
+                                                               {"code": "no.such.code"}, "junk"]})
+    assert [n.code for n in again.notices] == ["chat.answer_capped"]
