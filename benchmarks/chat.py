@@ -88,6 +88,7 @@ def main() -> None:
                 answer = kb.ask(q, session=session)
                 (first if i % 2 == 0 else follow).append((time.perf_counter() - t) * 1000)
                 assert not answer.error, answer.error
+            http = transport_overhead(server.url)
             embed = []
             embedder = kb.embedder
             for q in questions * 4:
@@ -103,6 +104,28 @@ def main() -> None:
     print(f"  of which builtin query embedding: p50 {p(embed, 50):.1f} ms")
     allt = first + follow
     print(f"all turns: p95 {p(allt, 95):.1f} ms (target p95 <= 100 ms including the builtin query embedding)")
+    for name, xs in http.items():
+        print(f"  one streamed /api/chat round trip, {name}: p50 {p(xs, 50):.2f} ms  p95 {p(xs, 95):.2f} ms")
+
+
+def transport_overhead(url: str, n: int = 200) -> dict[str, list[float]]:
+    """The deadline watchdog's cost: the same request through plain keep-alive httpx and through ours."""
+    import httpx
+
+    from kb.deadlines import Deadlines, http_client
+
+    body = {"model": "kb-qwen", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    out: dict[str, list[float]] = {}
+    for name, client in (("plain httpx keep-alive", httpx.Client(timeout=30)),
+                         ("deadline transport", http_client(Deadlines(5, 30, 30, 60)))):
+        with client:
+            times = []
+            for _ in range(n):
+                t = time.perf_counter()
+                client.post(f"{url}/api/chat", json=body).read()
+                times.append((time.perf_counter() - t) * 1000)
+        out[name] = times
+    return out
 
 
 if __name__ == "__main__":

@@ -198,14 +198,13 @@ def _f(x: float | None) -> str:
 
 
 def _read_history(path: str) -> list[dict[str, str]]:
+    from .prompting import validate_history
+
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise KBError(f"Cannot read history file {path}: {exc}. It must be a JSON list of "
-                      '{"role": "user"|"assistant", "content": "..."}') from exc
-    if not isinstance(data, list) or not all(isinstance(t, dict) and "role" in t and "content" in t for t in data):
-        raise KBError(f'History file {path} must be a JSON list of {{"role", "content"}} objects')
-    return data
+        raise KBError("chat.history_unreadable", source=path, error=exc) from exc
+    return validate_history(data, source=path)
 
 
 @command("eval")
@@ -242,6 +241,8 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         print(answer.text)
     else:
         print()
+    for notice in answer.notices:  # question cut, answer capped, history not saved
+        print(f"notice: {notice.message()}", file=sys.stderr)
     if answer.error and not answer.fallback:
         print(f"error: {answer.error}", file=sys.stderr)
     cited = answer.used_citations or (answer.citations if answer.fallback else ())

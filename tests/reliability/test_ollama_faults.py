@@ -11,7 +11,7 @@ from ..conftest import corpus_files, make_settings
 FAULTS = {
     "500_before_stream": "HTTP 500",
     "error_midstream": "incomplete",
-    "stall": "did not answer",
+    "stall": "sent nothing for",
     "404": "python -m kb model setup",
 }
 
