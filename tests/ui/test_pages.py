@@ -239,7 +239,7 @@ def test_sidebar_rejects_a_bad_name(app_env):
     at = app_env.app()
     at.text_input(key="kb_new_name").input("../x").run()
     at.button(key="kb_create").click().run()
-    assert at.error and "not a valid knowledge base name" in at.error[0].value
+    assert at.error and "不是有效的知识库名称" in at.error[0].value  # the core's message, in the UI's language
 
 
 def test_english_ui(app_env):
