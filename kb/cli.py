@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .config import Settings
+from .config import Settings, normalise_kb_name
 from .errors import KBError
 from .knowledge_base import IngestProgress, KnowledgeBase
 
@@ -341,10 +341,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.load(args.config)
         if getattr(args, "kb", None) is None and args.command != "kbs":
             args.kb = settings.storage.default_kb
+        if getattr(args, "kb", None) is not None:
+            args.kb = normalise_kb_name(args.kb)  # `ｎｏｔｅｓ` and `notes` are one knowledge base
         return COMMANDS[args.command](args, settings)
     except KBError as exc:
         if getattr(args, "json", False):
-            print(json.dumps({"error": str(exc), "type": exc.__class__.__name__}, ensure_ascii=False))
+            print(json.dumps({"error": str(exc), "type": exc.__class__.__name__, "code": exc.code,
+                              "params": exc.params}, ensure_ascii=False))
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -10,6 +10,7 @@ import dataclasses
 import os
 import re
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -134,6 +135,8 @@ class Settings:
                     origin = "the defaults"
                 origins[f"{f.name}.{sf.name}"] = origin
                 values[sf.name] = _coerce(value, sf.type, origin, base_dir)
+            if f.name == "storage":
+                values["default_kb"] = _default_kb(values["default_kb"], origins["storage.default_kb"])
             sections[f.name] = section_cls(**values)
         settings = cls(**sections)
         settings.validate(origins)
@@ -192,8 +195,66 @@ class Settings:
         need(0 < ch.answer_reserve < ch.num_ctx // 2, "[chat] answer_reserve must be > 0 and under half of num_ctx")
 
 
+KB_NAME_MAX_CHARS = 64
+KB_NAME_MAX_BYTES = 192
+"""A knowledge-base name becomes a folder name, and the core adds prefixes and suffixes to it
+(`.deleting-<name>-<timestamp>` and the like). 192 bytes of UTF-8 (64 Chinese characters) leaves
+60 bytes of room under the 255-byte limit of a folder name, so that limit is never reached."""
+
+
+def normalise_kb_name(name: str) -> str:
+    """The one spelling of a knowledge-base name, or `KBError` saying what is wrong with it.
+
+    NFKC first, so that a name typed in full-width forms (`ｎｏｔｅｓ`), decomposed (NFD, as
+    macOS file dialogs give it) or composed maps to one knowledge base instead of three folders
+    that look the same. Then the rules: letters and digits of any script, `-` and `_`, not
+    starting with `-` or `_`, at most 64 characters and 192 bytes. Surrounding spaces are dropped.
+    """
+    from .errors import KBError
+
+    if not isinstance(name, str):
+        raise KBError("kb.name_invalid", name=repr(name)[:40])
+    shown = _shown(name)
+    if len(name) > 4 * KB_NAME_MAX_BYTES:  # refuse megabyte "names" before normalising them
+        raise KBError("kb.name_too_long", name=shown, bytes=len(name.encode("utf-8", "replace")),
+                      limit=KB_NAME_MAX_BYTES, chars=KB_NAME_MAX_BYTES // 3)
+    clean = unicodedata.normalize("NFKC", name).strip()
+    if not clean:
+        raise KBError("kb.name_empty")
+    size = len(clean.encode("utf-8", "replace"))
+    if size > KB_NAME_MAX_BYTES:
+        raise KBError("kb.name_too_long", name=_shown(clean), bytes=size, limit=KB_NAME_MAX_BYTES,
+                      chars=KB_NAME_MAX_BYTES // 3)
+    ok = (len(clean) <= KB_NAME_MAX_CHARS and clean[0].isalnum()
+          and all(ch.isalnum() or ch in "-_" or unicodedata.category(ch).startswith("M") for ch in clean))
+    if not ok:
+        raise KBError("kb.name_invalid", name=_shown(clean))
+    return clean
+
+
+def _shown(name: str) -> str:
+    """A name as it may appear inside a message: no control characters, not kilobytes long."""
+    return "".join(ch if ch.isprintable() else "?" for ch in name[:40])
+
+
 def _valid_kb_name(name: str) -> bool:
-    return bool(name) and len(name) <= 64 and all(ch.isalnum() or ch in "-_" for ch in name) and name[0] not in "-_"
+    """TRANSITION: True for a name already in its normal form; callers move to `normalise_kb_name`."""
+    from .errors import KBError
+
+    try:
+        return normalise_kb_name(name) == name
+    except KBError:
+        return False
+
+
+def _default_kb(name: str, origin: str) -> str:
+    """The configured default knowledge base, in the one spelling `normalise_kb_name` gives."""
+    from .errors import KBError
+
+    try:
+        return normalise_kb_name(name)
+    except KBError as exc:
+        raise ConfigError("config.default_kb_invalid", origin=origin, reason=exc) from exc
 
 
 def _section_type(name: str) -> type:

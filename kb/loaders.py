@@ -53,36 +53,46 @@ _BIDI_AND_INVISIBLE = {"\u200b", "\u200c", "\u200d", "\u200e", "\u200f", "\u202a
                        "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069", "\ufeff"}
 
 
-def clean_file_name(name: str) -> str:
-    """Return the NFC-normalised name, or raise if it could escape the data folder or mislead.
+FILE_NAME_MAX_BYTES = 200  # the stored original is named by its hash; this bounds names shown and stored
 
-    Names come from browsers and command lines; they must never become paths, so any path
-    separator, `..`, control character or bidirectional override is refused outright.
+
+def clean_file_name(name: str) -> str:
+    """Return the NFKC-normalised name, or raise if it could escape the data folder or mislead.
+
+    NFKC first, then the checks: a name typed in full-width forms (`ｎｏｔｅｓ.md`) or decomposed
+    (NFD, as macOS gives it) is the same document as its plain spelling, and a full-width
+    solidus `／` that NFKC turns into `/` is caught like any other separator. Names come from
+    browsers and command lines; they must never become paths, so any path separator, `..`,
+    control character or bidirectional override is refused outright.
     """
     shown = repr(name)[1:-1][:120]
     if not name or not name.strip():
-        raise IngestError(shown or "(empty name)", "the file name is empty: give the file a name")
-    if "\x00" in name or any(unicodedata.category(ch) == "Cc" for ch in name):
-        raise IngestError(shown, "the file name contains control characters: rename the file")
-    if "/" in name or "\\" in name:
-        raise IngestError(shown, "the file name contains a path separator (/ or \\): upload the file itself, "
-                                 "not a path")
+        raise IngestError(shown or "(empty name)", "ingest.name_empty")
+    if len(name) > 4 * FILE_NAME_MAX_BYTES:  # refuse a kilobyte "name" before normalising it
+        raise IngestError(shown, "ingest.name_too_long", bytes=len(name.encode("utf-8", "replace")),
+                          limit=FILE_NAME_MAX_BYTES)
     if any(ch in _BIDI_AND_INVISIBLE for ch in name):
-        raise IngestError(shown, "the file name contains invisible or right-to-left override characters "
-                                 "that can disguise its type: rename the file")
-    name = unicodedata.normalize("NFC", name.strip())
-    if name in (".", "..") or name.startswith("."):
-        raise IngestError(shown, "the file name starts with a dot: rename the file")
-    if len(name.encode("utf-8")) > 200:
-        raise IngestError(shown, "the file name is longer than 200 bytes: shorten it")
+        raise IngestError(shown, "ingest.name_invisible")
+    name = unicodedata.normalize("NFKC", name).strip()
+    if "\x00" in name or any(unicodedata.category(ch) == "Cc" for ch in name):
+        raise IngestError(shown, "ingest.name_control")
+    if "/" in name or "\\" in name:
+        raise IngestError(shown, "ingest.name_separator")
+    if any(ch in _BIDI_AND_INVISIBLE for ch in name):
+        raise IngestError(shown, "ingest.name_invisible")
+    if not name or name.startswith("."):
+        raise IngestError(shown, "ingest.name_dot" if name else "ingest.name_empty")
+    size = len(name.encode("utf-8"))
+    if size > FILE_NAME_MAX_BYTES:
+        raise IngestError(shown, "ingest.name_too_long", bytes=size, limit=FILE_NAME_MAX_BYTES)
     return name
 
 
 def file_kind(name: str) -> str:
     ext = ("." + name.rsplit(".", 1)[-1].lower()) if "." in name else ""
     if ext not in SUPPORTED:
-        raise IngestError(name, f"unsupported file type {ext or '(no extension)'!r}: "
-                                f"KB Studio reads {', '.join(sorted(SUPPORTED))}")
+        raise IngestError(name, "ingest.unsupported_type", ext=ext or "(no extension)",
+                          supported=", ".join(sorted(SUPPORTED)))
     return SUPPORTED[ext]
 
 
