@@ -100,12 +100,12 @@ def load_bytes(name: str, data: bytes) -> LoadedFile:
     """Parse a file's bytes. Raises IngestError for anything that cannot be indexed."""
     kind = file_kind(name)
     if not data:
-        raise IngestError(name, "the file is empty (0 bytes): nothing to index")
+        raise IngestError(name, "ingest.empty_file")
     if kind == "pdf":
         return _load_pdf(name, data)
     text = decode_text(name, data)
     if not text.strip():
-        raise IngestError(name, "the file has no text (only whitespace): nothing to index")
+        raise IngestError(name, "ingest.whitespace_only")
     if kind == "markdown":
         metadata, body, warnings = split_front_matter(text)
         return LoadedFile(name, kind, iter(parse_markdown(body)), metadata=metadata, warnings=warnings)
@@ -114,34 +114,121 @@ def load_bytes(name: str, data: bytes) -> LoadedFile:
 
 # ---------------------------------------------------------------- text decoding
 
-def decode_text(name: str, data: bytes) -> str:
-    """Decode UTF-8 (with or without BOM), UTF-16 with BOM, or GB18030 (a superset of GBK/GB2312).
+_GB = {"gb18030", "gbk", "gb2312", "hz"}
+_SNIFF_BYTES = 64 * 1024  # enough to tell encodings apart; a 50 MB file is scored on its first 64 KB
 
-    Chinese users often have GBK files from Windows tools; UTF-8 is tried strictly first
-    because GB18030 accepts almost any byte sequence.
+
+def decode_text(name: str, data: bytes) -> str:
+    """Decode a text file: BOM, then strict UTF-8, then the encoding `charset-normalizer` finds, then GB18030.
+
+    UTF-8 is tried strictly first because almost any byte sequence decodes as *something* in a
+    legacy encoding. For the rest, charset-normalizer proposes the encodings that decode the bytes
+    with little "chaos" (Shift-JIS, EUC-JP, EUC-KR, Big5, GBK, Windows-125x...). Short CJK texts
+    are ambiguous (the bytes of `中文笔记` are valid Korean too), so among the proposals the one
+    whose text reads most like real text of its script wins (`_plausibility`), and a tie goes to
+    GB18030: our users' legacy files are mostly GBK. GB18030 is also the last resort when
+    charset-normalizer proposes nothing.
     """
     if data.startswith(b"\xef\xbb\xbf"):
-        candidates = ["utf-8-sig"]
-    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        candidates = ["utf-16"]
-    else:
-        if b"\x00" in data[:4096]:
-            raise IngestError(name, "the file looks like binary data, not text (it contains NUL bytes): "
-                                    "check that it really is a text or Markdown file")
-        candidates = ["utf-8", "gb18030"]
-    for enc in candidates:
+        return _finish(name, _strict(name, data, "utf-8-sig"), "utf-8-sig")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return _finish(name, _strict(name, data, "utf-16"), "utf-16")
+    if b"\x00" in data[:4096]:
+        raise IngestError(name, "ingest.binary_nul")
+    try:
+        return _finish(name, data.decode("utf-8"), "utf-8")
+    except UnicodeDecodeError:
+        pass
+    for encoding in _sniffed_encodings(data):
         try:
-            text = data.decode(enc)
-        except UnicodeDecodeError:
+            text = data.decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            continue  # the sniff saw a sample; the whole file does not decode
+        return _finish(name, text, encoding)
+    try:
+        return _finish(name, data.decode("gb18030"), "gb18030")
+    except UnicodeDecodeError:
+        raise IngestError(name, "ingest.undecodable") from None
+
+
+def _strict(name: str, data: bytes, encoding: str) -> str:
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError:
+        raise IngestError(name, "ingest.undecodable") from None
+
+
+def _finish(name: str, text: str, encoding: str) -> str:
+    if _looks_binary(text):
+        raise IngestError(name, "ingest.binary")
+    if encoding not in ("utf-8", "utf-8-sig"):
+        log.info("decoded file=%s encoding=%s", name, encoding)
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _sniffed_encodings(data: bytes) -> list[str]:
+    """charset-normalizer's proposals for `data`, most plausible first (GB-family named gb18030)."""
+    from charset_normalizer import from_bytes
+
+    sample = data[:_SNIFF_BYTES]
+    ranked = []
+    for order, match in enumerate(from_bytes(sample)):
+        encoding = "gb18030" if match.encoding in _GB else match.encoding
+        if encoding.startswith(("utf_16", "utf_32")):
+            continue  # without a BOM these are binary to us (the NUL check above)
+        text = sample.decode(encoding, errors="ignore")[:8000]
+        ranked.append((_plausibility(text) - match.chaos, encoding == "gb18030", -order, encoding))
+    ranked.sort(reverse=True)
+    seen: list[str] = []
+    for *_, encoding in ranked:
+        if encoding not in seen:
+            seen.append(encoding)
+    return seen
+
+
+_CJK_PUNCT = set("，。、；：？！“”‘’（）《》【】…—·「」『』〈〉・ー")
+
+
+def _common(ch: str, encoding: str, low: int, high: int) -> bool:
+    """True when `ch` is in the first (common) level of a national character set."""
+    try:
+        b = ch.encode(encoding)
+    except UnicodeEncodeError:
+        return False
+    return len(b) == 2 and low <= (b[0] << 8 | b[1]) <= high
+
+
+def _plausibility(text: str) -> float:
+    """How much `text` reads like real text in some script, 0..1, from the non-ASCII characters.
+
+    A wrong decoding of CJK bytes yields rare characters, or a mix no language writes (Korean
+    hangul among Chinese characters, kana-less "Japanese"). So: the share of characters that
+    belong to the common level of GB2312 (simplified Chinese), Big5 (traditional), JIS X 0208
+    with kana (Japanese), KS X 1001 hangul (Korean), or accented Latin letters; the best share.
+    """
+    n = kana = hangul = latin = simplified = traditional = japanese = 0
+    for ch in text:
+        o = ord(ch)
+        if o < 0x80 or ch.isspace():
             continue
-        if _looks_binary(text):
-            raise IngestError(name, "the file looks like binary data, not text: check that it really is a "
-                                    "text or Markdown file")
-        if enc == "gb18030":
-            log.info("decoded file=%s encoding=gb18030", name)
-        return text.replace("\r\n", "\n").replace("\r", "\n")
-    raise IngestError(name, "the text cannot be decoded as UTF-8, UTF-16 or GB18030/GBK: save it as UTF-8 "
-                            "and try again")
+        n += 1
+        if ch in _CJK_PUNCT or 0xFF01 <= o <= 0xFF5E:
+            simplified += 1
+            traditional += 1
+            japanese += 1
+        elif 0x3041 <= o <= 0x30FA:
+            kana += 1
+        elif 0xAC00 <= o <= 0xD7A3:
+            hangul += _common(ch, "euc_kr", 0xB0A1, 0xC8FE)
+        elif 0x4E00 <= o <= 0x9FFF:
+            simplified += _common(ch, "gb2312", 0xB0A1, 0xD7F9)
+            traditional += _common(ch, "big5", 0xA440, 0xC67E)
+            japanese += _common(ch, "shift_jis", 0x889F, 0x9872)
+        elif 0xC0 <= o <= 0x17F and ch.isalpha():
+            latin += 1
+    if not n:
+        return 1.0
+    return max(simplified, traditional, japanese + kana if kana else 0, hangul, latin) / n
 
 
 def _looks_binary(text: str) -> bool:
