@@ -2,10 +2,12 @@
 
 A block is a paragraph, a code block or a table, with the PDF page it came from or the
 Markdown heading path above it. PDFs are read page by page with pypdf (a generator, so a
-1,000-page file never sits in memory as text all at once). Markdown is parsed here with a
-small line-based parser: it keeps headings (ATX and setext), front matter, fenced code and
-tables, and needs no network. (`unstructured` would download a spaCy model the first time
-it meets narrative text, which must never happen on the default path.)
+1,000-page file never sits in memory as text all at once). Markdown is parsed by
+markdown-it-py (CommonMark + GFM tables): headings (ATX and setext), fenced and indented code,
+tables, lists and raw HTML are what a renderer would see, front matter is split off first; it
+needs no network. (`unstructured` would download a spaCy model the first time it meets
+narrative text, which must never happen on the default path.) Text files are decoded after
+sniffing their encoding with charset-normalizer (`decode_text`).
 
 Every problem becomes an `IngestError` naming the file and saying what to do.
 """
@@ -243,10 +245,6 @@ def _looks_binary(text: str) -> bool:
 # ---------------------------------------------------------------- Markdown
 
 _FRONT = re.compile(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
-_ATX = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)[ \t#]*$")
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-_SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
-_TABLE_ROW = re.compile(r"^\s*\|")
 
 
 def split_front_matter(text: str) -> tuple[dict[str, Any], str, list[str]]:
@@ -276,76 +274,79 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+_KINDS = {"fence": "code", "code_block": "code", "table_open": "table"}
+_parsers: dict[str, Any] = {}
+
+
+def _markdown(part: str = "block"):
+    """CommonMark with GFM tables, from markdown-it-py. The "block" parser skips inline parsing
+    (paragraphs keep their source text); the "inline" one reads heading titles."""
+    if part not in _parsers:
+        from markdown_it import MarkdownIt
+
+        md = MarkdownIt("commonmark", {"maxNesting": 20}).enable("table")
+        if part == "block":
+            md.core.ruler.disable("inline")
+        _parsers[part] = md
+    return _parsers[part]
+
+
 def parse_markdown(text: str) -> list[Block]:
-    """Blocks of a Markdown body, each with the heading path above it."""
+    """Blocks of a Markdown body, each with the heading path above it.
+
+    markdown-it-py decides what is a heading, a code fence, a table, a list or raw HTML, the way a
+    CommonMark renderer would: a `#` line inside a fence or an HTML comment is not a heading, an
+    unclosed fence runs to the end. Each top-level block keeps its source lines as its text (the
+    author's Markdown, as the chunk should show it); a heading's title is its inline text with the
+    markup removed. Thematic breaks carry no text and are dropped; any other line the parser did
+    not place in a block (nesting deeper than the parser follows) is kept as text, so nothing of the
+    file is lost.
+    """
     lines = text.split("\n")
+    tokens = _markdown().parse(text)
     blocks: list[Block] = []
     path: list[tuple[int, str]] = []
-    para: list[str] = []
+    covered = 0  # source lines before this index are accounted for
 
-    def heading_path() -> tuple[str, ...]:
-        return tuple(t for _, t in path)
+    def add(start: int, end: int, kind: str) -> None:
+        body = "\n".join(ln.rstrip() for ln in lines[start:end]).strip()
+        if body:
+            blocks.append(Block(body, heading_path=tuple(t for _, t in path), kind=kind))
 
-    def flush() -> None:
-        if para:
-            body = "\n".join(para).strip()
-            if body:
-                blocks.append(Block(body, heading_path=heading_path()))
-            para.clear()
-
-    def set_heading(level: int, title: str) -> None:
-        flush()
-        while path and path[-1][0] >= level:
-            path.pop()
-        title = _strip_inline(title)
-        if title:
-            path.append((level, title))
-
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        fence = _FENCE.match(line)
-        if fence:
-            flush()
-            marker = fence.group(1)
-            j = i + 1
-            while j < len(lines) and not lines[j].strip().startswith(marker[0] * len(marker)):
-                j += 1
-            code = "\n".join(lines[i:j + 1]).strip()
-            blocks.append(Block(code, heading_path=heading_path(), kind="code"))
-            i = j + 1
+    for i, token in enumerate(tokens):
+        if token.level != 0 or token.map is None or token.nesting == -1:
             continue
-        atx = _ATX.match(line)
-        if atx:
-            set_heading(len(atx.group(1)), atx.group(2))
-            i += 1
-            continue
-        if (line.strip() and not para and i + 1 < len(lines) and _SETEXT.match(lines[i + 1])
-                and not _TABLE_ROW.match(line) and not line.lstrip().startswith(("-", "*", "+", ">"))):
-            set_heading(1 if lines[i + 1].strip().startswith("=") else 2, line.strip())
-            i += 2
-            continue
-        if _TABLE_ROW.match(line):
-            flush()
-            j = i
-            while j < len(lines) and _TABLE_ROW.match(lines[j]):
-                j += 1
-            blocks.append(Block("\n".join(lines[i:j]).strip(), heading_path=heading_path(), kind="table"))
-            i = j
-            continue
-        if not line.strip():
-            flush()
-        else:
-            para.append(line.rstrip())
-        i += 1
-    flush()
+        start, end = token.map
+        if start > covered:
+            add(covered, start, "text")  # lines the parser left out of every block
+        covered = max(covered, end)
+        if token.type == "heading_open":
+            level = int(token.tag[1])
+            while path and path[-1][0] >= level:
+                path.pop()
+            title = _inline_text(tokens[i + 1].content if i + 1 < len(tokens) else "")
+            if title:
+                path.append((level, title))
+        elif token.type != "hr":
+            add(start, end, _KINDS.get(token.type, "text"))
+    if covered < len(lines):
+        add(covered, len(lines), "text")
     return blocks
 
 
-def _strip_inline(title: str) -> str:
-    title = re.sub(r"[*_`]+", "", title)
-    title = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", title)
-    return title.strip()
+def _inline_text(source: str) -> str:
+    """The visible text of a heading's inline Markdown: links, emphasis and code marks removed."""
+    parsed = _markdown("inline").parseInline(source)
+    children = (parsed[0].children or []) if parsed else []
+    out: list[str] = []
+    for token in children:
+        if token.type in ("text", "code_inline"):
+            out.append(token.content)
+        elif token.type == "image":
+            out.append("".join(c.content for c in token.children or []))
+        elif token.type in ("softbreak", "hardbreak"):
+            out.append(" ")
+    return " ".join("".join(out).split())
 
 
 def _paragraph_blocks(text: str) -> list[Block]:
