@@ -4,12 +4,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .config import Settings, normalise_kb_name
-from .errors import KBError
+from .config import Settings, normalise_kb_name, parse_number
+from .errors import ConfigError, KBError
 from .knowledge_base import IngestProgress, KnowledgeBase
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {}
@@ -24,9 +25,24 @@ def command(name: str):
 
 def _out(args: argparse.Namespace, data: Any, text: str) -> None:
     if args.json:
-        print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+        print(_dumps(data))
     else:
         print(text)
+
+
+def _dumps(data: Any) -> str:
+    """JSON that any parser accepts: NaN and infinity (never valid JSON) become null."""
+    return json.dumps(_finite(data), ensure_ascii=False, indent=2, default=str, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _open(args: argparse.Namespace, settings: Settings, create: bool = False) -> KnowledgeBase:
@@ -209,7 +225,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
                 answer = event.answer
     assert answer is not None
     if args.json:
-        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2, default=str))
+        print(_dumps(answer.to_dict()))
         return 0 if not answer.error or answer.fallback else 1
     if answer.declined or answer.fallback:
         print(answer.text)
@@ -281,6 +297,23 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if st.reachable and st.model_present else 1
 
 
+def _number(flag: str, *, integer: bool = False, low: float, high: float, rule: str) -> Callable[[str], Any]:
+    """An argparse type for a finite number in [low, high]; a bad value is a coded `ConfigError`.
+
+    argparse lets a `KBError` raised by a type function through (it only catches ValueError and
+    TypeError), so `main` reports it like any other error: in the user's language, exit 2.
+    """
+    def parse(text: str) -> int | float:
+        value = parse_number(text, integer=integer, key=flag, origin=_ARG_ORIGIN)
+        if not low <= value <= high:
+            raise ConfigError(f"config.rule.{rule}", key=flag, value=repr(text)[:80], origin=_ARG_ORIGIN)
+        return value
+    return parse
+
+
+_ARG_ORIGIN = "python -m kb"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m kb", description="KB Studio: a private knowledge base over your "
                                                                    "PDFs and Markdown notes.")
@@ -313,15 +346,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("search", "find the chunks that answer a question, with the score breakdown")
     sp.add_argument("query")
     sp.add_argument("--mode", choices=["dense", "bm25", "hybrid"])
-    sp.add_argument("--k", type=int)
-    sp.add_argument("--threshold", type=float, help="relevance gate: minimum dense cosine similarity")
+    sp.add_argument("--k", type=_number("--k", integer=True, low=1, high=100, rule="retrieval.k"))
+    sp.add_argument("--threshold", type=_number("--threshold", low=-1, high=1, rule="retrieval.threshold"),
+                    help="relevance gate: minimum dense cosine similarity")
     sp.add_argument("--mmr", action=argparse.BooleanOptionalAction, default=None, help="diversify results (MMR)")
     sp.add_argument("--doc", action="append", help="only search this document (repeatable)")
     sp.add_argument("--history", help='JSON file: a list of {"role","content"} earlier turns')
     sp = add("eval", "score retrieval on a JSONL question set")
     sp.add_argument("file")
     sp.add_argument("--mode", choices=["dense", "bm25", "hybrid"])
-    sp.add_argument("--k", type=int, default=10)
+    sp.add_argument("--k", type=_number("--k", integer=True, low=1, high=100, rule="retrieval.k"), default=10)
     sp.add_argument("--docs-only", action="store_true", help="also report the docs-only gate's declines")
     sp = add("ask", "ask a question; the answer streams, then its sources")
     sp.add_argument("question")
@@ -334,10 +368,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
-                        format="%(levelname)s %(name)s %(message)s")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = argparse.Namespace(json="--json" in argv, command=None)
     try:
+        args = build_parser().parse_args(argv)
+        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
+                            format="%(levelname)s %(name)s %(message)s")
         settings = Settings.load(args.config)
         if getattr(args, "kb", None) is None and args.command != "kbs":
             args.kb = settings.storage.default_kb
@@ -346,8 +382,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args, settings)
     except KBError as exc:
         if getattr(args, "json", False):
-            print(json.dumps({"error": str(exc), "type": exc.__class__.__name__, "code": exc.code,
-                              "params": exc.params}, ensure_ascii=False))
+            print(_dumps({"error": str(exc), "type": exc.__class__.__name__, "code": exc.code,
+                          "params": exc.params}))
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
