@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence
 from .config import Settings, normalise_kb_name, parse_number
 from .errors import ConfigError, KBError
 from .knowledge_base import IngestProgress, KnowledgeBase
+from .terminal import for_terminal, json_for_terminal
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {}
 
@@ -27,12 +28,18 @@ def _out(args: argparse.Namespace, data: Any, text: str) -> None:
     if args.json:
         print(_dumps(data))
     else:
-        print(text)
+        _say(text)
+
+
+def _say(text: str = "", *, err: bool = False, end: str = "\n", flush: bool = False) -> None:
+    """Print text for a person: every line the CLI shows goes through here (or `_out`), so no
+    escape sequence from a document, a file name or Ollama ever reaches the terminal."""
+    print(for_terminal(text), end=end, file=sys.stderr if err else sys.stdout, flush=flush)
 
 
 def _dumps(data: Any) -> str:
-    """JSON that any parser accepts: NaN and infinity (never valid JSON) become null."""
-    return json.dumps(_finite(data), ensure_ascii=False, indent=2, default=str, allow_nan=False)
+    """JSON that any parser accepts (NaN and infinity become null), with raw controls escaped."""
+    return json_for_terminal(json.dumps(_finite(data), ensure_ascii=False, indent=2, default=str, allow_nan=False))
 
 
 def _finite(value: Any) -> Any:
@@ -63,7 +70,7 @@ class _Bar:
 
         if p.stage == "reading":
             self.close()
-            self.bar = tqdm(total=1, desc=f"[{p.file_index + 1}/{p.n_files}] {p.file_name[:40]}", unit="chunk",
+            self.bar = tqdm(total=1, desc=for_terminal(f"[{p.file_index + 1}/{p.n_files}] {p.file_name[:40]}"), unit="chunk",
                             file=sys.stderr, leave=False)
         elif self.bar is not None and p.stage == "embedding":
             self.bar.total = max(p.total, 1)
@@ -218,9 +225,9 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
                     answer = event.answer
                 continue
             if event.kind == "rewritten":
-                print(f"(rewritten: {event.text})", file=sys.stderr)
+                _say(f"(rewritten: {event.text})", err=True)
             elif event.kind == "token":
-                print(event.text, end="", flush=True)
+                _say(event.text, end="", flush=True)
             elif event.kind == "answer":
                 answer = event.answer
     assert answer is not None
@@ -228,24 +235,24 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         print(_dumps(answer.to_dict()))
         return 0 if not answer.error or answer.fallback else 1
     if answer.declined or answer.fallback:
-        print(answer.text)
+        _say(answer.text)
     else:
-        print()
+        _say()
     if answer.error and not answer.fallback:
-        print(f"error: {answer.error}", file=sys.stderr)
+        _say(f"error: {answer.error}", err=True)
     cited = answer.used_citations or (answer.citations if answer.fallback else ())
     if cited:
-        print("\nsources:")
+        _say("\nsources:")
         for c in cited:
-            print(f"  [{c.n}] {c.chunk.locator}")
+            _say(f"  [{c.n}] {c.chunk.locator}")
     if answer.budget:
         b = answer.budget
-        print(f"\nbudget: {b.total}/{b.available} tokens (system {b.system}, sources {b.sources}, history {b.history}, "
-              f"question {b.question}; num_ctx {b.num_ctx}, reserve {b.reserve})", file=sys.stderr)
+        _say(f"\nbudget: {b.total}/{b.available} tokens (system {b.system}, sources {b.sources}, history {b.history}, "
+              f"question {b.question}; num_ctx {b.num_ctx}, reserve {b.reserve})", err=True)
     if answer.usage and answer.usage.prompt_tokens:
         u = answer.usage
-        print(f"usage: first token {u.ttft_s} s, {u.tokens_per_s} tokens/s, prompt {u.prompt_tokens} "
-              f"(Ollama's count), answer {u.answer_tokens}", file=sys.stderr)
+        _say(f"usage: first token {u.ttft_s} s, {u.tokens_per_s} tokens/s, prompt {u.prompt_tokens} "
+              f"(Ollama's count), answer {u.answer_tokens}", err=True)
     return 1 if answer.error and not answer.fallback else 0
 
 
@@ -261,9 +268,10 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
                 return
             if p.total:
                 pct = 100 * (p.completed or 0) / p.total
-                print(f"\r{p.status[:50]:50} {pct:5.1f}%", end="", file=sys.stderr, flush=True)
+                sys.stderr.write("\r")  # the progress line rewrites itself; the status text cannot
+                _say(f"{p.status[:50]:50} {pct:5.1f}%", end="", err=True, flush=True)
             elif p.status != last["status"]:
-                print(f"\n{p.status}", end="", file=sys.stderr, flush=True)
+                _say(f"\n{p.status}", end="", err=True, flush=True)
             last["status"] = p.status
 
         with build_ollama_admin(settings, timeout=settings.ollama.timeout) as admin:
@@ -367,13 +375,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class _TerminalFormatter(logging.Formatter):
+    """Log lines name files and quote Ollama: they reach the terminal through `for_terminal` too."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return for_terminal(super().format(record))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = argparse.Namespace(json="--json" in argv, command=None)
     try:
         args = build_parser().parse_args(argv)
-        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
-                            format="%(levelname)s %(name)s %(message)s")
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_TerminalFormatter("%(levelname)s %(name)s %(message)s"))
+        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
         settings = Settings.load(args.config)
         if getattr(args, "kb", None) is None and args.command != "kbs":
             args.kb = settings.storage.default_kb
@@ -384,7 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "json", False):
             print(_dumps({"error": str(exc), "type": exc.__class__.__name__, "code": exc.code,
                           "params": exc.params}))
-        print(f"error: {exc}", file=sys.stderr)
+        _say(f"error: {exc}", err=True)
         return 2
     except KeyboardInterrupt:
         print("interrupted: the knowledge base keeps its last committed state", file=sys.stderr)
