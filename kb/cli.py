@@ -320,6 +320,7 @@ def _number(flag: str, *, integer: bool = False, low: float, high: float, rule: 
 
 
 _ARG_ORIGIN = "python -m kb"
+_WRITERS = ("ingest", "delete", "reindex", "rebuild")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -395,6 +396,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.kb = settings.storage.default_kb
         if getattr(args, "kb", None) is not None:
             args.kb = normalise_kb_name(args.kb)  # `ｎｏｔｅｓ` and `notes` are one knowledge base
+        if args.command in _WRITERS:
+            settings.require_writable_data_dir()  # a clear message now, not a traceback mid-batch
         return COMMANDS[args.command](args, settings)
     except KBError as exc:
         if getattr(args, "json", False):
