@@ -13,6 +13,7 @@ from .config import Settings, normalise_kb_name, parse_number
 from .errors import ConfigError, KBError
 from .knowledge_base import IngestProgress, KnowledgeBase
 from .terminal import for_terminal, json_for_terminal
+from .textproc import use_data_dir
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {}
 
@@ -392,6 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler.setFormatter(_TerminalFormatter("%(levelname)s %(name)s %(message)s"))
         logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
         settings = Settings.load(args.config)
+        use_data_dir(settings.data_dir)  # jieba's cache under data_dir, never the shared /tmp
         if getattr(args, "kb", None) is None and args.command != "kbs":
             args.kb = settings.storage.default_kb
         if getattr(args, "kb", None) is not None:

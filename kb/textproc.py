@@ -24,16 +24,18 @@ Limits: kana and hangul runs are kept whole rather than segmented; camelCase is 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import unicodedata
 from collections.abc import Iterator
+from pathlib import Path
 
 import jieba
 
 log = logging.getLogger(__name__)
 
-__all__ = ["STOPWORDS", "tokenize", "warm_up"]
+__all__ = ["STOPWORDS", "tokenize", "use_data_dir", "warm_up"]
 
 _ZH_STOPWORDS = """
 的 地 得 了 着 过 是 在 和 与 及 或 也 都 就 而 又 还 很 并 但 但是 而且 并且 或者 以及
@@ -70,6 +72,36 @@ _PART_SEP = re.compile(r"[._:/\-]+")
 
 _tokenizer: jieba.Tokenizer | None = None
 _tokenizer_lock = threading.Lock()
+_cache_dir: Path | None = None
+
+
+def use_data_dir(data_dir: Path | str) -> None:
+    """Keep jieba's dictionary cache in `<data_dir>/cache/` (call before the first search or ingest).
+
+    jieba's own default is `/tmp/jieba.cache`, which it loads with `marshal`: on a shared machine
+    anyone who can write /tmp decides how this process segments Chinese (a planted file changed
+    search terms). So the cache lives with the user's data or nowhere: until this is called, and
+    when that folder cannot be written, the dictionary is built from jieba's packaged word list
+    in memory (about a second) and no cache file is read or written at all.
+    """
+    global _cache_dir
+    _cache_dir = Path(data_dir) / "cache"
+
+
+def _private_cache_dir() -> Path | None:
+    """The cache folder under data_dir, created private (0700), or None when it cannot be written."""
+    folder = _cache_dir
+    if folder is None:
+        return None
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        log.info("jieba cache not kept folder=%s reason=%s", folder, exc.strerror or exc)
+        return None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        log.info("jieba cache not kept folder=%s reason=not writable", folder)
+        return None
+    return folder
 
 
 def _jieba() -> jieba.Tokenizer:
@@ -77,6 +109,8 @@ def _jieba() -> jieba.Tokenizer:
 
     A private instance (not jieba's module-level one) so nothing else in the process can
     change its dictionary under us; the lock keeps concurrent first calls from loading twice.
+    Its cache file is `<data_dir>/cache/jieba.cache` or none (`use_data_dir`), never jieba's
+    default in the shared temporary folder.
     """
     global _tokenizer
     if _tokenizer is None:
@@ -84,14 +118,26 @@ def _jieba() -> jieba.Tokenizer:
             if _tokenizer is None:
                 jieba.setLogLevel(logging.WARNING)  # jieba logs "Building prefix dict" to stderr
                 tk = jieba.Tokenizer()
-                tk.initialize()
-                log.debug("jieba dictionary loaded words=%d", len(tk.FREQ))
+                folder = _private_cache_dir()
+                if folder is not None:
+                    tk.tmp_dir = str(folder)  # jieba also writes its temporary file here (mkstemp)
+                    tk.cache_file = "jieba.cache"
+                    tk.initialize()
+                else:
+                    with tk.lock:  # what initialize() does, minus reading and writing a cache file
+                        tk.FREQ, tk.total = tk.gen_pfdict(tk.get_dict_file())
+                        tk.initialized = True
+                log.debug("jieba dictionary loaded words=%d cache=%s", len(tk.FREQ), folder)
                 _tokenizer = tk
     return _tokenizer
 
 
-def warm_up() -> None:
-    """Load the jieba dictionary now (about half a second) instead of on the first search."""
+def warm_up(data_dir: Path | str | None = None) -> None:
+    """Load the jieba dictionary now (about half a second) instead of on the first search.
+
+    With `data_dir`, its cache is kept under it (see `use_data_dir`)."""
+    if data_dir is not None:
+        use_data_dir(data_dir)
     _jieba()
 
 
