@@ -97,3 +97,22 @@ def test_the_cli_keeps_the_cache_under_its_data_dir(tmp_path):
     assert "向量" in out["query_terms"] and out["results"]
     assert (data / "cache" / "jieba.cache").is_file()
     assert sorted(p.name for p in shared_tmp.iterdir()) == ["jieba.cache"]
+
+
+def test_a_cache_of_the_wrong_shape_in_data_dir_is_ignored_and_replaced(tmp_path, expected_terms):
+    data = tmp_path / "data"
+    plant(data / "cache")  # jieba's own format, not ours: could be anything a tool left there
+    result = run_probe(tmp_path / "tmp", data)
+    assert result["terms"] == expected_terms
+    again = run_probe(tmp_path / "tmp", data)
+    assert again["terms"] == expected_terms and again["opened"] == [str(data / "cache" / "jieba.cache")]
+
+
+def test_a_small_disk_gets_no_cache_and_no_leftover(tmp_path, expected_terms):
+    from .reliability.helpers import require_mount, tmpfs
+
+    require_mount()
+    with tmpfs("8m") as mount:
+        result = run_probe(tmp_path / "tmp", mount / "data")
+        assert result["terms"] == expected_terms
+        assert list((mount / "data" / "cache").iterdir()) == []  # no cache, no half-written temporary file
