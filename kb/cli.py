@@ -1,4 +1,10 @@
-"""`python -m kb ...`: the same facade the pages call. Every command takes --json for scripts."""
+"""`python -m kb ...`: the same facade the pages call. Every command takes --json for scripts.
+
+What it prints follows `KB_LANG` (zh / en), else the locale: its own strings come from
+kb/messages/cli.py and errors render from their codes. Text output goes through
+`kb.terminal.for_terminal` (documents and Ollama cannot drive the terminal); errors go to stderr
+with exit status 2.
+"""
 from __future__ import annotations
 
 import argparse
@@ -13,6 +19,7 @@ from .config import Settings, normalise_kb_name, parse_number
 from .errors import ConfigError, KBError
 from .knowledge_base import IngestProgress, KnowledgeBase
 from .terminal import for_terminal, json_for_terminal
+from .messages import render
 from .textproc import use_data_dir
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {}
@@ -30,6 +37,11 @@ def _out(args: argparse.Namespace, data: Any, text: str) -> None:
         print(_dumps(data))
     else:
         _say(text)
+
+
+def _t(code: str, **params: Any) -> str:
+    """One of the CLI's own strings, in the process language (`KB_LANG`, else the locale)."""
+    return render(code, params)
 
 
 def _say(text: str = "", *, err: bool = False, end: str = "\n", flush: bool = False) -> None:
@@ -94,11 +106,12 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     bar.close()
     lines = []
     for f in report.files:
-        detail = f"{f.n_chunks} chunks, {f.n_embedded} embedded" if f.status != "failed" else f.error
-        lines.append(f"{f.status:>9}  {f.file_name}  ({detail})")
-        lines += [f"{'':>9}  warning: {w}" for w in f.warnings]
-    summary = ", ".join(f"{report.count(s)} {s}" for s in ("added", "replaced", "unchanged", "failed"))
-    lines.append(f"{summary} in {report.seconds:.1f} s -> knowledge base '{report.kb}'")
+        detail = (_t("cli.ingest.detail", chunks=f.n_chunks, embedded=f.n_embedded) if f.status != "failed"
+                  else f.error_message())
+        lines.append(f"{_t(f'cli.status.{f.status}'):>9}  {f.file_name}  ({detail})")
+        lines += [f"{'':>9}  {_t('cli.warning', text=w)}" for w in f.warnings]
+    lines.append(_t("cli.ingest.summary", **{s: report.count(s) for s in ("added", "replaced", "unchanged", "failed")},
+                    seconds=f"{report.seconds:.1f}", kb=report.kb))
     _out(args, report.to_dict(), "\n".join(lines))
     return 0 if report.ok else 1
 
@@ -106,9 +119,9 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 @command("kbs")
 def cmd_kbs(args: argparse.Namespace, settings: Settings) -> int:
     infos = KnowledgeBase.list_all(settings)
-    text = "\n".join(f"{i.name:20} {i.n_documents:4} docs {i.n_chunks:6} chunks  {i.embedder}  "
-                     f"{i.index_bytes / 1e6:.1f} MB" for i in infos) or \
-        f"No knowledge bases in {settings.data_dir} yet: `python -m kb ingest FILES --kb notes`"
+    text = "\n".join(_t("cli.kbs.line", name=f"{i.name:20}", docs=f"{i.n_documents:4}", chunks=f"{i.n_chunks:6}",
+                        embedder=i.embedder, mb=f"{i.index_bytes / 1e6:.1f}") for i in infos) or \
+        _t("cli.kbs.none", folder=settings.data_dir)
     _out(args, [i.to_dict() for i in infos], text)
     return 0
 
@@ -117,9 +130,10 @@ def cmd_kbs(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
     with _open(args, settings) as kb:
         docs = kb.documents()
-    text = "\n".join(f"{d.file_name:40} {d.kind:8} {d.n_chunks:4} chunks"
-                     f"{'' if d.n_pages is None else f' {d.n_pages} pages'}  {d.ingested_at}"
-                     + "".join(f"\n    warning: {w}" for w in d.warnings) for d in docs) or "No documents."
+    text = "\n".join(_t("cli.docs.line", name=f"{d.file_name:40}", kind=f"{d.kind:8}", chunks=f"{d.n_chunks:4}",
+                        pages="" if d.n_pages is None else _t("cli.docs.pages", n=d.n_pages), when=d.ingested_at)
+                     + "".join(f"\n    {_t('cli.warning', text=w)}" for w in d.warnings) for d in docs) \
+        or _t("cli.docs.none")
     _out(args, [d.to_dict() for d in docs], text)
     return 0
 
@@ -128,8 +142,9 @@ def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_chunks(args: argparse.Namespace, settings: Settings) -> int:
     with _open(args, settings) as kb:
         chunks = kb.chunks(args.doc)
-    text = "\n\n".join(f"#{c.position} {c.locator} ({len(c.text)} chars)\n{c.text}" for c in chunks)
-    _out(args, [c.to_dict() for c in chunks], text or "No chunks.")
+    text = "\n\n".join(_t("cli.chunks.head", position=c.position, locator=c.locator, chars=len(c.text)) + "\n" + c.text
+                       for c in chunks)
+    _out(args, [c.to_dict() for c in chunks], text or _t("cli.chunks.none"))
     return 0
 
 
@@ -137,7 +152,7 @@ def cmd_chunks(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
     with _open(args, settings) as kb:
         doc = kb.delete(args.document)
-    _out(args, doc.to_dict(), f"deleted {doc.file_name} ({doc.n_chunks} chunks) from '{args.kb}'")
+    _out(args, doc.to_dict(), _t("cli.delete.done", file=doc.file_name, chunks=doc.n_chunks, kb=args.kb))
     return 0
 
 
@@ -145,8 +160,8 @@ def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     with _open(args, settings) as kb:
         report = kb.check()
-    text = (f"{'OK' if report.ok else 'PROBLEMS'}: {report.n_documents} documents, {report.n_chunks} chunks, "
-            f"{report.n_vectors} vectors" + "".join(f"\n  - {p}" for p in report.problems))
+    text = (_t("cli.check.ok" if report.ok else "cli.check.problems", docs=report.n_documents,
+               chunks=report.n_chunks, vectors=report.n_vectors) + "".join(f"\n  - {p}" for p in report.problems))
     _out(args, report.to_dict(), text)
     return 0 if report.ok else 1
 
@@ -156,8 +171,8 @@ def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     bar = _Bar(enabled=not args.no_progress)
     report = KnowledgeBase.rebuild(settings, args.kb, progress=bar)
     bar.close()
-    _out(args, report.to_dict(), f"rebuilt '{args.kb}' with {settings.embedder.name}: "
-                                 f"{report.count('added')} documents, {report.count('failed')} failed")
+    _out(args, report.to_dict(), _t("cli.rebuild.done", kb=args.kb, embedder=settings.embedder.name,
+                                    added=report.count("added"), failed=report.count("failed")))
     return 0 if report.ok else 1
 
 
@@ -167,7 +182,8 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     with _open(args, settings) as kb:
         report = kb.reindex(args.document, progress=bar)
     bar.close()
-    _out(args, report.to_dict(), f"re-indexed {report.count('replaced')} document(s), {report.count('failed')} failed")
+    _out(args, report.to_dict(), _t("cli.reindex.done", replaced=report.count("replaced"),
+                                    failed=report.count("failed")))
     return 0 if report.ok else 1
 
 
@@ -177,10 +193,11 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     with _open(args, settings) as kb:
         result = kb.search(args.query, history=history, mode=args.mode, k=args.k, threshold=args.threshold,
                            mmr=args.mmr, documents=args.doc or None)
-    lines = [f"query: {result.retrieval_query}" + ("  (expanded with history)" if result.used_history else ""),
-             f"terms: {' '.join(result.query_terms)}",
-             f"gate: {'passed' if result.gate_passed else 'nothing relevant enough'} "
-             f"(best dense {result.best_dense if result.best_dense is None else round(result.best_dense, 3)})"]
+    best = "-" if result.best_dense is None else round(result.best_dense, 3)
+    lines = [_t("cli.search.query", query=result.retrieval_query)
+             + (_t("cli.search.expanded") if result.used_history else ""),
+             _t("cli.search.terms", terms=" ".join(result.query_terms)),
+             _t("cli.search.gate_passed" if result.gate_passed else "cli.search.gate_failed", best=best)]
     for r in result.results:
         lines.append(f"\n#{r.fused_rank} {'✓' if r.passed else '·'} {r.chunk.locator}  fused={r.fused_score:.4f} "
                      f"dense={_f(r.dense_score)}(#{r.dense_rank or '-'}) bm25={_f(r.bm25_score)}(#{r.bm25_rank or '-'})"
@@ -195,13 +212,18 @@ def _f(x: float | None) -> str:
 
 
 def _read_history(path: str) -> list[dict[str, str]]:
+    """Earlier turns from a JSON file: a list of {"role", "content"} objects whose values are text."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise KBError(f"Cannot read history file {path}: {exc}. It must be a JSON list of "
-                      '{"role": "user"|"assistant", "content": "..."}') from exc
-    if not isinstance(data, list) or not all(isinstance(t, dict) and "role" in t and "content" in t for t in data):
-        raise KBError(f'History file {path} must be a JSON list of {{"role", "content"}} objects')
+    except OSError as exc:
+        raise KBError("cli.history.unreadable", path=path, reason=exc.strerror or exc) from exc
+    except ValueError as exc:  # not UTF-8, or not JSON
+        raise KBError("cli.history.unreadable", path=path, reason=exc) from exc
+    if not isinstance(data, list):
+        raise KBError("cli.history.shape", path=path, index=0)
+    for index, turn in enumerate(data, 1):
+        if not (isinstance(turn, dict) and isinstance(turn.get("role"), str) and isinstance(turn.get("content"), str)):
+            raise KBError("cli.history.shape", path=path, index=index)
     return data
 
 
@@ -226,7 +248,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
                     answer = event.answer
                 continue
             if event.kind == "rewritten":
-                _say(f"(rewritten: {event.text})", err=True)
+                _say(_t("cli.ask.rewritten", text=event.text), err=True)
             elif event.kind == "token":
                 _say(event.text, end="", flush=True)
             elif event.kind == "answer":
@@ -240,20 +262,20 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     else:
         _say()
     if answer.error and not answer.fallback:
-        _say(f"error: {answer.error}", err=True)
+        _say(_t("cli.error", text=answer.error), err=True)
     cited = answer.used_citations or (answer.citations if answer.fallback else ())
     if cited:
-        _say("\nsources:")
+        _say("\n" + _t("cli.ask.sources"))
         for c in cited:
             _say(f"  [{c.n}] {c.chunk.locator}")
     if answer.budget:
         b = answer.budget
-        _say(f"\nbudget: {b.total}/{b.available} tokens (system {b.system}, sources {b.sources}, history {b.history}, "
-              f"question {b.question}; num_ctx {b.num_ctx}, reserve {b.reserve})", err=True)
+        _say("\n" + _t("cli.ask.budget", total=b.total, available=b.available, system=b.system, sources=b.sources,
+                       history=b.history, question=b.question, num_ctx=b.num_ctx, reserve=b.reserve), err=True)
     if answer.usage and answer.usage.prompt_tokens:
         u = answer.usage
-        _say(f"usage: first token {u.ttft_s} s, {u.tokens_per_s} tokens/s, prompt {u.prompt_tokens} "
-              f"(Ollama's count), answer {u.answer_tokens}", err=True)
+        _say(_t("cli.ask.usage", ttft=u.ttft_s, rate=u.tokens_per_s, prompt=u.prompt_tokens, answer=u.answer_tokens),
+             err=True)
     return 1 if answer.error and not answer.fallback else 0
 
 
@@ -279,23 +301,23 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
             admin.setup_model(settings.ollama.model, settings.ollama.modelfile, progress)
         print(file=sys.stderr)
         _out(args, {"model": settings.ollama.model, "created": True},
-             f"created {settings.ollama.model} from {settings.ollama.modelfile}")
+             _t("cli.model.created", model=settings.ollama.model, modelfile=settings.ollama.modelfile))
         return 0
     with build_ollama_admin(settings) as admin:
         st = admin.status(settings.ollama.model)
-    lines = [f"Ollama at {st.url}: " + (f"running, version {st.version}" if st.reachable else f"NOT reachable: {st.error}")]
+    lines = [_t("cli.model.running", url=st.url, version=st.version) if st.reachable
+             else _t("cli.model.unreachable", url=st.url, error=st.error)]
     if st.reachable:
-        lines.append(f"models: {', '.join(st.models) or '(none)'}")
-        lines.append(f"model {st.model}: " + ("present" if st.model_present else
-                                               "missing - run `python -m kb model setup`"))
+        lines.append(_t("cli.model.models", models=", ".join(st.models) or _t("cli.model.no_models")))
+        lines.append(_t("cli.model.present" if st.model_present else "cli.model.missing", model=st.model))
         if st.running:
             r = st.running
-            lines.append(f"loaded: {r.placement}, context length {r.context_length}, "
-                         f"{r.size / 2**30:.2f} GiB total, {r.size_vram / 2**30:.2f} GiB on the GPU")
+            lines.append(_t("cli.model.loaded", placement=r.placement, context=r.context_length,
+                            total=f"{r.size / 2**30:.2f}", vram=f"{r.size_vram / 2**30:.2f}"))
         elif st.model_present:
-            lines.append("not loaded right now (it loads on the first question)")
+            lines.append(_t("cli.model.not_loaded"))
         if st.details:
-            lines.append(f"Modelfile num_ctx {st.details.num_ctx}, trained context {st.details.context_length}")
+            lines.append(_t("cli.model.details", num_ctx=st.details.num_ctx, trained=st.details.context_length))
     data = {"url": st.url, "reachable": st.reachable, "version": st.version, "models": list(st.models),
             "model": st.model, "model_present": st.model_present, "error": st.error,
             "running": None if not st.running else {"size": st.running.size, "size_vram": st.running.size_vram,
@@ -325,55 +347,54 @@ _WRITERS = ("ingest", "delete", "reindex", "rebuild")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m kb", description="KB Studio: a private knowledge base over your "
-                                                                   "PDFs and Markdown notes.")
-    p.add_argument("--config", help="settings file (default: ./config.toml, or KB_CONFIG)")
-    p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    p = argparse.ArgumentParser(prog="python -m kb", description=_t("cli.help.description"))
+    p.add_argument("--config", help=_t("cli.help.config"))
+    p.add_argument("-v", "--verbose", action="store_true", help=_t("cli.help.verbose"))
     sub = p.add_subparsers(dest="command", required=True)
 
-    def add(name: str, help_: str) -> argparse.ArgumentParser:
-        sp = sub.add_parser(name, help=help_)
-        sp.add_argument("--json", action="store_true", help="print JSON for scripts")
+    def add(name: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=_t(f"cli.help.{name}"))
+        sp.add_argument("--json", action="store_true", help=_t("cli.help.json"))
         if name != "kbs":
-            sp.add_argument("--kb", default=None, help="knowledge base name (default from config.toml)")
+            sp.add_argument("--kb", default=None, help=_t("cli.help.kb"))
         return sp
 
-    sp = add("ingest", "add or update files (PDF, Markdown, text)")
-    sp.add_argument("files", nargs="+")
-    sp.add_argument("--no-progress", action="store_true")
-    add("kbs", "list knowledge bases")
-    add("docs", "list the documents of a knowledge base")
-    sp = add("chunks", "show the chunks of a knowledge base or of one document")
-    sp.add_argument("--doc", help="file name or document id")
-    sp = add("delete", "remove a document")
-    sp.add_argument("document", help="file name or document id")
-    add("check", "verify that database and indexes agree")
-    sp = add("rebuild", "re-embed a knowledge base with the configured embedder (after changing it)")
-    sp.add_argument("--no-progress", action="store_true")
-    sp = add("reindex", "re-chunk and re-embed stored documents with the current settings")
-    sp.add_argument("document", nargs="?", help="one document (default: all)")
-    sp.add_argument("--no-progress", action="store_true")
-    sp = add("search", "find the chunks that answer a question, with the score breakdown")
-    sp.add_argument("query")
-    sp.add_argument("--mode", choices=["dense", "bm25", "hybrid"])
-    sp.add_argument("--k", type=_number("--k", integer=True, low=1, high=100, rule="retrieval.k"))
+    k = _number("--k", integer=True, low=1, high=100, rule="retrieval.k")
+    sp = add("ingest")
+    sp.add_argument("files", nargs="+", help=_t("cli.help.files"))
+    sp.add_argument("--no-progress", action="store_true", help=_t("cli.help.no_progress"))
+    add("kbs")
+    add("docs")
+    sp = add("chunks")
+    sp.add_argument("--doc", help=_t("cli.help.document"))
+    sp = add("delete")
+    sp.add_argument("document", help=_t("cli.help.document"))
+    add("check")
+    sp = add("rebuild")
+    sp.add_argument("--no-progress", action="store_true", help=_t("cli.help.no_progress"))
+    sp = add("reindex")
+    sp.add_argument("document", nargs="?", help=_t("cli.help.reindex_document"))
+    sp.add_argument("--no-progress", action="store_true", help=_t("cli.help.no_progress"))
+    sp = add("search")
+    sp.add_argument("query", help=_t("cli.help.query"))
+    sp.add_argument("--mode", choices=["dense", "bm25", "hybrid"], help=_t("cli.help.mode"))
+    sp.add_argument("--k", type=k, help=_t("cli.help.k"))
     sp.add_argument("--threshold", type=_number("--threshold", low=-1, high=1, rule="retrieval.threshold"),
-                    help="relevance gate: minimum dense cosine similarity")
-    sp.add_argument("--mmr", action=argparse.BooleanOptionalAction, default=None, help="diversify results (MMR)")
-    sp.add_argument("--doc", action="append", help="only search this document (repeatable)")
-    sp.add_argument("--history", help='JSON file: a list of {"role","content"} earlier turns')
-    sp = add("eval", "score retrieval on a JSONL question set")
-    sp.add_argument("file")
-    sp.add_argument("--mode", choices=["dense", "bm25", "hybrid"])
-    sp.add_argument("--k", type=_number("--k", integer=True, low=1, high=100, rule="retrieval.k"), default=10)
-    sp.add_argument("--docs-only", action="store_true", help="also report the docs-only gate's declines")
-    sp = add("ask", "ask a question; the answer streams, then its sources")
-    sp.add_argument("question")
-    sp.add_argument("--session", default="cli", help="conversation name (history is kept per name)")
-    sp.add_argument("--mode", choices=["docs", "chat"], help="docs: only from sources (default); chat: may use "
-                                                              "general knowledge")
-    sp = add("model", "create the answer model in Ollama from the Modelfile, or show its status")
-    sp.add_argument("action", choices=["setup", "status"])
+                    help=_t("cli.help.threshold"))
+    sp.add_argument("--mmr", action=argparse.BooleanOptionalAction, default=None, help=_t("cli.help.mmr"))
+    sp.add_argument("--doc", action="append", help=_t("cli.help.only_doc"))
+    sp.add_argument("--history", help=_t("cli.help.history"))
+    sp = add("eval")
+    sp.add_argument("file", help=_t("cli.help.eval_file"))
+    sp.add_argument("--mode", choices=["dense", "bm25", "hybrid"], help=_t("cli.help.mode"))
+    sp.add_argument("--k", type=k, default=10, help=_t("cli.help.k"))
+    sp.add_argument("--docs-only", action="store_true", help=_t("cli.help.docs_only"))
+    sp = add("ask")
+    sp.add_argument("question", help=_t("cli.help.question"))
+    sp.add_argument("--session", default="cli", help=_t("cli.help.session"))
+    sp.add_argument("--mode", choices=["docs", "chat"], help=_t("cli.help.ask_mode"))
+    sp = add("model")
+    sp.add_argument("action", choices=["setup", "status"], help=_t("cli.help.action"))
     return p
 
 
@@ -405,8 +426,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "json", False):
             print(_dumps({"error": str(exc), "type": exc.__class__.__name__, "code": exc.code,
                           "params": exc.params}))
-        _say(f"error: {exc}", err=True)
+        _say(_t("cli.error", text=str(exc)), err=True)
         return 2
     except KeyboardInterrupt:
-        print("interrupted: the knowledge base keeps its last committed state", file=sys.stderr)
+        _say(_t("cli.interrupted"), err=True)
         return 130
