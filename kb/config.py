@@ -201,10 +201,11 @@ class Settings:
         _check_data_dir(self.storage.data_dir, origins.get("storage.data_dir", "—"))
 
     def require_writable_data_dir(self) -> None:
-        """Raise `ConfigError` unless the data folder exists and can be written, or can be created.
+        """Raise `ConfigError` unless the data folder can be written (or created where it is missing).
 
         For the commands that write (ingest, delete, reindex, rebuild): they fail here, before any
-        work, with the folder and the reason, instead of a traceback from the first `mkdir`.
+        work, naming the folder, instead of with a traceback from the first `mkdir`. `access(2)`
+        also answers for a read-only mount (EROFS); a full disk is reported by the write itself.
         """
         folder = Path(self.storage.data_dir)
         target = folder
@@ -212,13 +213,6 @@ class Settings:
             target = target.parent
         if not os.access(target, os.W_OK | os.X_OK):
             raise ConfigError("config.data_dir_unwritable", path=str(folder), blocker=str(target))
-        probe = target / f".kb-write-probe-{os.getpid()}"
-        try:
-            probe.mkdir()
-            probe.rmdir()
-        except OSError as exc:  # a read-only mount or a full disk, which os.access does not see
-            raise ConfigError("config.data_dir_unwritable_reason", path=str(folder), blocker=str(target),
-                              reason=exc.strerror or exc) from exc
 
 
 def _check_data_dir(folder: Path, origin: str) -> None:

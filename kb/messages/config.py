@@ -84,12 +84,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "数据文件夹 {path}（来自 {origin}）无法访问：{reason}",
         "The data folder {path} (set in {origin}) cannot be reached: {reason}"),
     "config.data_dir_unwritable": (
-        "数据文件夹 {path} 无法写入（{blocker} 没有写权限）：请检查权限，或让 KB_DATA_DIR 指向可写的文件夹",
-        "The data folder {path} cannot be written ({blocker} is not writable): check its permissions or point "
-        "KB_DATA_DIR at a writable folder"),
-    "config.data_dir_unwritable_reason": (
-        "数据文件夹 {path} 无法写入（在 {blocker} 中：{reason}）：请检查磁盘是否只读或已满，或让 KB_DATA_DIR 指向别处",
-        "The data folder {path} cannot be written (in {blocker}: {reason}): check whether the disk is read-only or "
-        "full, or point KB_DATA_DIR elsewhere"),
+        "数据文件夹 {path} 无法写入（{blocker} 不可写：没有权限或磁盘是只读的）：请检查权限，"
+        "或让 KB_DATA_DIR 指向可写的文件夹",
+        "The data folder {path} cannot be written ({blocker} is not writable: no permission, or a read-only "
+        "disk): check its permissions or point KB_DATA_DIR at a writable folder"),
 }
 MESSAGES.update({f"config.rule.{rule}": _value(zh, en) for rule, (zh, en) in _RULES.items()})
