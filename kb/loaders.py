@@ -141,6 +141,10 @@ def decode_text(name: str, data: bytes) -> str:
         return _finish(name, data.decode("utf-8"), "utf-8")
     except UnicodeDecodeError:
         pass
+    mostly_utf8 = _mostly_utf8(data)
+    if mostly_utf8 is not None:
+        log.warning("decoded file=%s encoding=utf-8 with a few invalid bytes replaced by U+FFFD", name)
+        return _finish(name, mostly_utf8, "utf-8")
     for encoding in _sniffed_encodings(data):
         try:
             text = data.decode(encoding)
@@ -151,6 +155,21 @@ def decode_text(name: str, data: bytes) -> str:
         return _finish(name, data.decode("gb18030"), "gb18030")
     except UnicodeDecodeError:
         raise IngestError(name, "ingest.undecodable") from None
+
+
+def _mostly_utf8(data: bytes) -> str | None:
+    """UTF-8 text with a stray invalid byte or two (a file pasted together from sources), else None.
+
+    Read as a legacy encoding, such a file would turn every Chinese character into mojibake; read
+    as UTF-8 it loses only the stray bytes. A real GBK or Shift-JIS file is invalid UTF-8 at
+    almost every non-ASCII character, far above the one in five hundred allowed here.
+    """
+    text = data.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd") - data.decode("utf-8", errors="ignore").count("\ufffd")
+    non_ascii = sum(1 for ch in text if ord(ch) > 0x7F)
+    if non_ascii >= 20 and bad <= max(4, non_ascii // 500):  # one stray byte can cost 3 characters
+        return text
+    return None
 
 
 def _strict(name: str, data: bytes, encoding: str) -> str:

@@ -70,3 +70,17 @@ def test_the_cli_indexes_each_encoding_as_its_own_text(tmp_path):
         chunks = json.loads(kb_cli(data, "chunks", "--kb", "enc", "--doc", f"{encoding}.md", "--json").stdout)
         body = text.split("\n\n", 1)[1].strip()
         assert [c["text"] for c in chunks] == [body], encoding
+
+
+def test_utf8_with_one_stray_byte_stays_utf8():
+    text = SIMPLIFIED * 5
+    data = text.encode("utf-8")
+    at = data.index(b"\n", 200)  # between two characters: only the stray byte is lost
+    damaged = data[:at] + b"\xff" + data[at:]
+    decoded = decode_text("pasted.md", damaged)
+    assert decoded.replace("\ufffd", "") == text
+
+
+def test_gbk_with_an_ascii_header_is_not_taken_for_damaged_utf8():
+    text = "title: notes\nversion: 1.0\n\n" + SIMPLIFIED * 3
+    assert decode_text("header.md", text.encode("gbk")) == text
