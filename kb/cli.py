@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -431,3 +432,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say(_t("cli.interrupted"), err=True)
         return 130
+    except BrokenPipeError:  # `python -m kb chunks | head`: the reader left; nothing more to say
+        sys.stdout = open(os.devnull, "w")  # so the interpreter's final flush does not raise again
+        return 141
+    except Exception as exc:  # a bug, not a bad input: say so in one line; -v shows the traceback
+        logging.getLogger(__name__).debug("unexpected error", exc_info=True)
+        if getattr(args, "json", False):
+            print(_dumps({"error": str(exc), "type": exc.__class__.__name__, "code": "cli.unexpected"}))
+        _say(_t("cli.unexpected", kind=exc.__class__.__name__, text=str(exc)[:500]), err=True)
+        if getattr(args, "verbose", False):
+            import traceback
+
+            _say(traceback.format_exc(), err=True)
+        return 70

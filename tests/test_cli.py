@@ -97,3 +97,21 @@ def test_a_history_file_that_is_not_utf8_is_a_coded_error(tmp_path):
     history.write_bytes('[{"role": "user", "content": "你好"}]'.encode("gbk"))
     out = kb_cli(tmp_path / "data", "search", "那它呢？", "--kb", "notes", "--history", str(history), "--json")
     assert out.returncode == 2 and json.loads(out.stdout)["code"] == "cli.history.unreadable"
+
+
+def test_a_closed_pipe_is_not_a_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    from .reliability.helpers import REPO, kb_env
+
+    data = tmp_path / "data"
+    note = tmp_path / "a.md"
+    note.write_text("# 笔记\n\n" + "向量检索与关键词检索结合使用。\n\n" * 4000, encoding="utf-8")
+    assert kb_cli(data, "ingest", str(note), "--kb", "notes", "--no-progress").returncode == 0
+    proc = subprocess.Popen([sys.executable, "-m", "kb", "chunks", "--kb", "notes"], cwd=REPO, env=kb_env(data),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.read(10)
+    proc.stdout.close()  # the reader leaves, like `| head -1`
+    err = proc.stderr.read().decode()
+    assert proc.wait() in (0, 141) and "Traceback" not in err

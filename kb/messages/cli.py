@@ -3,6 +3,11 @@
 MESSAGES: dict[str, tuple[str, str]] = {
     "cli.error": ("错误：{text}", "error: {text}"),
     "cli.warning": ("警告：{text}", "warning: {text}"),
+    "cli.unexpected": (
+        "内部错误（{kind}：{text}）：这是 KB Studio 的缺陷，不是你的输入有问题。加上 `-v` 重新运行可以看到详细信息，"
+        "例如 `python -m kb -v ...`",
+        "internal error ({kind}: {text}): a bug in KB Studio, not a problem with your input. Run again with `-v` "
+        "to see the details, e.g. `python -m kb -v ...`"),
     "cli.interrupted": ("已中断：知识库保留最后一次提交的状态", "interrupted: the knowledge base keeps its last committed state"),
     # ingest
     "cli.status.added": ("新增", "added"),
