@@ -354,12 +354,15 @@ def parse_markdown(text: str) -> list[Block]:
 
 
 def _inline_text(source: str) -> str:
-    """The visible text of a heading's inline Markdown: links, emphasis and code marks removed."""
+    """A heading's title: its inline Markdown with link targets, emphasis and code marks removed.
+
+    Raw inline HTML stays, as the author typed it (`# 安全 <script>` keeps `<script>`): the title
+    is provenance, and what it shows is rendered as text by every page."""
     parsed = _markdown("inline").parseInline(source)
     children = (parsed[0].children or []) if parsed else []
     out: list[str] = []
     for token in children:
-        if token.type in ("text", "code_inline"):
+        if token.type in ("text", "code_inline", "html_inline"):
             out.append(token.content)
         elif token.type == "image":
             out.append("".join(c.content for c in token.children or []))

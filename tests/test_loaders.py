@@ -178,3 +178,8 @@ def test_cli_chunks_of_a_note_with_a_commented_heading(tmp_path):
     assert kb_cli(data, "ingest", str(note), "--kb", "notes", "--no-progress").returncode == 0
     chunks = json.loads(kb_cli(data, "chunks", "--kb", "notes", "--json").stdout)
     assert chunks and all(c["heading_path"] == ["正文"] for c in chunks)
+
+
+def test_raw_html_in_a_title_is_kept_as_typed():
+    blocks = parse_markdown("# 安全 <script>alert('h')</script> **注意**\n\n正文。\n")
+    assert blocks[0].heading_path == ("安全 <script>alert('h')</script> 注意",)
