@@ -1,16 +1,27 @@
-"""`python -m kb ...`: the same facade the pages call. Every command takes --json for scripts."""
+"""`python -m kb ...`: the same facade the pages call. Every command takes --json for scripts.
+
+What it prints follows `KB_LANG` (zh / en), else the locale: its own strings come from
+kb/messages/cli.py and errors render from their codes. Text output goes through
+`kb.terminal.for_terminal` (documents and Ollama cannot drive the terminal); errors go to stderr
+with exit status 2.
+"""
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import math
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .config import Settings
-from .errors import KBError
+from .config import Settings, normalise_kb_name, parse_number
+from .errors import ConfigError, KBError
 from .knowledge_base import IngestProgress, KnowledgeBase
+from .terminal import for_terminal, json_for_terminal
+from .messages import render
+from .textproc import use_data_dir
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {}
 
@@ -24,9 +35,35 @@ def command(name: str):
 
 def _out(args: argparse.Namespace, data: Any, text: str) -> None:
     if args.json:
-        print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+        print(_dumps(data))
     else:
-        print(text)
+        _say(text)
+
+
+def _t(code: str, **params: Any) -> str:
+    """One of the CLI's own strings, in the process language (`KB_LANG`, else the locale)."""
+    return render(code, params)
+
+
+def _say(text: str = "", *, err: bool = False, end: str = "\n", flush: bool = False) -> None:
+    """Print text for a person: every line the CLI shows goes through here (or `_out`), so no
+    escape sequence from a document, a file name or Ollama ever reaches the terminal."""
+    print(for_terminal(text), end=end, file=sys.stderr if err else sys.stdout, flush=flush)
+
+
+def _dumps(data: Any) -> str:
+    """JSON that any parser accepts (NaN and infinity become null), with raw controls escaped."""
+    return json_for_terminal(json.dumps(_finite(data), ensure_ascii=False, indent=2, default=str, allow_nan=False))
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _open(args: argparse.Namespace, settings: Settings, create: bool = False) -> KnowledgeBase:
@@ -49,7 +86,7 @@ class _Bar:
             print(f"waiting for another write to '{p.file_name or 'this knowledge base'}' to finish…", file=sys.stderr)
         elif p.stage == "reading":
             self.close()
-            self.bar = tqdm(total=1, desc=f"[{p.file_index + 1}/{p.n_files}] {p.file_name[:40]}", unit="chunk",
+            self.bar = tqdm(total=1, desc=for_terminal(f"[{p.file_index + 1}/{p.n_files}] {p.file_name[:40]}"), unit="chunk",
                             file=sys.stderr, leave=False)
         elif self.bar is not None and p.stage == "embedding":
             self.bar.total = max(p.total, 1)
@@ -72,11 +109,12 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     bar.close()
     lines = []
     for f in report.files:
-        detail = f"{f.n_chunks} chunks, {f.n_embedded} embedded" if f.status != "failed" else f.error
-        lines.append(f"{f.status:>9}  {f.file_name}  ({detail})")
-        lines += [f"{'':>9}  warning: {w}" for w in f.warnings]
-    summary = ", ".join(f"{report.count(s)} {s}" for s in ("added", "replaced", "unchanged", "failed"))
-    lines.append(f"{summary} in {report.seconds:.1f} s -> knowledge base '{report.kb}'")
+        detail = (_t("cli.ingest.detail", chunks=f.n_chunks, embedded=f.n_embedded) if f.status != "failed"
+                  else f.error_message())
+        lines.append(f"{_t(f'cli.status.{f.status}'):>9}  {f.file_name}  ({detail})")
+        lines += [f"{'':>9}  {_t('cli.warning', text=w)}" for w in f.warnings]
+    lines.append(_t("cli.ingest.summary", **{s: report.count(s) for s in ("added", "replaced", "unchanged", "failed")},
+                    seconds=f"{report.seconds:.1f}", kb=report.kb))
     _out(args, report.to_dict(), "\n".join(lines))
     return 0 if report.ok else 1
 
@@ -88,11 +126,11 @@ def cmd_kbs(args: argparse.Namespace, settings: Settings) -> int:
     lines = []
     for i in infos:
         if i.damaged:
-            lines.append(f"{i.name:20} DAMAGED: {i.problem_message()} → `python -m kb check --kb {i.name}`")
+            lines.append(_t("cli.kbs.damaged", name=f"{i.name:20}", problem=i.problem_message()))
         else:
-            lines.append(f"{i.name:20} {i.n_documents:4} docs {i.n_chunks:6} chunks  {i.embedder}  "
-                         f"{i.index_bytes / 1e6:.1f} MB")
-    text = "\n".join(lines) or f"No knowledge bases in {settings.data_dir} yet: `python -m kb ingest FILES --kb notes`"
+            lines.append(_t("cli.kbs.line", name=f"{i.name:20}", docs=f"{i.n_documents:4}", chunks=f"{i.n_chunks:6}",
+                            embedder=i.embedder, mb=f"{i.index_bytes / 1e6:.1f}"))
+    text = "\n".join(lines) or _t("cli.kbs.none", folder=settings.data_dir)
     _out(args, [i.to_dict() for i in infos], text)
     return 0
 
@@ -101,9 +139,10 @@ def cmd_kbs(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
     with _open(args, settings) as kb:
         docs = kb.documents()
-    text = "\n".join(f"{d.file_name:40} {d.kind:8} {d.n_chunks:4} chunks"
-                     f"{'' if d.n_pages is None else f' {d.n_pages} pages'}  {d.ingested_at}"
-                     + "".join(f"\n    warning: {w}" for w in d.warnings) for d in docs) or "No documents."
+    text = "\n".join(_t("cli.docs.line", name=f"{d.file_name:40}", kind=f"{d.kind:8}", chunks=f"{d.n_chunks:4}",
+                        pages="" if d.n_pages is None else _t("cli.docs.pages", n=d.n_pages), when=d.ingested_at)
+                     + "".join(f"\n    {_t('cli.warning', text=w)}" for w in d.warnings) for d in docs) \
+        or _t("cli.docs.none")
     _out(args, [d.to_dict() for d in docs], text)
     return 0
 
@@ -112,8 +151,9 @@ def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_chunks(args: argparse.Namespace, settings: Settings) -> int:
     with _open(args, settings) as kb:
         chunks = kb.chunks(args.doc)
-    text = "\n\n".join(f"#{c.position} {c.locator} ({len(c.text)} chars)\n{c.text}" for c in chunks)
-    _out(args, [c.to_dict() for c in chunks], text or "No chunks.")
+    text = "\n\n".join(_t("cli.chunks.head", position=c.position, locator=c.locator, chars=len(c.text)) + "\n" + c.text
+                       for c in chunks)
+    _out(args, [c.to_dict() for c in chunks], text or _t("cli.chunks.none"))
     return 0
 
 
@@ -121,7 +161,7 @@ def cmd_chunks(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
     with _open(args, settings) as kb:
         doc = kb.delete(args.document)
-    _out(args, doc.to_dict(), f"deleted {doc.file_name} ({doc.n_chunks} chunks) from '{args.kb}'")
+    _out(args, doc.to_dict(), _t("cli.delete.done", file=doc.file_name, chunks=doc.n_chunks, kb=args.kb))
     return 0
 
 
@@ -129,8 +169,8 @@ def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     """Verify every file of a knowledge base; works on one too damaged to open."""
     report = KnowledgeBase.check_named(settings, args.kb)
-    head = ("OK (empty)" if report.empty else "OK") if report.ok else "DAMAGED"
-    text = (f"{head}: {report.n_documents} documents, {report.n_chunks} chunks, {report.n_vectors} vectors"
+    head = ("cli.check.empty" if report.empty else "cli.check.ok") if report.ok else "cli.check.problems"
+    text = (_t(head, docs=report.n_documents, chunks=report.n_chunks, vectors=report.n_vectors)
             + "".join(f"\n  - {p.file}: {p.message()}\n    → {p.advice_message()}" for p in report.problems)
             + "".join(f"\n  · {p.file}: {p.message()} ({p.advice_message()})" for p in report.notes))
     _out(args, report.to_dict(), text)
@@ -144,7 +184,7 @@ def cmd_repair(args: argparse.Namespace, settings: Settings) -> int:
     bar.close()
     after = report.after
     lines = [f"- {m}" for m in report.action_messages()]
-    lines.append(("OK" if after.ok else "STILL DAMAGED") + f": {after.n_documents} documents, {after.n_chunks} chunks")
+    lines.append(_t("cli.repair.ok" if after.ok else "cli.repair.still", docs=after.n_documents, chunks=after.n_chunks))
     lines += [f"  - {p.file}: {p.message()}\n    → {p.advice_message()}" for p in after.problems]
     _out(args, report.to_dict(), "\n".join(lines))
     return 0 if after.ok else 1
@@ -155,12 +195,10 @@ def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     bar = _Bar(enabled=not args.no_progress)
     report = KnowledgeBase.rebuild(settings, args.kb, progress=bar)
     bar.close()
-    done = report.count("replaced") + report.count("kept")
-    verb = "rebuilt" if report.ok else "NOT rebuilt (nothing changed)"
-    _out(args, report.to_dict(), f"{verb} '{args.kb}' with {settings.embedder.name}: {done} documents "
-                                 f"({report.count('kept')} kept without original), {report.count('failed')} failed"
-                                 + "".join(f"\n  - {f.file_name}: {f.error}" for f in report.files
-                                           if f.status == "failed"))
+    _out(args, report.to_dict(), _t("cli.rebuild.done" if report.ok else "cli.rebuild.refused", kb=args.kb,
+                                    embedder=settings.embedder.name, done=report.count("replaced") + report.count("kept"),
+                                    kept=report.count("kept"), failed=report.count("failed"))
+         + "".join(f"\n  - {f.file_name}: {f.error_message()}" for f in report.files if f.status == "failed"))
     return 0 if report.ok else 1
 
 
@@ -170,7 +208,8 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     with _open(args, settings) as kb:
         report = kb.reindex(args.document, progress=bar)
     bar.close()
-    _out(args, report.to_dict(), f"re-indexed {report.count('replaced')} document(s), {report.count('failed')} failed")
+    _out(args, report.to_dict(), _t("cli.reindex.done", replaced=report.count("replaced"),
+                                    failed=report.count("failed")))
     return 0 if report.ok else 1
 
 
@@ -180,10 +219,11 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     with _open(args, settings) as kb:
         result = kb.search(args.query, history=history, mode=args.mode, k=args.k, threshold=args.threshold,
                            mmr=args.mmr, documents=args.doc or None)
-    lines = [f"query: {result.retrieval_query}" + ("  (expanded with history)" if result.used_history else ""),
-             f"terms: {' '.join(result.query_terms)}",
-             f"gate: {'passed' if result.gate_passed else 'nothing relevant enough'} "
-             f"(best dense {result.best_dense if result.best_dense is None else round(result.best_dense, 3)})"]
+    best = "-" if result.best_dense is None else round(result.best_dense, 3)
+    lines = [_t("cli.search.query", query=result.retrieval_query)
+             + (_t("cli.search.expanded") if result.used_history else ""),
+             _t("cli.search.terms", terms=" ".join(result.query_terms)),
+             _t("cli.search.gate_passed" if result.gate_passed else "cli.search.gate_failed", best=best)]
     for r in result.results:
         lines.append(f"\n#{r.fused_rank} {'✓' if r.passed else '·'} {r.chunk.locator}  fused={r.fused_score:.4f} "
                      f"dense={_f(r.dense_score)}(#{r.dense_rank or '-'}) bm25={_f(r.bm25_score)}(#{r.bm25_rank or '-'})"
@@ -198,12 +238,15 @@ def _f(x: float | None) -> str:
 
 
 def _read_history(path: str) -> list[dict[str, str]]:
+    """Earlier turns from a JSON file; the core validates them (kb.prompting.validate_history)."""
     from .prompting import validate_history
 
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise KBError("chat.history_unreadable", source=path, error=exc) from exc
+    except OSError as exc:
+        raise KBError("cli.history.unreadable", path=path, reason=exc.strerror or exc) from exc
+    except ValueError as exc:  # not UTF-8, or not JSON
+        raise KBError("cli.history.unreadable", path=path, reason=exc) from exc
     return validate_history(data, source=path)
 
 
@@ -228,36 +271,36 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
                     answer = event.answer
                 continue
             if event.kind == "rewritten":
-                print(f"(rewritten: {event.text})", file=sys.stderr)
+                _say(_t("cli.ask.rewritten", text=event.text), err=True)
             elif event.kind == "token":
-                print(event.text, end="", flush=True)
+                _say(event.text, end="", flush=True)
             elif event.kind == "answer":
                 answer = event.answer
     assert answer is not None
     if args.json:
-        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2, default=str))
+        print(_dumps(answer.to_dict()))
         return 0 if not answer.error or answer.fallback else 1
     if answer.declined or answer.fallback:
-        print(answer.text)
+        _say(answer.text)
     else:
-        print()
+        _say()
     for notice in answer.notices:  # question cut, answer capped, history not saved
-        print(f"notice: {notice.message()}", file=sys.stderr)
+        _say(_t("cli.notice", text=notice.message()), err=True)
     if answer.error and not answer.fallback:
-        print(f"error: {answer.error}", file=sys.stderr)
+        _say(_t("cli.error", text=answer.error), err=True)
     cited = answer.used_citations or (answer.citations if answer.fallback else ())
     if cited:
-        print("\nsources:")
+        _say("\n" + _t("cli.ask.sources"))
         for c in cited:
-            print(f"  [{c.n}] {c.chunk.locator}")
+            _say(f"  [{c.n}] {c.chunk.locator}")
     if answer.budget:
         b = answer.budget
-        print(f"\nbudget: {b.total}/{b.available} tokens (system {b.system}, sources {b.sources}, history {b.history}, "
-              f"question {b.question}; num_ctx {b.num_ctx}, reserve {b.reserve})", file=sys.stderr)
+        _say("\n" + _t("cli.ask.budget", total=b.total, available=b.available, system=b.system, sources=b.sources,
+                       history=b.history, question=b.question, num_ctx=b.num_ctx, reserve=b.reserve), err=True)
     if answer.usage and answer.usage.prompt_tokens:
         u = answer.usage
-        print(f"usage: first token {u.ttft_s} s, {u.tokens_per_s} tokens/s, prompt {u.prompt_tokens} "
-              f"(Ollama's count), answer {u.answer_tokens}", file=sys.stderr)
+        _say(_t("cli.ask.usage", ttft=u.ttft_s, rate=u.tokens_per_s, prompt=u.prompt_tokens, answer=u.answer_tokens),
+             err=True)
     return 1 if answer.error and not answer.fallback else 0
 
 
@@ -273,32 +316,33 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
                 return
             if p.total:
                 pct = 100 * (p.completed or 0) / p.total
-                print(f"\r{p.status[:50]:50} {pct:5.1f}%", end="", file=sys.stderr, flush=True)
+                sys.stderr.write("\r")  # the progress line rewrites itself; the status text cannot
+                _say(f"{p.status[:50]:50} {pct:5.1f}%", end="", err=True, flush=True)
             elif p.status != last["status"]:
-                print(f"\n{p.status}", end="", file=sys.stderr, flush=True)
+                _say(f"\n{p.status}", end="", err=True, flush=True)
             last["status"] = p.status
 
         with build_ollama_admin(settings, timeout=settings.ollama.timeout) as admin:
             admin.setup_model(settings.ollama.model, settings.ollama.modelfile, progress)
         print(file=sys.stderr)
         _out(args, {"model": settings.ollama.model, "created": True},
-             f"created {settings.ollama.model} from {settings.ollama.modelfile}")
+             _t("cli.model.created", model=settings.ollama.model, modelfile=settings.ollama.modelfile))
         return 0
     with build_ollama_admin(settings) as admin:
         st = admin.status(settings.ollama.model)
-    lines = [f"Ollama at {st.url}: " + (f"running, version {st.version}" if st.reachable else f"NOT reachable: {st.error}")]
+    lines = [_t("cli.model.running", url=st.url, version=st.version) if st.reachable
+             else _t("cli.model.unreachable", url=st.url, error=st.error)]
     if st.reachable:
-        lines.append(f"models: {', '.join(st.models) or '(none)'}")
-        lines.append(f"model {st.model}: " + ("present" if st.model_present else
-                                               "missing - run `python -m kb model setup`"))
+        lines.append(_t("cli.model.models", models=", ".join(st.models) or _t("cli.model.no_models")))
+        lines.append(_t("cli.model.present" if st.model_present else "cli.model.missing", model=st.model))
         if st.running:
             r = st.running
-            lines.append(f"loaded: {r.placement}, context length {r.context_length}, "
-                         f"{r.size / 2**30:.2f} GiB total, {r.size_vram / 2**30:.2f} GiB on the GPU")
+            lines.append(_t("cli.model.loaded", placement=r.placement, context=r.context_length,
+                            total=f"{r.size / 2**30:.2f}", vram=f"{r.size_vram / 2**30:.2f}"))
         elif st.model_present:
-            lines.append("not loaded right now (it loads on the first question)")
+            lines.append(_t("cli.model.not_loaded"))
         if st.details:
-            lines.append(f"Modelfile num_ctx {st.details.num_ctx}, trained context {st.details.context_length}")
+            lines.append(_t("cli.model.details", num_ctx=st.details.num_ctx, trained=st.details.context_length))
     data = {"url": st.url, "reachable": st.reachable, "version": st.version, "models": list(st.models),
             "model": st.model, "model_present": st.model_present, "error": st.error,
             "running": None if not st.running else {"size": st.running.size, "size_vram": st.running.size_vram,
@@ -309,74 +353,121 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if st.reachable and st.model_present else 1
 
 
+def _number(flag: str, *, integer: bool = False, low: float, high: float, rule: str) -> Callable[[str], Any]:
+    """An argparse type for a finite number in [low, high]; a bad value is a coded `ConfigError`.
+
+    argparse lets a `KBError` raised by a type function through (it only catches ValueError and
+    TypeError), so `main` reports it like any other error: in the user's language, exit 2.
+    """
+    def parse(text: str) -> int | float:
+        value = parse_number(text, integer=integer, key=flag, origin=_ARG_ORIGIN)
+        if not low <= value <= high:
+            raise ConfigError(f"config.rule.{rule}", key=flag, value=repr(text)[:80], origin=_ARG_ORIGIN)
+        return value
+    return parse
+
+
+_ARG_ORIGIN = "python -m kb"
+_WRITERS = ("ingest", "delete", "reindex", "rebuild", "repair")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m kb", description="KB Studio: a private knowledge base over your "
-                                                                   "PDFs and Markdown notes.")
-    p.add_argument("--config", help="settings file (default: ./config.toml, or KB_CONFIG)")
-    p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    p = argparse.ArgumentParser(prog="python -m kb", description=_t("cli.help.description"))
+    p.add_argument("--config", help=_t("cli.help.config"))
+    p.add_argument("-v", "--verbose", action="store_true", help=_t("cli.help.verbose"))
     sub = p.add_subparsers(dest="command", required=True)
 
-    def add(name: str, help_: str) -> argparse.ArgumentParser:
-        sp = sub.add_parser(name, help=help_)
-        sp.add_argument("--json", action="store_true", help="print JSON for scripts")
+    def add(name: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=_t(f"cli.help.{name}"))
+        sp.add_argument("--json", action="store_true", help=_t("cli.help.json"))
         if name != "kbs":
-            sp.add_argument("--kb", default=None, help="knowledge base name (default from config.toml)")
+            sp.add_argument("--kb", default=None, help=_t("cli.help.kb"))
         return sp
 
-    sp = add("ingest", "add or update files (PDF, Markdown, text)")
-    sp.add_argument("files", nargs="+")
-    sp.add_argument("--no-progress", action="store_true")
-    add("kbs", "list knowledge bases")
-    add("docs", "list the documents of a knowledge base")
-    sp = add("chunks", "show the chunks of a knowledge base or of one document")
-    sp.add_argument("--doc", help="file name or document id")
-    sp = add("delete", "remove a document")
-    sp.add_argument("document", help="file name or document id")
-    add("check", "verify every file of a knowledge base (database, indexes, originals)")
-    sp = add("repair", "fix what check found, from the database and the stored originals (keeps damaged files)")
-    sp.add_argument("--no-progress", action="store_true")
-    sp = add("rebuild", "re-embed a knowledge base with the configured embedder (after changing it)")
-    sp.add_argument("--no-progress", action="store_true")
-    sp = add("reindex", "re-chunk and re-embed stored documents with the current settings")
-    sp.add_argument("document", nargs="?", help="one document (default: all)")
-    sp.add_argument("--no-progress", action="store_true")
-    sp = add("search", "find the chunks that answer a question, with the score breakdown")
-    sp.add_argument("query")
-    sp.add_argument("--mode", choices=["dense", "bm25", "hybrid"])
-    sp.add_argument("--k", type=int)
-    sp.add_argument("--threshold", type=float, help="relevance gate: minimum dense cosine similarity")
-    sp.add_argument("--mmr", action=argparse.BooleanOptionalAction, default=None, help="diversify results (MMR)")
-    sp.add_argument("--doc", action="append", help="only search this document (repeatable)")
-    sp.add_argument("--history", help='JSON file: a list of {"role","content"} earlier turns')
-    sp = add("eval", "score retrieval on a JSONL question set")
-    sp.add_argument("file")
-    sp.add_argument("--mode", choices=["dense", "bm25", "hybrid"])
-    sp.add_argument("--k", type=int, default=10)
-    sp.add_argument("--docs-only", action="store_true", help="also report the docs-only gate's declines")
-    sp = add("ask", "ask a question; the answer streams, then its sources")
-    sp.add_argument("question")
-    sp.add_argument("--session", default="cli", help="conversation name (history is kept per name)")
-    sp.add_argument("--mode", choices=["docs", "chat"], help="docs: only from sources (default); chat: may use "
-                                                              "general knowledge")
-    sp = add("model", "create the answer model in Ollama from the Modelfile, or show its status")
-    sp.add_argument("action", choices=["setup", "status"])
+    k = _number("--k", integer=True, low=1, high=100, rule="retrieval.k")
+    sp = add("ingest")
+    sp.add_argument("files", nargs="+", help=_t("cli.help.files"))
+    sp.add_argument("--no-progress", action="store_true", help=_t("cli.help.no_progress"))
+    add("kbs")
+    add("docs")
+    sp = add("chunks")
+    sp.add_argument("--doc", help=_t("cli.help.document"))
+    sp = add("delete")
+    sp.add_argument("document", help=_t("cli.help.document"))
+    add("check")
+    sp = add("repair")
+    sp.add_argument("--no-progress", action="store_true", help=_t("cli.help.no_progress"))
+    sp = add("rebuild")
+    sp.add_argument("--no-progress", action="store_true", help=_t("cli.help.no_progress"))
+    sp = add("reindex")
+    sp.add_argument("document", nargs="?", help=_t("cli.help.reindex_document"))
+    sp.add_argument("--no-progress", action="store_true", help=_t("cli.help.no_progress"))
+    sp = add("search")
+    sp.add_argument("query", help=_t("cli.help.query"))
+    sp.add_argument("--mode", choices=["dense", "bm25", "hybrid"], help=_t("cli.help.mode"))
+    sp.add_argument("--k", type=k, help=_t("cli.help.k"))
+    sp.add_argument("--threshold", type=_number("--threshold", low=-1, high=1, rule="retrieval.threshold"),
+                    help=_t("cli.help.threshold"))
+    sp.add_argument("--mmr", action=argparse.BooleanOptionalAction, default=None, help=_t("cli.help.mmr"))
+    sp.add_argument("--doc", action="append", help=_t("cli.help.only_doc"))
+    sp.add_argument("--history", help=_t("cli.help.history"))
+    sp = add("eval")
+    sp.add_argument("file", help=_t("cli.help.eval_file"))
+    sp.add_argument("--mode", choices=["dense", "bm25", "hybrid"], help=_t("cli.help.mode"))
+    sp.add_argument("--k", type=k, default=10, help=_t("cli.help.k"))
+    sp.add_argument("--docs-only", action="store_true", help=_t("cli.help.docs_only"))
+    sp = add("ask")
+    sp.add_argument("question", help=_t("cli.help.question"))
+    sp.add_argument("--session", default="cli", help=_t("cli.help.session"))
+    sp.add_argument("--mode", choices=["docs", "chat"], help=_t("cli.help.ask_mode"))
+    sp = add("model")
+    sp.add_argument("action", choices=["setup", "status"], help=_t("cli.help.action"))
     return p
 
 
+class _TerminalFormatter(logging.Formatter):
+    """Log lines name files and quote Ollama: they reach the terminal through `for_terminal` too."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return for_terminal(super().format(record))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
-                        format="%(levelname)s %(name)s %(message)s")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = argparse.Namespace(json="--json" in argv, command=None)
     try:
+        args = build_parser().parse_args(argv)
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_TerminalFormatter("%(levelname)s %(name)s %(message)s"))
+        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
         settings = Settings.load(args.config)
+        use_data_dir(settings.data_dir)  # jieba's cache under data_dir, never the shared /tmp
         if getattr(args, "kb", None) is None and args.command != "kbs":
             args.kb = settings.storage.default_kb
+        if getattr(args, "kb", None) is not None:
+            args.kb = normalise_kb_name(args.kb)  # `ｎｏｔｅｓ` and `notes` are one knowledge base
+        if args.command in _WRITERS:
+            settings.require_writable_data_dir()  # a clear message now, not a traceback mid-batch
         return COMMANDS[args.command](args, settings)
     except KBError as exc:
         if getattr(args, "json", False):
-            print(json.dumps({"error": str(exc), "type": exc.__class__.__name__}, ensure_ascii=False))
-        print(f"error: {exc}", file=sys.stderr)
+            print(_dumps({"error": str(exc), "type": exc.__class__.__name__, "code": exc.code,
+                          "params": exc.params}))
+        _say(_t("cli.error", text=str(exc)), err=True)
         return 2
     except KeyboardInterrupt:
-        print("interrupted: the knowledge base keeps its last committed state", file=sys.stderr)
+        _say(_t("cli.interrupted"), err=True)
         return 130
+    except BrokenPipeError:  # `python -m kb chunks | head`: the reader left; nothing more to say
+        sys.stdout = open(os.devnull, "w")  # so the interpreter's final flush does not raise again
+        return 141
+    except Exception as exc:  # a bug, not a bad input: say so in one line; -v shows the traceback
+        logging.getLogger(__name__).debug("unexpected error", exc_info=True)
+        if getattr(args, "json", False):
+            print(_dumps({"error": str(exc), "type": exc.__class__.__name__, "code": "cli.unexpected"}))
+        _say(_t("cli.unexpected", kind=exc.__class__.__name__, text=str(exc)[:500]), err=True)
+        if getattr(args, "verbose", False):
+            import traceback
+
+            _say(traceback.format_exc(), err=True)
+        return 70

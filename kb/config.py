@@ -7,9 +7,10 @@ forms (see `_ALIASES`). A bad value raises `ConfigError` naming the key and its 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
-import re
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -102,10 +103,7 @@ class Settings:
         cfg_path = _find_config(path, env)
         raw: dict[str, Any] = {}
         if cfg_path is not None:
-            try:
-                raw = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
-            except (OSError, tomllib.TOMLDecodeError) as exc:
-                raise ConfigError(f"Cannot read settings file {cfg_path}: {exc}") from exc
+            raw = _read_toml(cfg_path)
         base_dir = cfg_path.parent if cfg_path is not None else Path.cwd()
         return cls.from_mapping(raw, env=env, base_dir=base_dir, source=str(cfg_path or "defaults"))
 
@@ -123,21 +121,27 @@ class Settings:
         origins: dict[str, str] = {}
         for f in dataclasses.fields(cls):
             section_cls = _section_type(f.name)
-            given = dict(raw.get(f.name, {}) or {})
+            given = raw.get(f.name, {}) or {}
+            if not isinstance(given, Mapping):
+                raise ConfigError("config.not_a_section", section=f.name, origin=source)
+            given = dict(given)
             unknown = set(given) - {sf.name for sf in dataclasses.fields(section_cls)}
             if unknown:
-                raise ConfigError(f"Unknown setting(s) [{f.name}] {', '.join(sorted(unknown))} in {source}")
+                raise ConfigError("config.unknown_keys", section=f.name, keys=", ".join(sorted(map(str, unknown))),
+                                  origin=source)
             values = {}
             for sf in dataclasses.fields(section_cls):
-                origin = f"[{f.name}] {sf.name} in {source}"
+                origin = source
                 value = given.get(sf.name, sf.default)
                 env_value = _env_value(env, f.name, sf.name)
                 if env_value is not None:
                     origin, value = env_value
                 elif sf.name not in given:
-                    origin = "the defaults"
+                    origin = "defaults"
                 origins[f"{f.name}.{sf.name}"] = origin
-                values[sf.name] = _coerce(value, sf.type, origin, base_dir)
+                values[sf.name] = _coerce(value, sf.type, f"[{f.name}] {sf.name}", origin, base_dir)
+            if f.name == "storage":
+                values["default_kb"] = _default_kb(values["default_kb"], origins["storage.default_kb"])
             sections[f.name] = section_cls(**values)
         settings = cls(**sections)
         settings.validate(origins)
@@ -153,54 +157,165 @@ class Settings:
         return out
 
     def validate(self, origins: Mapping[str, str] | None = None) -> None:
-        """Check every value once; the error names the key and where its value came from."""
+        """Check every value once; the error names the key, its value and where the value came from."""
         origins = origins or {}
 
-        def need(ok: bool, what: str) -> None:
-            if ok:
-                return
-            key = re.match(r"\[(\w+)\] (\w+)", what)
-            origin = origins.get(f"{key.group(1)}.{key.group(2)}") if key else None
-            where = f" (set in {origin})" if origin else ""
-            raise ConfigError(f"Bad setting: {what}{where}. Fix it in config.toml or the KB_* environment variable.")
+        def need(ok: bool, section: str, key: str) -> None:
+            if not ok:
+                raise ConfigError(f"config.rule.{section}.{key}", key=f"[{section}] {key}",
+                                  value=repr(getattr(getattr(self, section), key))[:80],
+                                  origin=origins.get(f"{section}.{key}", "—"))
 
-        need(self.storage.max_file_mb > 0, "[storage] max_file_mb must be > 0")
-        need(_valid_kb_name(self.storage.default_kb), "[storage] default_kb must be a simple name (letters, digits, - _)")
+        for f in dataclasses.fields(self):  # with_overrides skips _coerce: NaN and inf are refused here too
+            section = getattr(self, f.name)
+            for sf in dataclasses.fields(section):
+                value = getattr(section, sf.name)
+                if isinstance(value, float) and not math.isfinite(value):
+                    raise ConfigError("config.not_finite", key=f"[{f.name}] {sf.name}", value=repr(value),
+                                      origin=origins.get(f"{f.name}.{sf.name}", "—"))
+        need(self.storage.max_file_mb > 0, "storage", "max_file_mb")
+        need(_valid_kb_name(self.storage.default_kb), "storage", "default_kb")
         name = self.embedder.name
-        need(name in ("builtin", "hash") or (name.startswith("ollama:") and len(name) > 7),
-             f"[embedder] name is {name!r}; use 'builtin', 'ollama:<model>' or 'hash'")
-        need(self.embedder.batch_size >= 1, "[embedder] batch_size must be >= 1")
+        need(name in ("builtin", "hash") or (name.startswith("ollama:") and len(name) > 7), "embedder", "name")
+        need(self.embedder.batch_size >= 1, "embedder", "batch_size")
         c = self.chunking
-        need(c.size >= 50, "[chunking] size must be >= 50 characters")
-        need(0 <= c.overlap < c.size // 2, "[chunking] overlap must be >= 0 and less than half of size")
-        need(0 <= c.min_chars < c.size, "[chunking] min_chars must be >= 0 and less than size")
+        need(c.size >= 50, "chunking", "size")
+        need(0 <= c.overlap < c.size // 2, "chunking", "overlap")
+        need(0 <= c.min_chars < c.size, "chunking", "min_chars")
         r = self.retrieval
-        need(r.mode in ("dense", "bm25", "hybrid"), f"[retrieval] mode is {r.mode!r}; use dense, bm25 or hybrid")
-        need(1 <= r.k <= 100, "[retrieval] k must be between 1 and 100")
-        need(r.candidates >= r.k, "[retrieval] candidates must be >= k")
-        need(r.fusion in ("zscore", "rrf"), f"[retrieval] fusion is {r.fusion!r}; use zscore or rrf")
-        need(r.rrf_k >= 1, "[retrieval] rrf_k must be >= 1")
-        need(r.dense_weight >= 0 and r.bm25_weight >= 0 and r.dense_weight + r.bm25_weight > 0,
-             "[retrieval] dense_weight and bm25_weight must be >= 0 and not both 0")
-        need(0 <= r.mmr_lambda <= 1, "[retrieval] mmr_lambda must be between 0 and 1")
-        need(-1 <= r.threshold <= 1, "[retrieval] threshold is a cosine similarity between -1 and 1")
-        need(0 <= r.relative_cutoff <= 1, "[retrieval] relative_cutoff must be between 0 and 1")
-        need(0 <= r.answer_type_boost <= 3, "[retrieval] answer_type_boost must be between 0 and 3")
+        need(r.mode in ("dense", "bm25", "hybrid"), "retrieval", "mode")
+        need(1 <= r.k <= 100, "retrieval", "k")
+        need(r.candidates >= r.k, "retrieval", "candidates")
+        need(r.fusion in ("zscore", "rrf"), "retrieval", "fusion")
+        need(r.rrf_k >= 1, "retrieval", "rrf_k")
+        need(r.dense_weight >= 0, "retrieval", "dense_weight")
+        need(r.bm25_weight >= 0 and r.dense_weight + r.bm25_weight > 0, "retrieval", "bm25_weight")
+        need(0 <= r.mmr_lambda <= 1, "retrieval", "mmr_lambda")
+        need(-1 <= r.threshold <= 1, "retrieval", "threshold")
+        need(0 <= r.relative_cutoff <= 1, "retrieval", "relative_cutoff")
+        need(0 <= r.answer_type_boost <= 3, "retrieval", "answer_type_boost")
         o = self.ollama
-        need(o.url.startswith(("http://", "https://")), f"[ollama] url is {o.url!r}; it must start with http://")
-        need(bool(o.model.strip()), "[ollama] model must not be empty")
-        need(0 < o.timeout < float("inf"), "[ollama] timeout must be a number of seconds > 0")
-        need(0 < o.connect_timeout < float("inf"), "[ollama] connect_timeout must be a number of seconds > 0")
-        need(0 < o.answer_timeout < float("inf"), "[ollama] answer_timeout must be a number of seconds > 0")
-        need(o.max_answer_tokens >= 1, "[ollama] max_answer_tokens must be >= 1")
+        need(o.url.startswith(("http://", "https://")), "ollama", "url")
+        need(bool(o.model.strip()), "ollama", "model")
+        need(o.timeout > 0, "ollama", "timeout")
+        need(o.connect_timeout > 0, "ollama", "connect_timeout")
+        need(o.answer_timeout > 0, "ollama", "answer_timeout")
+        need(o.max_answer_tokens >= 1, "ollama", "max_answer_tokens")
         ch = self.chat
-        need(ch.mode in ("docs", "chat"), f"[chat] mode is {ch.mode!r}; use docs or chat")
-        need(ch.num_ctx >= 512, "[chat] num_ctx must be >= 512")
-        need(0 < ch.answer_reserve < ch.num_ctx // 2, "[chat] answer_reserve must be > 0 and under half of num_ctx")
+        need(ch.mode in ("docs", "chat"), "chat", "mode")
+        need(ch.num_ctx >= 512, "chat", "num_ctx")
+        need(0 < ch.answer_reserve < ch.num_ctx // 2, "chat", "answer_reserve")
+        _check_data_dir(self.storage.data_dir, origins.get("storage.data_dir", "—"))
+
+    def require_writable_data_dir(self) -> None:
+        """Raise `ConfigError` unless the data folder can be written (or created where it is missing).
+
+        For the commands that write (ingest, delete, reindex, rebuild): they fail here, before any
+        work, naming the folder, instead of with a traceback from the first `mkdir`. `access(2)`
+        also answers for a read-only mount (EROFS); a full disk is reported by the write itself.
+        """
+        folder = Path(self.storage.data_dir)
+        target = folder
+        while not target.exists() and target != target.parent:
+            target = target.parent
+        if not os.access(target, os.W_OK | os.X_OK):
+            raise ConfigError("config.data_dir_unwritable", path=str(folder), blocker=str(target))
+
+
+def _check_data_dir(folder: Path, origin: str) -> None:
+    """The data folder, or the nearest of its parents that exists, must be a folder (one `stat` each)."""
+    target = Path(folder)
+    while True:
+        try:
+            if target.is_dir():
+                return
+            if target.exists() or target.is_symlink():
+                raise ConfigError("config.data_dir_not_a_folder", path=str(folder), blocker=str(target), origin=origin)
+        except OSError as exc:  # e.g. a parent that cannot be searched
+            raise ConfigError("config.data_dir_unreachable", path=str(folder), origin=origin,
+                              reason=exc.strerror or exc) from exc
+        if target == target.parent:
+            return
+        target = target.parent
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """config.toml as a dict; every way it can be unreadable is a `ConfigError` naming the file."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError("config.file_unreadable", file=str(path), reason=exc.strerror or exc) from exc
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ConfigError("config.file_not_utf8", file=str(path), line=line) from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("config.toml_invalid", file=str(path), reason=exc) from exc
+
+
+KB_NAME_MAX_CHARS = 64
+KB_NAME_MAX_BYTES = 192
+"""A knowledge-base name becomes a folder name, and the core adds prefixes and suffixes to it
+(`.deleting-<name>-<timestamp>` and the like). 192 bytes of UTF-8 (64 Chinese characters) leaves
+60 bytes of room under the 255-byte limit of a folder name, so that limit is never reached."""
+
+
+def normalise_kb_name(name: str) -> str:
+    """The one spelling of a knowledge-base name, or `KBError` saying what is wrong with it.
+
+    NFKC first, so that a name typed in full-width forms (`ｎｏｔｅｓ`), decomposed (NFD, as
+    macOS file dialogs give it) or composed maps to one knowledge base instead of three folders
+    that look the same. Then the rules: letters and digits of any script, `-` and `_`, not
+    starting with `-` or `_`, at most 64 characters and 192 bytes. Surrounding spaces are dropped.
+    """
+    from .errors import KBError
+
+    if not isinstance(name, str):
+        raise KBError("kb.name_invalid", name=repr(name)[:40])
+    shown = _shown(name)
+    if len(name) > 4 * KB_NAME_MAX_BYTES:  # refuse megabyte "names" before normalising them
+        raise KBError("kb.name_too_long", name=shown, bytes=len(name.encode("utf-8", "replace")),
+                      limit=KB_NAME_MAX_BYTES, chars=KB_NAME_MAX_BYTES // 3)
+    clean = unicodedata.normalize("NFKC", name).strip()
+    if not clean:
+        raise KBError("kb.name_empty")
+    size = len(clean.encode("utf-8", "replace"))
+    if size > KB_NAME_MAX_BYTES:
+        raise KBError("kb.name_too_long", name=_shown(clean), bytes=size, limit=KB_NAME_MAX_BYTES,
+                      chars=KB_NAME_MAX_BYTES // 3)
+    ok = (len(clean) <= KB_NAME_MAX_CHARS and clean[0].isalnum()
+          and all(ch.isalnum() or ch in "-_" or unicodedata.category(ch).startswith("M") for ch in clean))
+    if not ok:
+        raise KBError("kb.name_invalid", name=_shown(clean))
+    return clean
+
+
+def _shown(name: str) -> str:
+    """A name as it may appear inside a message: no control characters, not kilobytes long."""
+    return "".join(ch if ch.isprintable() else "?" for ch in name[:40])
 
 
 def _valid_kb_name(name: str) -> bool:
-    return bool(name) and len(name) <= 64 and all(ch.isalnum() or ch in "-_" for ch in name) and name[0] not in "-_"
+    """TRANSITION: True for a name already in its normal form; callers move to `normalise_kb_name`."""
+    from .errors import KBError
+
+    try:
+        return normalise_kb_name(name) == name
+    except KBError:
+        return False
+
+
+def _default_kb(name: str, origin: str) -> str:
+    """The configured default knowledge base, in the one spelling `normalise_kb_name` gives."""
+    from .errors import KBError
+
+    try:
+        return normalise_kb_name(name)
+    except KBError as exc:
+        raise ConfigError("config.default_kb_invalid", origin=origin, reason=exc) from exc
 
 
 def _section_type(name: str) -> type:
@@ -210,53 +325,74 @@ def _section_type(name: str) -> type:
 def _env_value(env: Mapping[str, str], section: str, key: str) -> tuple[str, str] | None:
     var = f"KB_{section}_{key}".upper()
     if var in env:
-        return f"environment variable {var}", env[var]
+        return var, env[var]
     for alias, target in _ALIASES.items():
         if target == (section, key) and alias in env:
-            return f"environment variable {alias}", env[alias]
+            return alias, env[alias]
     return None
 
 
-def _coerce(value: Any, type_name: Any, origin: str, base_dir: Path) -> Any:
+def _coerce(value: Any, type_name: Any, key: str, origin: str, base_dir: Path) -> Any:
+    """A raw value (TOML or an environment string) as the setting's type; `ConfigError` naming the key."""
     type_name = str(type_name)
+    shown = repr(value)[:80]
+    if type_name == "Path":
+        if not isinstance(value, (str, Path)) or not str(value).strip() or "\x00" in str(value):
+            raise ConfigError("config.not_a_path", key=key, value=shown, origin=origin)
+        p = Path(os.path.expanduser(str(value)))
+        return p if p.is_absolute() else (base_dir / p).resolve()
+    if type_name == "bool":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError("config.not_bool", key=key, value=shown, origin=origin)
+    if type_name in ("int", "float"):
+        return parse_number(value, integer=type_name == "int", key=key, origin=origin)
+    if isinstance(value, (dict, list)):
+        raise ConfigError("config.not_text", key=key, value=shown, origin=origin)
+    return str(value)
+
+
+def parse_number(value: Any, *, integer: bool, key: str, origin: str = "—") -> int | float:
+    """A finite number from a TOML value, an environment string or a command-line argument.
+
+    NaN and infinity are refused wherever a number enters: `nan` compares false with everything,
+    so a NaN threshold would pass every range check and then turn every score into NaN (and the
+    --json output into invalid JSON).
+    """
+    shown = repr(value)[:80]
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ConfigError("config.not_number", key=key, value=shown, origin=origin)
+    if integer and isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        return int(value)
     try:
-        if type_name == "Path":
-            p = Path(os.path.expanduser(str(value)))
-            return p if p.is_absolute() else (base_dir / p).resolve()
-        if type_name == "bool":
-            if isinstance(value, bool):
-                return value
-            text = str(value).strip().lower()
-            if text in ("1", "true", "yes", "on"):
-                return True
-            if text in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(f"{value!r} is not true/false")
-        if type_name == "int":
-            if isinstance(value, bool):
-                raise ValueError("a number is needed")
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError(f"{value!r} is not a whole number")
-            return int(value)
-        if type_name == "float":
-            if isinstance(value, bool):
-                raise ValueError("a number is needed")
-            return float(value)
-        return str(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"Bad value for {origin}: {exc}") from exc
+        number = float(value) if not isinstance(value, int) else value
+    except (ValueError, OverflowError):
+        raise ConfigError("config.not_int" if integer else "config.not_number", key=key, value=shown,
+                          origin=origin) from None
+    if isinstance(number, float) and not math.isfinite(number):
+        raise ConfigError("config.not_finite", key=key, value=shown, origin=origin)
+    if not integer:
+        return float(number)
+    if isinstance(number, float) and not number.is_integer():
+        raise ConfigError("config.not_int", key=key, value=shown, origin=origin)
+    return int(number)
 
 
 def _find_config(path: Path | str | None, env: Mapping[str, str]) -> Path | None:
     if path is not None:
         p = Path(path)
         if not p.is_file():
-            raise ConfigError(f"Settings file {p} does not exist")
+            raise ConfigError("config.file_missing", file=str(p))
         return p.resolve()
     if env.get("KB_CONFIG"):
         p = Path(env["KB_CONFIG"])
         if not p.is_file():
-            raise ConfigError(f"KB_CONFIG points to {p}, which does not exist")
+            raise ConfigError("config.kb_config_missing", file=str(p))
         return p.resolve()
     for candidate in (Path.cwd() / "config.toml", Path(__file__).resolve().parent.parent / "config.toml"):
         if candidate.is_file():

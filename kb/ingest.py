@@ -7,6 +7,8 @@ Ids are deterministic, so re-ingesting the same file yields the same ids:
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -30,17 +32,78 @@ class Source:
 
     @staticmethod
     def from_path(path: Path) -> "Source":
+        """A file on disk, looked at now (name, type, size) and read later, when its turn comes.
+
+        A batch can take minutes, and the file can change in that time: it is checked again when
+        it is read (`_read_regular_file`), so a file swapped for a FIFO is refused instead of
+        blocking the batch. Every problem is an `IngestError` naming the file: the batch reports
+        it and goes on with the others.
+        """
+        shown = path.name or str(path)
         try:
-            size = path.stat().st_size
-        except OSError as exc:
-            raise IngestError(path.name or str(path), f"cannot read the file ({exc.strerror or exc})") from exc
-        if not path.is_file():
-            raise IngestError(path.name or str(path), "is not a regular file")
-        return Source(path.name, size, path.read_bytes)
+            st = path.stat()
+        except (OSError, ValueError) as exc:
+            raise IngestError(shown, "ingest.cannot_read", path=str(path), reason=_reason(exc)) from exc
+        _require_regular(shown, str(path), st.st_mode)
+        return Source(path.name, st.st_size, lambda: _read_regular_file(path, st.st_size))
 
     @staticmethod
     def from_bytes(name: str, data: bytes) -> "Source":
         return Source(name, len(data), lambda: data)
+
+
+def _read_regular_file(path: Path, expected: int) -> bytes:
+    """The bytes of `path`, refused unless the file opened is a regular file of the size seen before.
+
+    Opened with O_NONBLOCK, so that opening a FIFO or a device returns at once instead of waiting
+    for a writer; the type is then checked on the opened descriptor (`fstat`), not on the path,
+    so nothing can be swapped in between the check and the read. The size must still be the one
+    the batch checked against the size limit: a file that grew meanwhile is not read into memory.
+    """
+    shown = path.name or str(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except (OSError, ValueError) as exc:
+        raise IngestError(shown, "ingest.cannot_read", path=str(path), reason=_reason(exc)) from exc
+    try:
+        st = os.fstat(fd)
+        _require_regular(shown, str(path), st.st_mode)
+        if st.st_size != expected:
+            raise IngestError(shown, "ingest.file_changed", path=str(path), before=expected, after=st.st_size)
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(st.st_size + 1)
+    except OSError as exc:
+        raise IngestError(shown, "ingest.cannot_read", path=str(path), reason=_reason(exc)) from exc
+    finally:
+        os.close(fd)
+    if len(data) != expected:
+        raise IngestError(shown, "ingest.file_changed", path=str(path), before=expected,
+                          after=f"{expected}+" if len(data) > expected else len(data))
+    return data
+
+
+def _require_regular(shown: str, path: str, mode: int) -> None:
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISDIR(mode):
+        code = "ingest.not_regular_file.directory"
+    elif stat.S_ISFIFO(mode):
+        code = "ingest.not_regular_file.fifo"
+    elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        code = "ingest.not_regular_file.device"
+    elif stat.S_ISSOCK(mode):
+        code = "ingest.not_regular_file.socket"
+    else:
+        code = "ingest.not_regular_file"
+    raise IngestError(shown, code, path=path)
+
+
+def _reason(exc: BaseException) -> str:
+    """The OS's reason without the path (the message names the file itself)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
 
 
 @dataclass(frozen=True)
@@ -64,10 +127,10 @@ def check_source(source: Source, max_bytes: int) -> str:
     name = clean_file_name(source.name)
     file_kind(name)
     if source.size > max_bytes:
-        raise IngestError(name, f"the file is {source.size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit: "
-                                "split it, or raise [storage] max_file_mb in config.toml")
+        raise IngestError(name, "ingest.too_large", size_mb=f"{source.size / 1e6:.1f}",
+                          limit_mb=f"{max_bytes / 1e6:.0f}")
     if source.size == 0:
-        raise IngestError(name, "the file is empty (0 bytes): nothing to index")
+        raise IngestError(name, "ingest.empty_file")
     return name
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .config import Settings, _valid_kb_name
+from .config import Settings, normalise_kb_name
 from .embedders import CachedEmbedder, Embedder
 from .errors import EmbedderMismatch, EmbeddingError, IngestError, KBError, KnowledgeBaseNotFound, StoreError
 from .factory import build_cached_embedder, embedder_id, kbs_dir
@@ -53,15 +53,8 @@ ProgressFn = Callable[[IngestProgress], None]
 
 
 def kb_name(name: str) -> str:
-    """The knowledge base's name as it is stored, or KBError("kb.name_invalid")."""
-    from . import config
-
-    normalise = getattr(config, "normalise_kb_name", None)
-    if normalise is not None:
-        return normalise(name)
-    if not _valid_kb_name(name):
-        raise KBError("kb.name_invalid", name=name)
-    return name
+    """The knowledge base's name as it is stored (NFKC, checked), or KBError("kb.name_invalid")."""
+    return normalise_kb_name(name)
 
 
 class KnowledgeBase:
@@ -98,6 +91,9 @@ class KnowledgeBase:
     @classmethod
     def _open_at(cls, settings: Settings, folder: Path, name: str, *, create: bool, embedder: Embedder | None,
                  read_only: bool = False) -> "KnowledgeBase":
+        from .textproc import use_data_dir
+
+        use_data_dir(settings.data_dir)  # jieba's cache with the user's data, never the shared /tmp
         cached = build_cached_embedder(settings, embedder)
         wanted = cached.name if embedder is not None else embedder_id(settings)
         if (folder / "manifest.json").exists() or (folder / "kb.sqlite").exists():

@@ -2,10 +2,12 @@
 
 A block is a paragraph, a code block or a table, with the PDF page it came from or the
 Markdown heading path above it. PDFs are read page by page with pypdf (a generator, so a
-1,000-page file never sits in memory as text all at once). Markdown is parsed here with a
-small line-based parser: it keeps headings (ATX and setext), front matter, fenced code and
-tables, and needs no network. (`unstructured` would download a spaCy model the first time
-it meets narrative text, which must never happen on the default path.)
+1,000-page file never sits in memory as text all at once). Markdown is parsed by
+markdown-it-py (CommonMark + GFM tables): headings (ATX and setext), fenced and indented code,
+tables, lists and raw HTML are what a renderer would see, front matter is split off first; it
+needs no network. (`unstructured` would download a spaCy model the first time it meets
+narrative text, which must never happen on the default path.) Text files are decoded after
+sniffing their encoding with charset-normalizer (`decode_text`).
 
 Every problem becomes an `IngestError` naming the file and saying what to do.
 """
@@ -53,36 +55,46 @@ _BIDI_AND_INVISIBLE = {"\u200b", "\u200c", "\u200d", "\u200e", "\u200f", "\u202a
                        "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069", "\ufeff"}
 
 
-def clean_file_name(name: str) -> str:
-    """Return the NFC-normalised name, or raise if it could escape the data folder or mislead.
+FILE_NAME_MAX_BYTES = 200  # the stored original is named by its hash; this bounds names shown and stored
 
-    Names come from browsers and command lines; they must never become paths, so any path
-    separator, `..`, control character or bidirectional override is refused outright.
+
+def clean_file_name(name: str) -> str:
+    """Return the NFKC-normalised name, or raise if it could escape the data folder or mislead.
+
+    NFKC first, then the checks: a name typed in full-width forms (`ｎｏｔｅｓ.md`) or decomposed
+    (NFD, as macOS gives it) is the same document as its plain spelling, and a full-width
+    solidus `／` that NFKC turns into `/` is caught like any other separator. Names come from
+    browsers and command lines; they must never become paths, so any path separator, `..`,
+    control character or bidirectional override is refused outright.
     """
     shown = repr(name)[1:-1][:120]
     if not name or not name.strip():
-        raise IngestError(shown or "(empty name)", "the file name is empty: give the file a name")
-    if "\x00" in name or any(unicodedata.category(ch) == "Cc" for ch in name):
-        raise IngestError(shown, "the file name contains control characters: rename the file")
-    if "/" in name or "\\" in name:
-        raise IngestError(shown, "the file name contains a path separator (/ or \\): upload the file itself, "
-                                 "not a path")
+        raise IngestError(shown or "(empty name)", "ingest.name_empty")
+    if len(name) > 4 * FILE_NAME_MAX_BYTES:  # refuse a kilobyte "name" before normalising it
+        raise IngestError(shown, "ingest.name_too_long", bytes=len(name.encode("utf-8", "replace")),
+                          limit=FILE_NAME_MAX_BYTES)
     if any(ch in _BIDI_AND_INVISIBLE for ch in name):
-        raise IngestError(shown, "the file name contains invisible or right-to-left override characters "
-                                 "that can disguise its type: rename the file")
-    name = unicodedata.normalize("NFC", name.strip())
-    if name in (".", "..") or name.startswith("."):
-        raise IngestError(shown, "the file name starts with a dot: rename the file")
-    if len(name.encode("utf-8")) > 200:
-        raise IngestError(shown, "the file name is longer than 200 bytes: shorten it")
+        raise IngestError(shown, "ingest.name_invisible")
+    name = unicodedata.normalize("NFKC", name).strip()
+    if "\x00" in name or any(unicodedata.category(ch) == "Cc" for ch in name):
+        raise IngestError(shown, "ingest.name_control")
+    if "/" in name or "\\" in name:
+        raise IngestError(shown, "ingest.name_separator")
+    if any(ch in _BIDI_AND_INVISIBLE for ch in name):
+        raise IngestError(shown, "ingest.name_invisible")
+    if not name or name.startswith("."):
+        raise IngestError(shown, "ingest.name_dot" if name else "ingest.name_empty")
+    size = len(name.encode("utf-8"))
+    if size > FILE_NAME_MAX_BYTES:
+        raise IngestError(shown, "ingest.name_too_long", bytes=size, limit=FILE_NAME_MAX_BYTES)
     return name
 
 
 def file_kind(name: str) -> str:
     ext = ("." + name.rsplit(".", 1)[-1].lower()) if "." in name else ""
     if ext not in SUPPORTED:
-        raise IngestError(name, f"unsupported file type {ext or '(no extension)'!r}: "
-                                f"KB Studio reads {', '.join(sorted(SUPPORTED))}")
+        raise IngestError(name, "ingest.unsupported_type", ext=ext or "(no extension)",
+                          supported=", ".join(sorted(SUPPORTED)))
     return SUPPORTED[ext]
 
 
@@ -90,12 +102,12 @@ def load_bytes(name: str, data: bytes) -> LoadedFile:
     """Parse a file's bytes. Raises IngestError for anything that cannot be indexed."""
     kind = file_kind(name)
     if not data:
-        raise IngestError(name, "the file is empty (0 bytes): nothing to index")
+        raise IngestError(name, "ingest.empty_file")
     if kind == "pdf":
         return _load_pdf(name, data)
     text = decode_text(name, data)
     if not text.strip():
-        raise IngestError(name, "the file has no text (only whitespace): nothing to index")
+        raise IngestError(name, "ingest.whitespace_only")
     if kind == "markdown":
         metadata, body, warnings = split_front_matter(text)
         return LoadedFile(name, kind, iter(parse_markdown(body)), metadata=metadata, warnings=warnings)
@@ -104,34 +116,140 @@ def load_bytes(name: str, data: bytes) -> LoadedFile:
 
 # ---------------------------------------------------------------- text decoding
 
-def decode_text(name: str, data: bytes) -> str:
-    """Decode UTF-8 (with or without BOM), UTF-16 with BOM, or GB18030 (a superset of GBK/GB2312).
+_GB = {"gb18030", "gbk", "gb2312", "hz"}
+_SNIFF_BYTES = 64 * 1024  # enough to tell encodings apart; a 50 MB file is scored on its first 64 KB
 
-    Chinese users often have GBK files from Windows tools; UTF-8 is tried strictly first
-    because GB18030 accepts almost any byte sequence.
+
+def decode_text(name: str, data: bytes) -> str:
+    """Decode a text file: BOM, then strict UTF-8, then the encoding `charset-normalizer` finds, then GB18030.
+
+    UTF-8 is tried strictly first because almost any byte sequence decodes as *something* in a
+    legacy encoding. For the rest, charset-normalizer proposes the encodings that decode the bytes
+    with little "chaos" (Shift-JIS, EUC-JP, EUC-KR, Big5, GBK, Windows-125x...). Short CJK texts
+    are ambiguous (the bytes of `中文笔记` are valid Korean too), so among the proposals the one
+    whose text reads most like real text of its script wins (`_plausibility`), and a tie goes to
+    GB18030: our users' legacy files are mostly GBK. GB18030 is also the last resort when
+    charset-normalizer proposes nothing.
     """
     if data.startswith(b"\xef\xbb\xbf"):
-        candidates = ["utf-8-sig"]
-    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        candidates = ["utf-16"]
-    else:
-        if b"\x00" in data[:4096]:
-            raise IngestError(name, "the file looks like binary data, not text (it contains NUL bytes): "
-                                    "check that it really is a text or Markdown file")
-        candidates = ["utf-8", "gb18030"]
-    for enc in candidates:
+        return _finish(name, _strict(name, data, "utf-8-sig"), "utf-8-sig")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return _finish(name, _strict(name, data, "utf-16"), "utf-16")
+    if b"\x00" in data[:4096]:
+        raise IngestError(name, "ingest.binary_nul")
+    try:
+        return _finish(name, data.decode("utf-8"), "utf-8")
+    except UnicodeDecodeError:
+        pass
+    mostly_utf8 = _mostly_utf8(data)
+    if mostly_utf8 is not None:
+        log.warning("decoded file=%s encoding=utf-8 with a few invalid bytes replaced by U+FFFD", name)
+        return _finish(name, mostly_utf8, "utf-8")
+    for encoding in _sniffed_encodings(data):
         try:
-            text = data.decode(enc)
-        except UnicodeDecodeError:
+            text = data.decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            continue  # the sniff saw a sample; the whole file does not decode
+        return _finish(name, text, encoding)
+    try:
+        return _finish(name, data.decode("gb18030"), "gb18030")
+    except UnicodeDecodeError:
+        raise IngestError(name, "ingest.undecodable") from None
+
+
+def _mostly_utf8(data: bytes) -> str | None:
+    """UTF-8 text with a stray invalid byte or two (a file pasted together from sources), else None.
+
+    Read as a legacy encoding, such a file would turn every Chinese character into mojibake; read
+    as UTF-8 it loses only the stray bytes. A real GBK or Shift-JIS file is invalid UTF-8 at
+    almost every non-ASCII character, far above the one in five hundred allowed here.
+    """
+    text = data.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd") - data.decode("utf-8", errors="ignore").count("\ufffd")
+    non_ascii = sum(1 for ch in text if ord(ch) > 0x7F)
+    if non_ascii >= 20 and bad <= max(4, non_ascii // 500):  # one stray byte can cost 3 characters
+        return text
+    return None
+
+
+def _strict(name: str, data: bytes, encoding: str) -> str:
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError:
+        raise IngestError(name, "ingest.undecodable") from None
+
+
+def _finish(name: str, text: str, encoding: str) -> str:
+    if _looks_binary(text):
+        raise IngestError(name, "ingest.binary")
+    if encoding not in ("utf-8", "utf-8-sig"):
+        log.info("decoded file=%s encoding=%s", name, encoding)
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _sniffed_encodings(data: bytes) -> list[str]:
+    """charset-normalizer's proposals for `data`, most plausible first (GB-family named gb18030)."""
+    from charset_normalizer import from_bytes
+
+    sample = data[:_SNIFF_BYTES]
+    ranked = []
+    for order, match in enumerate(from_bytes(sample)):
+        encoding = "gb18030" if match.encoding in _GB else match.encoding
+        if encoding.startswith(("utf_16", "utf_32")):
+            continue  # without a BOM these are binary to us (the NUL check above)
+        text = sample.decode(encoding, errors="ignore")[:8000]
+        ranked.append((_plausibility(text) - match.chaos, encoding == "gb18030", -order, encoding))
+    ranked.sort(reverse=True)
+    seen: list[str] = []
+    for *_, encoding in ranked:
+        if encoding not in seen:
+            seen.append(encoding)
+    return seen
+
+
+_CJK_PUNCT = set("，。、；：？！“”‘’（）《》【】…—·「」『』〈〉・ー")
+
+
+def _common(ch: str, encoding: str, low: int, high: int) -> bool:
+    """True when `ch` is in the first (common) level of a national character set."""
+    try:
+        b = ch.encode(encoding)
+    except UnicodeEncodeError:
+        return False
+    return len(b) == 2 and low <= (b[0] << 8 | b[1]) <= high
+
+
+def _plausibility(text: str) -> float:
+    """How much `text` reads like real text in some script, 0..1, from the non-ASCII characters.
+
+    A wrong decoding of CJK bytes yields rare characters, or a mix no language writes (Korean
+    hangul among Chinese characters, kana-less "Japanese"). So: the share of characters that
+    belong to the common level of GB2312 (simplified Chinese), Big5 (traditional), JIS X 0208
+    with kana (Japanese), KS X 1001 hangul (Korean), or accented Latin letters; the best share.
+    """
+    n = kana = hangul = latin = simplified = traditional = japanese = 0
+    for ch in text:
+        o = ord(ch)
+        if o < 0x80 or ch.isspace():
             continue
-        if _looks_binary(text):
-            raise IngestError(name, "the file looks like binary data, not text: check that it really is a "
-                                    "text or Markdown file")
-        if enc == "gb18030":
-            log.info("decoded file=%s encoding=gb18030", name)
-        return text.replace("\r\n", "\n").replace("\r", "\n")
-    raise IngestError(name, "the text cannot be decoded as UTF-8, UTF-16 or GB18030/GBK: save it as UTF-8 "
-                            "and try again")
+        n += 1
+        if ch in _CJK_PUNCT or 0xFF01 <= o <= 0xFF5E:
+            simplified += 1
+            traditional += 1
+            japanese += 1
+        elif 0x3041 <= o <= 0x30FA:
+            kana += 1
+        elif 0xAC00 <= o <= 0xD7A3:
+            hangul += _common(ch, "euc_kr", 0xB0A1, 0xC8FE)
+        elif 0x4E00 <= o <= 0x9FFF:
+            simplified += _common(ch, "gb2312", 0xB0A1, 0xD7F9)
+            traditional += _common(ch, "big5", 0xA440, 0xC67E)
+            japanese += _common(ch, "shift_jis", 0x889F, 0x9872)
+        elif 0xC0 <= o <= 0x17F and ch.isalpha():
+            latin += 1
+    if not n:
+        return 1.0
+    return max(simplified, traditional, japanese + kana if kana else 0, hangul, latin) / n
 
 
 def _looks_binary(text: str) -> bool:
@@ -146,10 +264,6 @@ def _looks_binary(text: str) -> bool:
 # ---------------------------------------------------------------- Markdown
 
 _FRONT = re.compile(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
-_ATX = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)[ \t#]*$")
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-_SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
-_TABLE_ROW = re.compile(r"^\s*\|")
 
 
 def split_front_matter(text: str) -> tuple[dict[str, Any], str, list[str]]:
@@ -179,76 +293,82 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+_KINDS = {"fence": "code", "code_block": "code", "table_open": "table"}
+_parsers: dict[str, Any] = {}
+
+
+def _markdown(part: str = "block"):
+    """CommonMark with GFM tables, from markdown-it-py. The "block" parser skips inline parsing
+    (paragraphs keep their source text); the "inline" one reads heading titles."""
+    if part not in _parsers:
+        from markdown_it import MarkdownIt
+
+        md = MarkdownIt("commonmark", {"maxNesting": 20}).enable("table")
+        if part == "block":
+            md.core.ruler.disable("inline")
+        _parsers[part] = md
+    return _parsers[part]
+
+
 def parse_markdown(text: str) -> list[Block]:
-    """Blocks of a Markdown body, each with the heading path above it."""
+    """Blocks of a Markdown body, each with the heading path above it.
+
+    markdown-it-py decides what is a heading, a code fence, a table, a list or raw HTML, the way a
+    CommonMark renderer would: a `#` line inside a fence or an HTML comment is not a heading, an
+    unclosed fence runs to the end. Each top-level block keeps its source lines as its text (the
+    author's Markdown, as the chunk should show it); a heading's title is its inline text with the
+    markup removed. Thematic breaks carry no text and are dropped; any other line the parser did
+    not place in a block (nesting deeper than the parser follows) is kept as text, so nothing of the
+    file is lost.
+    """
     lines = text.split("\n")
+    tokens = _markdown().parse(text)
     blocks: list[Block] = []
     path: list[tuple[int, str]] = []
-    para: list[str] = []
+    covered = 0  # source lines before this index are accounted for
 
-    def heading_path() -> tuple[str, ...]:
-        return tuple(t for _, t in path)
+    def add(start: int, end: int, kind: str) -> None:
+        body = "\n".join(ln.rstrip() for ln in lines[start:end]).strip()
+        if body:
+            blocks.append(Block(body, heading_path=tuple(t for _, t in path), kind=kind))
 
-    def flush() -> None:
-        if para:
-            body = "\n".join(para).strip()
-            if body:
-                blocks.append(Block(body, heading_path=heading_path()))
-            para.clear()
-
-    def set_heading(level: int, title: str) -> None:
-        flush()
-        while path and path[-1][0] >= level:
-            path.pop()
-        title = _strip_inline(title)
-        if title:
-            path.append((level, title))
-
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        fence = _FENCE.match(line)
-        if fence:
-            flush()
-            marker = fence.group(1)
-            j = i + 1
-            while j < len(lines) and not lines[j].strip().startswith(marker[0] * len(marker)):
-                j += 1
-            code = "\n".join(lines[i:j + 1]).strip()
-            blocks.append(Block(code, heading_path=heading_path(), kind="code"))
-            i = j + 1
+    for i, token in enumerate(tokens):
+        if token.level != 0 or token.map is None or token.nesting == -1:
             continue
-        atx = _ATX.match(line)
-        if atx:
-            set_heading(len(atx.group(1)), atx.group(2))
-            i += 1
-            continue
-        if (line.strip() and not para and i + 1 < len(lines) and _SETEXT.match(lines[i + 1])
-                and not _TABLE_ROW.match(line) and not line.lstrip().startswith(("-", "*", "+", ">"))):
-            set_heading(1 if lines[i + 1].strip().startswith("=") else 2, line.strip())
-            i += 2
-            continue
-        if _TABLE_ROW.match(line):
-            flush()
-            j = i
-            while j < len(lines) and _TABLE_ROW.match(lines[j]):
-                j += 1
-            blocks.append(Block("\n".join(lines[i:j]).strip(), heading_path=heading_path(), kind="table"))
-            i = j
-            continue
-        if not line.strip():
-            flush()
-        else:
-            para.append(line.rstrip())
-        i += 1
-    flush()
+        start, end = token.map
+        if start > covered:
+            add(covered, start, "text")  # lines the parser left out of every block
+        covered = max(covered, end)
+        if token.type == "heading_open":
+            level = int(token.tag[1])
+            while path and path[-1][0] >= level:
+                path.pop()
+            title = _inline_text(tokens[i + 1].content if i + 1 < len(tokens) else "")
+            if title:
+                path.append((level, title))
+        elif token.type != "hr":
+            add(start, end, _KINDS.get(token.type, "text"))
+    if covered < len(lines):
+        add(covered, len(lines), "text")
     return blocks
 
 
-def _strip_inline(title: str) -> str:
-    title = re.sub(r"[*_`]+", "", title)
-    title = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", title)
-    return title.strip()
+def _inline_text(source: str) -> str:
+    """A heading's title: its inline Markdown with link targets, emphasis and code marks removed.
+
+    Raw inline HTML stays, as the author typed it (`# 安全 <script>` keeps `<script>`): the title
+    is provenance, and what it shows is rendered as text by every page."""
+    parsed = _markdown("inline").parseInline(source)
+    children = (parsed[0].children or []) if parsed else []
+    out: list[str] = []
+    for token in children:
+        if token.type in ("text", "code_inline", "html_inline"):
+            out.append(token.content)
+        elif token.type == "image":
+            out.append("".join(c.content for c in token.children or []))
+        elif token.type in ("softbreak", "hardbreak"):
+            out.append(" ")
+    return " ".join("".join(out).split())
 
 
 def _paragraph_blocks(text: str) -> list[Block]:

@@ -23,17 +23,24 @@ Limits: kana and hangul runs are kept whole rather than segmented; camelCase is 
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import marshal
+import os
 import re
+import shutil
+import stat
+import tempfile
 import threading
 import unicodedata
 from collections.abc import Iterator
+from pathlib import Path
 
 import jieba
 
 log = logging.getLogger(__name__)
 
-__all__ = ["STOPWORDS", "tokenize", "warm_up"]
+__all__ = ["STOPWORDS", "tokenize", "use_data_dir", "warm_up"]
 
 _ZH_STOPWORDS = """
 的 地 得 了 着 过 是 在 和 与 及 或 也 都 就 而 又 还 很 并 但 但是 而且 并且 或者 以及
@@ -70,6 +77,42 @@ _PART_SEP = re.compile(r"[._:/\-]+")
 
 _tokenizer: jieba.Tokenizer | None = None
 _tokenizer_lock = threading.Lock()
+_cache_dir: Path | None = None
+
+
+def use_data_dir(data_dir: Path | str) -> None:
+    """Keep jieba's dictionary cache in `<data_dir>/cache/` (call before the first search or ingest).
+
+    jieba's own default is `/tmp/jieba.cache`, which it loads with `marshal`: on a shared machine
+    anyone who can write /tmp decides how this process segments Chinese (a planted file changed
+    search terms). So the cache lives with the user's data or nowhere: until this is called, and
+    when that folder cannot be written, the dictionary is built from jieba's packaged word list
+    in memory (about a second) and no cache file is read or written at all.
+    """
+    global _cache_dir
+    _cache_dir = Path(data_dir) / "cache"
+
+
+def _private_cache_dir() -> Path | None:
+    """The cache folder under data_dir, created private (0700), or None when it cannot be written."""
+    folder = _cache_dir
+    if folder is None:
+        return None
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        log.info("jieba cache not kept folder=%s reason=%s", folder, exc.strerror or exc)
+        return None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        log.info("jieba cache not kept folder=%s reason=not writable", folder)
+        return None
+    return folder
+
+
+_CACHE_NAME = "jieba.cache"
+_CACHE_TAG = "kb-jieba-cache-1"
+_CACHE_MAX_BYTES = 64 * 2**20  # the real one is ~9 MB; anything far bigger is not ours
+_CACHE_KEEP_FREE = 256 * 2**20  # never fill a small disk with a cache: it only saves ~0.7 s
 
 
 def _jieba() -> jieba.Tokenizer:
@@ -77,6 +120,10 @@ def _jieba() -> jieba.Tokenizer:
 
     A private instance (not jieba's module-level one) so nothing else in the process can
     change its dictionary under us; the lock keeps concurrent first calls from loading twice.
+    The prefix dictionary is built from jieba's packaged word list, or loaded from our own cache
+    in `<data_dir>/cache/` (see `use_data_dir`); jieba's `initialize()` is not used, because it
+    reads and writes a cache in the shared temporary folder, and on a full disk it leaves a
+    half-written temporary file behind and logs a traceback.
     """
     global _tokenizer
     if _tokenizer is None:
@@ -84,14 +131,75 @@ def _jieba() -> jieba.Tokenizer:
             if _tokenizer is None:
                 jieba.setLogLevel(logging.WARNING)  # jieba logs "Building prefix dict" to stderr
                 tk = jieba.Tokenizer()
-                tk.initialize()
-                log.debug("jieba dictionary loaded words=%d", len(tk.FREQ))
+                folder = _private_cache_dir()
+                cache = folder / _CACHE_NAME if folder is not None else None
+                loaded = _load_cache(cache) if cache is not None else None
+                with tk.lock:
+                    if loaded is not None:
+                        tk.FREQ, tk.total = loaded
+                    else:
+                        tk.FREQ, tk.total = tk.gen_pfdict(tk.get_dict_file())
+                        if cache is not None:
+                            _save_cache(cache, tk.FREQ, tk.total)
+                    tk.initialized = True
+                log.debug("jieba dictionary loaded words=%d cache=%s hit=%s", len(tk.FREQ), cache,
+                          loaded is not None)
                 _tokenizer = tk
     return _tokenizer
 
 
-def warm_up() -> None:
-    """Load the jieba dictionary now (about half a second) instead of on the first search."""
+def _load_cache(path: Path) -> tuple[dict[str, int], int] | None:
+    """Our cache file, if it is a regular file of ours, of a sane size and the expected shape."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None  # not there yet (or a symlink): build, then write it
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid() or st.st_size > _CACHE_MAX_BYTES:
+            log.info("jieba cache ignored path=%s reason=not a regular file of ours", path)
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = marshal.loads(fh.read(_CACHE_MAX_BYTES + 1))
+    except (OSError, EOFError, ValueError, TypeError) as exc:
+        log.info("jieba cache unreadable path=%s error=%s; rebuilding", path, exc)
+        return None
+    finally:
+        os.close(fd)
+    if (isinstance(data, tuple) and len(data) == 4 and data[0] == _CACHE_TAG and data[1] == jieba.__version__
+            and isinstance(data[2], dict) and data[2] and isinstance(data[3], int) and data[3] > 0):
+        return data[2], data[3]
+    log.info("jieba cache ignored path=%s reason=unexpected content", path)
+    return None
+
+
+def _save_cache(path: Path, freq: dict[str, int], total: int) -> None:
+    """Write the cache beside its final name and rename it in; on any failure, leave nothing behind."""
+    data = marshal.dumps((_CACHE_TAG, jieba.__version__, freq, total))
+    try:
+        if shutil.disk_usage(path.parent).free < len(data) + _CACHE_KEEP_FREE:
+            log.info("jieba cache not written path=%s reason=little free space", path)
+            return
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".jieba-", suffix=".tmp")
+    except OSError as exc:
+        log.info("jieba cache not written path=%s error=%s", path, exc.strerror or exc)
+        return
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.info("jieba cache not written path=%s error=%s", path, exc.strerror or exc)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def warm_up(data_dir: Path | str | None = None) -> None:
+    """Load the jieba dictionary now (about half a second) instead of on the first search.
+
+    With `data_dir`, its cache is kept under it (see `use_data_dir`)."""
+    if data_dir is not None:
+        use_data_dir(data_dir)
     _jieba()
 
 

@@ -128,3 +128,58 @@ def test_garbage_detection():
     assert garbage_reason("1234567890 .... ---- 1234") is not None
     assert garbage_reason("正常的中文文本，没有问题。") is None
     assert garbage_reason("Normal English text.") is None
+
+
+# ---------------------------------------------------------------- Markdown, as a CommonMark parser reads it
+
+def test_a_hash_line_inside_an_html_comment_is_not_a_heading():
+    blocks = parse_markdown("# 正文\n\n<!--\n# 草稿标题\n待办：补充例子\n-->\n\n段落。\n")
+    assert {b.heading_path for b in blocks} == {("正文",)}
+    assert "待办：补充例子" in blocks[0].text  # the comment's text is kept, as text
+
+
+def test_fences_with_tildes_unclosed_fences_and_indented_code_are_code():
+    blocks = parse_markdown("# A\n\n~~~\n# x\n~~~\n\n    # indented code\n\n```\n# never closed\n## still code\n")
+    assert [b.kind for b in blocks] == ["code", "code", "code"]
+    assert {b.heading_path for b in blocks} == {("A",)}
+
+
+def test_headings_nested_in_lists_or_quotes_are_text_and_titles_lose_their_markup():
+    blocks = parse_markdown("## [安装](a.md) `pip` **步骤**\n\n> # 引用里的标题\n\n- # 列表里的标题\n")
+    assert {b.heading_path for b in blocks} == {("安装 pip 步骤",)}
+    assert [b.text for b in blocks] == ["> # 引用里的标题", "- # 列表里的标题"]
+
+
+def test_a_table_without_outer_pipes_is_a_table():
+    # The old line rules needed a leading `|`; GFM does not.
+    blocks = parse_markdown("参数 | 值\n---|---\nnum_ctx | 4096\n")
+    assert [b.kind for b in blocks] == ["table"] and "4096" in blocks[0].text
+
+
+def test_text_nested_deeper_than_the_parser_follows_is_kept():
+    deep = ">" * 60 + " 深处的文字\n\n" + "- " * 60 + "列表深处\n"
+    text = "".join(b.text for b in parse_markdown(deep))
+    assert "深处的文字" in text and "列表深处" in text
+
+
+def test_thematic_breaks_are_not_blocks_and_setext_needs_a_paragraph():
+    blocks = parse_markdown("第一段。\n\n---\n\n第二段。\n")
+    assert [b.text for b in blocks] == ["第一段。", "第二段。"] and all(b.heading_path == () for b in blocks)
+
+
+def test_cli_chunks_of_a_note_with_a_commented_heading(tmp_path):
+    import json
+
+    from .reliability.helpers import kb_cli
+
+    note = tmp_path / "draft.md"
+    note.write_text("# 正文\n\n<!--\n# 草稿标题\n-->\n\n正文的第一段，讲向量检索。\n", encoding="utf-8")
+    data = tmp_path / "data"
+    assert kb_cli(data, "ingest", str(note), "--kb", "notes", "--no-progress").returncode == 0
+    chunks = json.loads(kb_cli(data, "chunks", "--kb", "notes", "--json").stdout)
+    assert chunks and all(c["heading_path"] == ["正文"] for c in chunks)
+
+
+def test_raw_html_in_a_title_is_kept_as_typed():
+    blocks = parse_markdown("# 安全 <script>alert('h')</script> **注意**\n\n正文。\n")
+    assert blocks[0].heading_path == ("安全 <script>alert('h')</script> 注意",)

@@ -1,4 +1,62 @@
-"""Messages of ingest."""
+"""Messages of ingest: file names, file types, reading and decoding a file (PDF reading has its own)."""
 
 MESSAGES: dict[str, tuple[str, str]] = {
+    # file names
+    "ingest.name_empty": ("文件名是空的：请给文件起个名字", "the file name is empty: give the file a name"),
+    "ingest.name_control": ("文件名中含有控制字符：请重命名文件",
+                            "the file name contains control characters: rename the file"),
+    "ingest.name_separator": (
+        "文件名中含有路径分隔符（/ 或 \\）：请上传文件本身，而不是路径",
+        "the file name contains a path separator (/ or \\): upload the file itself, not a path"),
+    "ingest.name_invisible": (
+        "文件名中含有不可见字符或从右到左的覆盖字符，可能掩盖真实的文件类型：请重命名文件",
+        "the file name contains invisible or right-to-left override characters that can disguise its type: "
+        "rename the file"),
+    "ingest.name_dot": ("文件名以点（.）开头：请重命名文件", "the file name starts with a dot: rename the file"),
+    "ingest.name_too_long": (
+        "文件名太长：{bytes} 字节（UTF-8），最多 {limit} 字节：请缩短文件名",
+        "the file name is longer than {limit} bytes ({bytes} bytes in UTF-8): shorten it"),
+    "ingest.unsupported_type": (
+        "不支持的文件类型 “{ext}”：KB Studio 可以读取 {supported}",
+        "unsupported file type '{ext}': KB Studio reads {supported}"),
+    # size and content
+    "ingest.too_large": (
+        "文件大小为 {size_mb} MB，超过了 {limit_mb} MB 的上限：请拆分文件，或在 config.toml 中调大 [storage] max_file_mb",
+        "the file is {size_mb} MB, over the {limit_mb} MB limit: split it, or raise [storage] max_file_mb "
+        "in config.toml"),
+    "ingest.empty_file": ("文件是空的（0 字节）：没有可索引的内容",
+                          "the file is empty (0 bytes): nothing to index"),
+    "ingest.whitespace_only": ("文件中只有空白字符：没有可索引的内容",
+                               "the file has no text (only whitespace): nothing to index"),
+    "ingest.binary_nul": (
+        "文件看起来是二进制数据而不是文本（含有 NUL 字节）：请确认它确实是文本或 Markdown 文件",
+        "the file looks like binary data, not text (it contains NUL bytes): check that it really is a text or "
+        "Markdown file"),
+    "ingest.binary": (
+        "文件看起来是二进制数据而不是文本：请确认它确实是文本或 Markdown 文件",
+        "the file looks like binary data, not text: check that it really is a text or Markdown file"),
+    "ingest.undecodable": (
+        "无法识别文件的文字编码（试过 UTF-8、UTF-16、自动识别和 GB18030/GBK）：请把它另存为 UTF-8 后再试",
+        "the text cannot be decoded (tried UTF-8, UTF-16, detection and GB18030/GBK): save it as UTF-8 and "
+        "try again"),
+    # reading from disk
+    "ingest.cannot_read": ("无法读取文件 {path}：{reason}", "cannot read the file {path}: {reason}"),
+    "ingest.not_regular_file.fifo": (
+        "{path} 不是普通文件，而是命名管道（FIFO）：只能导入普通文件",
+        "{path} is not a regular file but a named pipe (FIFO): only regular files can be ingested"),
+    "ingest.not_regular_file.device": (
+        "{path} 不是普通文件，而是设备文件：只能导入普通文件",
+        "{path} is not a regular file but a device: only regular files can be ingested"),
+    "ingest.not_regular_file.socket": (
+        "{path} 不是普通文件，而是套接字：只能导入普通文件",
+        "{path} is not a regular file but a socket: only regular files can be ingested"),
+    "ingest.not_regular_file.directory": (
+        "{path} 是文件夹，不是文件：请列出其中的文件，例如 `python -m kb ingest {path}/*.md`",
+        "{path} is a folder, not a file: name the files in it, e.g. `python -m kb ingest {path}/*.md`"),
+    "ingest.not_regular_file": (
+        "{path} 不是普通文件：只能导入普通文件", "{path} is not a regular file: only regular files can be ingested"),
+    "ingest.file_changed": (
+        "读取 {path} 时文件正在变化（大小从 {before} 变为 {after} 字节）：请等文件写完后再导入",
+        "{path} changed while it was read (from {before} to {after} bytes): ingest it again once it is "
+        "no longer being written"),
 }
