@@ -40,3 +40,38 @@ def test_the_cli_language_follows_kb_lang_then_the_locale(monkeypatch, env, expe
     for var, value in env.items():
         monkeypatch.setenv(var, value)
     assert current_lang() == expected
+
+
+def _raise_sites():
+    """Every construction of one of our error classes in kb/, with its first argument."""
+    import ast
+    from pathlib import Path
+
+    import kb.errors as errors
+
+    ours = {name for name, obj in vars(errors).items() if isinstance(obj, type) and issubclass(obj, errors.KBError)}
+    root = Path(errors.__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) in ours:
+                name = getattr(node.func, "id", getattr(node.func, "attr", None))
+                args = node.args[1:] if name == "IngestError" else node.args
+                yield path.relative_to(root.parent), node.lineno, args[0] if args else None
+
+
+def test_every_error_in_the_core_is_raised_with_a_catalog_code():
+    """No sentence where a code belongs: a message must exist in both languages."""
+    import ast
+    import re
+
+    bad = []
+    for path, line, arg in _raise_sites():
+        if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+            if arg.value not in CATALOG or arg.value == "legacy.text":
+                bad.append(f"{path}:{line} {arg.value[:60]!r}")
+        elif isinstance(arg, ast.JoinedStr):  # f"config.rule.{x}": the fixed part must be a code prefix
+            head = arg.values[0].value if arg.values and isinstance(arg.values[0], ast.Constant) else ""
+            if not re.fullmatch(r"[a-z_]+(\.[a-z_0-9]+)*\.", head) or not any(c.startswith(head) for c in CATALOG):
+                bad.append(f"{path}:{line} f-string {head!r}")
+    assert not bad, bad

@@ -34,8 +34,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "cli.delete.done": ("已从 “{kb}” 删除 {file}（{chunks} 个片段）", "deleted {file} ({chunks} chunks) from '{kb}'"),
     "cli.check.ok": ("正常：{docs} 个文档，{chunks} 个片段，{vectors} 个向量",
                      "OK: {docs} documents, {chunks} chunks, {vectors} vectors"),
-    "cli.check.problems": ("有问题：{docs} 个文档，{chunks} 个片段，{vectors} 个向量",
-                           "PROBLEMS: {docs} documents, {chunks} chunks, {vectors} vectors"),
+    "cli.check.problems": ("已损坏：{docs} 个文档，{chunks} 个片段，{vectors} 个向量",
+                           "DAMAGED: {docs} documents, {chunks} chunks, {vectors} vectors"),
     "cli.check.empty": ("正常（空的知识库）：{docs} 个文档，{chunks} 个片段，{vectors} 个向量",
                         "OK (empty): {docs} documents, {chunks} chunks, {vectors} vectors"),
     "cli.kbs.damaged": ("{name}  已损坏：{problem} → `python -m kb check --kb {name}`",
@@ -63,10 +63,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "[{{\"role\": \"user\" 或 \"assistant\", \"content\": \"...\"}}]",
         "Cannot read history file {path}: {reason}. It must be a JSON list of "
         "{{\"role\": \"user\"|\"assistant\", \"content\": \"...\"}}"),
-    "cli.history.shape": (
-        "对话历史文件 {path} 必须是一个 JSON 列表，每一项都是含有文字 \"role\" 和 \"content\" 的对象（第 {index} 项不是）",
-        "History file {path} must be a JSON list of objects with text \"role\" and \"content\" (item {index} is not)"),
-    # ask
     "cli.ask.rewritten": ("（改写后的问题：{text}）", "(rewritten: {text})"),
     "cli.ask.sources": ("来源：", "sources:"),
     "cli.ask.budget": (

@@ -76,14 +76,16 @@ def check(folder: Path, name: str, indexes: Indexes | None = None) -> CheckRepor
     try:
         manifest = read_manifest(folder, name)
     except StoreError as exc:
-        found.add(exc.code, "manifest.json", **exc.params)
+        found.add(exc.code, "manifest.json", "advice.repair", **{k: v for k, v in exc.params.items() if k != "kb"})
     try:
         assess_database(folder, name)
         conn = _connect_ro(folder / DB_NAME)
     except (StoreError, sqlite3.Error) as exc:
         code = exc.code if isinstance(exc, StoreError) else "store.db_damaged"
+        params = {k: v for k, v in exc.params.items() if k != "kb"} if isinstance(exc, StoreError) else \
+            {"path": str(folder / DB_NAME), "reason": str(exc)}
         advice = "advice.repair_restore" if n_originals else "advice.recreate"
-        found.add(code, DB_NAME, advice, originals=n_originals)
+        found.add(code, DB_NAME, advice, originals=n_originals, **params)
         return found.report((0, 0, 0))
     try:
         counts = _check_database(conn, found, manifest, n_originals)

@@ -63,7 +63,7 @@ def test_upload_ingests_files_with_a_result_per_file(app_env):
     assert not at.exception
     results = frame(at, "状态")
     assert list(results["状态"]) == ["新增", "新增", "失败"]
-    assert "empty" in results["原因 / 提示"].iloc[2]
+    assert "文件是空的" in results["原因 / 提示"].iloc[2]
     assert any("新增 2" in w for w in texts(at.warning))  # one failed: a warning, not a success
     page_text = " ".join(texts(at.markdown))
     assert PDF.name in page_text.replace("\\", "") and MD.name in page_text.replace("\\", "")
