@@ -183,12 +183,35 @@ def _read_history(path: str) -> list[dict[str, str]]:
 
 @command("eval")
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    from .evaluate import evaluate, format_report, load_items
+    """Score one or several question sets (`questions.jsonl:KB ...`), each set and their mean.
 
-    items = load_items(Path(args.file))
-    with _open(args, settings) as kb:
-        report = evaluate(kb, items, mode=args.mode, k=args.k)
-    _out(args, report.to_dict(), format_report(report, docs_only=args.docs_only))
+    `--ablate NAME` turns one mechanism off (repeatable; `--ablate list` names them), so what a
+    mechanism is worth shows on every set at once.
+    """
+    from .evaluate import EvalSpec, evaluate, format_report, format_table, load_items, mean_of
+    from .retrieval import ABLATIONS
+
+    if "list" in (args.ablate or []):
+        _out(args, {name: desc for name, (_, _, desc) in ABLATIONS.items()},
+             "\n".join(f"{name:<14} {desc}" for name, (_, _, desc) in ABLATIONS.items()))
+        return 0
+    if not args.sets:
+        raise KBError("eval.no_sets")
+    specs = [EvalSpec.parse(s, args.kb_given) for s in args.sets]
+    reports = []
+    for spec in specs:
+        items = load_items(spec.path)
+        with KnowledgeBase.open(settings, spec.kb, create=False) as kb:
+            reports.append(evaluate(kb, items, mode=args.mode, k=args.k, ablate=args.ablate or ()))
+    data = {"ablate": args.ablate or [], "sets": {s.label: r.to_dict() for s, r in zip(specs, reports)},
+            "mean": mean_of(reports)}
+    if len(specs) == 1 and not args.json:
+        text = format_report(reports[0], docs_only=True)
+    else:
+        text = format_table([s.label for s in specs], reports)
+    if args.ablate:
+        text = f"ablated: {', '.join(args.ablate)}\n" + text
+    _out(args, data if len(specs) > 1 or args.ablate else reports[0].to_dict(), text)
     return 0
 
 
@@ -318,11 +341,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--mmr", action=argparse.BooleanOptionalAction, default=None, help="diversify results (MMR)")
     sp.add_argument("--doc", action="append", help="only search this document (repeatable)")
     sp.add_argument("--history", help='JSON file: a list of {"role","content"} earlier turns')
-    sp = add("eval", "score retrieval on a JSONL question set")
-    sp.add_argument("file")
+    from .retrieval import ABLATIONS
+
+    sp = add("eval", "score retrieval on JSONL question sets: FILE --kb K, or FILE:KB FILE:KB ...")
+    sp.add_argument("sets", nargs="*", metavar="FILE[:KB]", help="question set, optionally :knowledge base")
     sp.add_argument("--mode", choices=["dense", "bm25", "hybrid"])
     sp.add_argument("--k", type=int, default=10)
-    sp.add_argument("--docs-only", action="store_true", help="also report the docs-only gate's declines")
+    sp.add_argument("--ablate", action="append", metavar="NAME",
+                    help="turn one retrieval mechanism off (repeatable): " + ", ".join(ABLATIONS) +
+                         "; `--ablate list` explains them")
+    sp.add_argument("--docs-only", action="store_true", help="kept for old scripts: the gate is always reported")
     sp = add("ask", "ask a question; the answer streams, then its sources")
     sp.add_argument("question")
     sp.add_argument("--session", default="cli", help="conversation name (history is kept per name)")
@@ -339,6 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s %(message)s")
     try:
         settings = Settings.load(args.config)
+        args.kb_given = getattr(args, "kb", None)
         if getattr(args, "kb", None) is None and args.command != "kbs":
             args.kb = settings.storage.default_kb
         return COMMANDS[args.command](args, settings)

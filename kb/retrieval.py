@@ -65,6 +65,8 @@ class SearchOptions:
     name_check: bool = True
     answer_type_boost: float = 0.3
     documents: tuple[str, ...] = ()  # restrict to these documents (file names or ids)
+    # Mechanism switches: each one can be turned off by name (`kb eval --ablate NAME`), see ABLATIONS.
+    use_history: bool = True
 
     @classmethod
     def from_settings(cls, r: RetrievalSettings, **overrides: Any) -> "SearchOptions":
@@ -80,13 +82,34 @@ class SearchOptions:
         from .errors import KBError
 
         if self.mode not in MODES:
-            raise KBError(f"Unknown search mode {self.mode!r}: use dense, bm25 or hybrid")
+            raise KBError("search.bad_mode", mode=self.mode)
         if self.fusion not in FUSIONS:
-            raise KBError(f"Unknown fusion {self.fusion!r}: use zscore or rrf")
+            raise KBError("search.bad_fusion", fusion=self.fusion)
         if not 1 <= self.k <= 100:
-            raise KBError("k must be between 1 and 100")
+            raise KBError("search.bad_k", k=self.k)
         if not 0 <= self.mmr_lambda <= 1:
-            raise KBError("mmr_lambda must be between 0 and 1")
+            raise KBError("search.bad_mmr_lambda", value=self.mmr_lambda)
+
+
+# name -> (SearchOptions field, value that turns the mechanism off, what it does)
+ABLATIONS: dict[str, tuple[str, Any, str]] = {
+    "history": ("use_history", False, "a follow-up question is searched together with the previous turn"),
+    "name_check": ("name_check", False, "decline when a Chinese question's Latin names occur in no chunk"),
+    "answer_type": ("answer_type_boost", 0.0, "'which year / how many' questions lift chunks holding a number"),
+}
+
+
+def ablated(options: SearchOptions, names: Collection[str]) -> SearchOptions:
+    """`options` with the named mechanisms turned off (an unknown name is an error, not a no-op)."""
+    from .errors import KBError
+
+    changes: dict[str, Any] = {}
+    for name in names:
+        if name not in ABLATIONS:
+            raise KBError("search.unknown_ablation", name=name, known=", ".join(ABLATIONS))
+        field_name, off, _ = ABLATIONS[name]
+        changes[field_name] = off
+    return replace(options, **changes)
 
 
 @dataclass(frozen=True)
@@ -331,7 +354,7 @@ class Retriever:
     def search(self, query: str, options: SearchOptions, history: Sequence[dict[str, str]] = (),
                allowed: Collection[int] | None = None) -> SearchResult:
         timings: dict[str, float] = {}
-        used_history = bool(history) and is_follow_up(query, history)
+        used_history = options.use_history and bool(history) and is_follow_up(query, history)
         text = expand_with_history(query, history) if used_history else query
         terms = query_terms(query, text, used_history)
         n = options.candidates
