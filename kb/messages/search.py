@@ -20,6 +20,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "the closest chunk's similarity {best:.3f} is below this knowledge base's calibrated threshold "
         "{threshold:.3f} ({n} pseudo-questions made from its own chunks: {quantile:.0%} of questions about "
         "documents it lacks score below it)"),
+    "gate.unknown_names": (
+        "问题里的名称 {names} 在知识库中从未出现，且最相近片段的相似度 {best:.3f} 不高于本知识库文档外问题的中位数 {support:.3f}"
+        "（{n} 个模拟问题校准）",
+        "the knowledge base never mentions {names}, and the closest chunk's similarity {best:.3f} does not beat "
+        "the median {support:.3f} of questions about documents it lacks ({n} pseudo-questions)"),
+    "gate.unknown_names_fixed": ("知识库中从未出现问题里的名称 {names}", "the knowledge base never mentions {names}"),
     "gate.below_fixed": ("最相近片段的相似度 {best:.3f} 低于阈值 {threshold:.3f}",
                          "the closest chunk's similarity {best:.3f} is below the threshold {threshold:.3f}"),
     "eval.unreadable": ("无法读取问题集 {path}：{reason}", "Cannot read the question set {path}: {reason}"),
