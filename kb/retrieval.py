@@ -36,7 +36,7 @@ import numpy as np
 from .config import RetrievalSettings
 from .gate import GateDecision, calibration_for, decide, missing_names, name_terms
 from .messages import render
-from .textproc import tokenize
+from .textproc import FIELD_PREFIX, tokenize
 from .types import Chunk
 
 MODES = ("dense", "bm25", "hybrid")
@@ -61,6 +61,7 @@ class SearchOptions:
     documents: tuple[str, ...] = ()  # restrict to these documents (file names or ids)
     # Mechanism switches: each one can be turned off by name (`kb eval --ablate NAME`), see ABLATIONS.
     use_history: bool = True
+    fields: bool = True  # file name, title and heading path are searched as keyword fields
 
     @classmethod
     def from_settings(cls, r: RetrievalSettings, **overrides: Any) -> "SearchOptions":
@@ -93,6 +94,7 @@ class SearchOptions:
 # name -> (SearchOptions field, value that turns the mechanism off, what it does)
 ABLATIONS: dict[str, tuple[str, Any, str]] = {
     "history": ("use_history", False, "a follow-up question is searched together with the previous turn"),
+    "fields": ("fields", False, "file name and document title are keyword fields (BM25 per field)"),
     "calibration": ("calibrated_gate", False, "docs-only gate from this knowledge base's pseudo-questions "
                     "(off: the fixed threshold and relative cutoff)"),
     "gate_names": ("gate_names", False, "the gate declines a question whose names no chunk holds, unless a "
@@ -125,12 +127,14 @@ class ScoredChunk:
     matched_terms: tuple[str, ...] = ()
     passed: bool = False  # passed the relevance gate
     keyword_coverage: float = 0.0  # share of the question's keyword weight found in this chunk, 0..1
+    matched_fields: tuple[str, ...] = ()  # where query terms matched besides the text: file, title, heading
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["chunk"] = self.chunk.to_dict()
         d["locator"] = self.chunk.locator
         d["matched_terms"] = list(self.matched_terms)
+        d["matched_fields"] = list(self.matched_fields)
         return d
 
 
@@ -193,6 +197,27 @@ def expand_with_history(question: str, history: Sequence[dict[str, str]]) -> str
     last_answer = next((t["content"] for t in reversed(history) if t.get("role") == "assistant"), "")
     parts = [last_user.strip(), last_answer.strip()[:160], question.strip()]
     return " ".join(p for p in parts if p)
+
+
+_FIELD_OF = {prefix: name for name, prefix in FIELD_PREFIX.items()}
+
+
+def with_fields(terms: Sequence[str]) -> list[str]:
+    """The query's terms, then each again in every field (file name, title)."""
+    return [*terms, *(prefix + t for prefix in FIELD_PREFIX.values() for t in terms)]
+
+
+def split_matched(matched: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(body terms, fields) of a hit's matched terms: field terms name their field, once each."""
+    body, found = [], []
+    for term in matched:
+        name = _FIELD_OF.get(term[:3])
+        if name is None:
+            body.append(term)
+        elif name not in found:
+            found.append(name)
+    order = list(FIELD_PREFIX)
+    return tuple(body), tuple(sorted(found, key=order.index))
 
 
 def query_terms(question: str, text: str, used_history: bool) -> list[str]:
@@ -296,6 +321,7 @@ class Retriever:
         used_history = options.use_history and bool(history) and is_follow_up(query, history)
         text = expand_with_history(query, history) if used_history else query
         terms = query_terms(query, text, used_history)
+        searched = with_fields(terms) if options.fields else terms
         n = options.candidates
         dense_hits: list[tuple[int, float]] = []
         bm25_hits = []
@@ -309,7 +335,7 @@ class Retriever:
             timings["dense"] = _ms(t)
         if options.mode in ("bm25", "hybrid"):
             t = time.perf_counter()
-            bm25_hits = self.indexes.keyword(terms, n, allowed)
+            bm25_hits = self.indexes.keyword(searched, n, allowed)
             timings["bm25"] = _ms(t)
 
         t = time.perf_counter()
@@ -321,7 +347,7 @@ class Retriever:
         keyword = {h.id: h for h in bm25_hits}
         missed = [i for i in pool if i not in keyword]
         if missed and terms:
-            keyword.update(self.indexes.keyword_scores(terms, missed))
+            keyword.update(self.indexes.keyword_scores(searched, missed))
         vectors = self.indexes.vectors_for(pool) if pool else None
         dense_all = {i: float(s) for i, s in zip(pool, vectors @ qvec)} if vectors is not None else {}
         fused = fuse(options, pool, dense_hits, bm25_hits, dense_all, keyword)
@@ -351,13 +377,16 @@ class Retriever:
             if i not in chunks:  # deleted by another writer between search and fetch
                 continue
             hit = keyword.get(i)
+            body, in_fields = split_matched(hit.matched) if hit else ((), ())
+            if body and chunks[i].heading_path and set(body) & set(tokenize(chunks[i].heading)):
+                in_fields += ("heading",)
             results.append(ScoredChunk(
                 chunk=chunks[i], fused_score=float(fused[i]), fused_rank=rank,
                 dense_score=dense_all.get(i), dense_rank=dense_rank.get(i),
                 bm25_score=hit.score if hit else None, bm25_rank=bm25_rank.get(i),
-                matched_terms=hit.matched if hit else (),
+                matched_terms=body, matched_fields=in_fields,
                 passed=_passes(dense_all.get(i), best, decision, options),
-                keyword_coverage=round(keyword_coverage(hit.matched if hit else (), stats), 4)))
+                keyword_coverage=round(keyword_coverage(body, stats), 4)))
         timings["gate_fetch"] = _ms(t)
         passed = any(r.passed for r in results)
         code = decision.reason_code if not passed else ""

@@ -36,7 +36,11 @@ import jieba
 
 log = logging.getLogger(__name__)
 
-__all__ = ["STOPWORDS", "tokenize", "warm_up"]
+__all__ = ["FIELD_PREFIX", "STOPWORDS", "tokenize", "warm_up"]
+
+# Keyword terms of a chunk's fields carry their field as a prefix no tokenized text can produce
+# (tokenize never emits "\x1f"): `\x1ff:apt` is "apt" in the file name, not in the body.
+FIELD_PREFIX = {"file": "\x1ff:", "title": "\x1ft:"}
 
 _ZH_STOPWORDS = """
 的 地 得 了 着 过 是 在 和 与 及 或 也 都 就 而 又 还 很 并 但 但是 而且 并且 或者 以及
@@ -100,7 +104,7 @@ def warm_up() -> None:
 
 # A command-line option as written: `-C`, `-xzf`, `--directory`, `--gpu-layers` (not a minus
 # sign or a dash inside a word), or a printf-style placeholder (`%s`, `%-10d`, `%.2f`).
-_IDENTIFIER = re.compile(r"(?<![\w\-])(?:--?[A-Za-z][\w\-]*|%[\-+#0 ]?\d*(?:\.\d+)?[a-zA-Z])")
+_IDENTIFIER = re.compile(r"(?<![\w\-])(?:--?[A-Za-z][\w\-]*|%[\-+#0]?\d*(?:\.\d+)?[a-zA-Z])")
 
 
 def _identifier_term(token: str) -> str:

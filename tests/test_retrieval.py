@@ -196,7 +196,7 @@ def test_every_result_carries_a_full_score_breakdown(small_kb, mode):
     for r in result.results:
         assert r.dense_score is not None and -1.0001 <= r.dense_score <= 1.0001  # exact for every result
         assert 0.0 <= r.keyword_coverage <= 1.0
-        assert (r.bm25_score is None) == (not r.matched_terms)
+        assert (r.bm25_score is None) == (not r.matched_terms and not r.matched_fields)
         if r.bm25_score is not None:
             assert r.bm25_score > 0
         d = r.to_dict()

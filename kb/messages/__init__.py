@@ -16,12 +16,12 @@ import os
 import string
 from typing import Any, Mapping
 
-from . import core, ingest, llm, search
+from . import core, ingest, llm, pdf, search
 
 LANGS = ("zh", "en")
 
 CATALOG: dict[str, tuple[str, str]] = {}
-for _part in (core, ingest, llm, search):
+for _part in (core, ingest, llm, pdf, search):
     _overlap = CATALOG.keys() & _part.MESSAGES.keys()
     if _overlap:
         raise RuntimeError(f"message codes defined twice: {sorted(_overlap)}")
