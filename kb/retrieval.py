@@ -64,7 +64,7 @@ class SearchOptions:
     # File name and title as keyword fields. Off: measured on both public sets it gained no
     # question on one and cost one on the other (README, "Retrieval"); the field terms are indexed.
     fields: bool = False
-    dedupe: bool = True  # results whose text is identical (whitespace aside) take one place
+
 
     @classmethod
     def from_settings(cls, r: RetrievalSettings, **overrides: Any) -> "SearchOptions":
@@ -97,7 +97,6 @@ class SearchOptions:
 # name -> (SearchOptions field, value that turns the mechanism off, what it does)
 ABLATIONS: dict[str, tuple[str, Any, str]] = {
     "history": ("use_history", False, "a follow-up question is searched together with the previous turn"),
-    "dedupe": ("dedupe", False, "chunks with identical text (a passage repeated in a document) take one place"),
     "calibration": ("calibrated_gate", False, "docs-only gate from this knowledge base's pseudo-questions "
                     "(off: the fixed threshold and relative cutoff)"),
     "gate_names": ("gate_names", False, "the gate declines a question whose names no chunk holds, unless a "
@@ -355,10 +354,6 @@ class Retriever:
         dense_all = {i: float(s) for i, s in zip(pool, vectors @ qvec)} if vectors is not None else {}
         fused = fuse(options, pool, dense_hits, bm25_hits, dense_all, keyword)
         order = sorted(fused, key=lambda i: (-fused[i], i))
-        fetched: dict[int, Chunk] = {}
-        if options.dedupe and len(order) > options.k:
-            fetched = self.store.chunks_by_rowid(order[:options.k * 3])
-            order = unique_texts(order, fetched)
         if options.mmr and vectors is not None and len(order) > options.k:
             row = {i: j for j, i in enumerate(pool)}
             picked = mmr_select(order, [fused[i] for i in order], vectors[[row[i] for i in order]], options.k,
@@ -378,9 +373,7 @@ class Retriever:
             decision = decide(best, cal, missing, names_block, options.gate_names, options.threshold)
         else:
             decision = _fixed_decision(best, missing, names_block, options)
-        chunks = {i: fetched[i] for i in picked if i in fetched}
-        if len(chunks) < len(picked):
-            chunks.update(self.store.chunks_by_rowid([i for i in picked if i not in chunks]))
+        chunks = self.store.chunks_by_rowid(picked)
         results = []
         for rank, i in enumerate(picked, start=1):
             if i not in chunks:  # deleted by another writer between search and fetch
@@ -407,29 +400,6 @@ class Retriever:
                             render(code, decision.params) if code else "", code,
                             dict(decision.params) if code else {}, decision.floor,
                             cal.to_dict() if cal else None)
-
-
-_SPACE = re.compile(r"\s+")
-
-
-def unique_texts(order: Sequence[int], chunks: dict[int, Chunk]) -> list[int]:
-    """`order` without the later of two chunks whose texts are the same apart from whitespace.
-
-    A passage repeated in a document (a question asked twice in a transcript, a boilerplate
-    note) would otherwise fill two of the k places with one piece of evidence. Only the
-    fetched head of the ranking is compared; the rest keeps its order.
-    """
-    seen: set[str] = set()
-    out = []
-    for i in order:
-        c = chunks.get(i)
-        if c is not None:
-            key = _SPACE.sub("", c.text)
-            if key in seen:
-                continue
-            seen.add(key)
-        out.append(i)
-    return out
 
 
 def _fixed_decision(best: float | None, missing: Sequence[str], names_block: bool,

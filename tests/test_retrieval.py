@@ -274,3 +274,15 @@ def test_quality_on_the_users_corpus_with_the_builtin_embedder(builtin_data):
     # five of the longest chunks fit the chat budget: 4096 - 768 answer reserve - ~800 prompt+history
     longest = sorted((len(c.text) + len(c.heading) for c in chunks), reverse=True)[:5]
     assert sum(longest) * 0.6 < 4096 - 768 - 800
+
+
+def test_fields_say_where_a_term_matched(small_kb):
+    # file/title fields are indexed at ingest; searched only when asked for (off by default)
+    plain = small_kb.search("deploy 环境", k=3)
+    assert all("file" not in r.matched_fields for r in plain.results)
+    fielded = small_kb.search("deploy 环境", k=3, fields=True)
+    top = fielded.results[0]
+    assert top.chunk.file_name == "deploy.md" and "file" in top.matched_fields
+    assert "deploy" not in top.matched_terms and top.to_dict()["matched_fields"] == list(top.matched_fields)
+    heading = small_kb.search("重排序", k=1).results[0]
+    assert "heading" in heading.matched_fields  # the term is in the chunk's heading path
