@@ -288,3 +288,21 @@ def test_fields_say_where_a_term_matched(small_kb):
     assert "deploy" not in top.matched_terms and top.to_dict()["matched_fields"] == list(top.matched_fields)
     heading = small_kb.search("重排序", k=1).results[0]
     assert "heading" in heading.matched_fields  # the term is in the chunk's heading path
+
+
+def test_the_gate_calibrates_on_the_knowledge_base_once_per_generation(tmp_path):
+    settings = make_settings(tmp_path / "data")  # hash embedder, shipped threshold: the calibrated gate
+    notes = [(f"n{i}.md", f"# 主题{i}\n\n第{i}篇笔记讲的是模块{i}的配置方法，先修改配置文件，再重启服务让设置生效。\n\n"
+                          f"## 日志\n\n模块{i}的日志写在单独的目录里，排查问题时先看最近一次的错误记录。\n".encode()) for i in range(8)]
+    with KnowledgeBase.open(settings, "notes") as kb:
+        kb.ingest_bytes(notes)
+        first = kb.search("模块3 的配置怎么改？")
+        assert first.options.calibrated_gate and first.calibration is not None
+        cal = first.calibration
+        assert cal["n"] >= 8 and cal["floor"] <= cal["support"] and cal["generation"] == kb.indexes.generation
+        assert kb.search("日志在哪里？").calibration == cal  # cached for the generation
+        kb.ingest_bytes([("extra.md", "# 附录\n\n另外一篇关于备份策略的说明，每周做一次完整备份。\n".encode())])
+        again = kb.search("模块3 的配置怎么改？")
+        assert again.calibration["generation"] == kb.indexes.generation != cal["generation"]
+        if not again.gate_passed:  # a decline always says why, in both languages
+            assert again.gate_code.startswith("gate.") and again.gate_message("zh") and again.gate_message("en")
