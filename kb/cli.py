@@ -252,12 +252,35 @@ def _read_history(path: str) -> list[dict[str, str]]:
 
 @command("eval")
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    from .evaluate import evaluate, format_report, load_items
+    """Score one or several question sets (`questions.jsonl:KB ...`), each set and their mean.
 
-    items = load_items(Path(args.file))
-    with _open(args, settings) as kb:
-        report = evaluate(kb, items, mode=args.mode, k=args.k)
-    _out(args, report.to_dict(), format_report(report, docs_only=args.docs_only))
+    `--ablate NAME` turns one mechanism off (repeatable; `--ablate list` names them), so what a
+    mechanism is worth shows on every set at once.
+    """
+    from .evaluate import EvalSpec, evaluate, format_report, format_table, load_items, mean_of
+    from .retrieval import ABLATIONS
+
+    if "list" in (args.ablate or []):
+        _out(args, {name: desc for name, (_, _, desc) in ABLATIONS.items()},
+             "\n".join(f"{name:<14} {desc}" for name, (_, _, desc) in ABLATIONS.items()))
+        return 0
+    if not args.sets:
+        raise KBError("eval.no_sets")
+    specs = [EvalSpec.parse(s, args.kb_given) for s in args.sets]
+    reports = []
+    for spec in specs:
+        items = load_items(spec.path)
+        with KnowledgeBase.open(settings, spec.kb, create=False) as kb:
+            reports.append(evaluate(kb, items, mode=args.mode, k=args.k, ablate=args.ablate or ()))
+    data = {"ablate": args.ablate or [], "sets": {s.label: r.to_dict() for s, r in zip(specs, reports)},
+            "mean": mean_of(reports)}
+    if len(specs) == 1 and not args.json:
+        text = format_report(reports[0], docs_only=True)
+    else:
+        text = format_table([s.label for s in specs], reports)
+    if args.ablate:
+        text = f"ablated: {', '.join(args.ablate)}\n" + text
+    _out(args, data if len(specs) > 1 or args.ablate else reports[0].to_dict(), text)
     return 0
 
 
@@ -411,10 +434,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--mmr", action=argparse.BooleanOptionalAction, default=None, help=_t("cli.help.mmr"))
     sp.add_argument("--doc", action="append", help=_t("cli.help.only_doc"))
     sp.add_argument("--history", help=_t("cli.help.history"))
+    from .retrieval import ABLATIONS
+
     sp = add("eval")
-    sp.add_argument("file", help=_t("cli.help.eval_file"))
+    sp.add_argument("sets", nargs="*", metavar="FILE[:KB]", help=_t("cli.help.eval_sets"))
     sp.add_argument("--mode", choices=["dense", "bm25", "hybrid"], help=_t("cli.help.mode"))
     sp.add_argument("--k", type=k, default=10, help=_t("cli.help.k"))
+    sp.add_argument("--ablate", action="append", metavar="NAME",
+                    help=_t("cli.help.ablate", names=", ".join(ABLATIONS)))
     sp.add_argument("--docs-only", action="store_true", help=_t("cli.help.docs_only"))
     sp = add("ask")
     sp.add_argument("question", help=_t("cli.help.question"))
@@ -442,6 +469,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
         settings = Settings.load(args.config)
         use_data_dir(settings.data_dir)  # jieba's cache under data_dir, never the shared /tmp
+        args.kb_given = getattr(args, "kb", None)
         if getattr(args, "kb", None) is None and args.command != "kbs":
             args.kb = settings.storage.default_kb
         if getattr(args, "kb", None) is not None:

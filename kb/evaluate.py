@@ -46,6 +46,16 @@ class EvalReport:
     mean_result_chars: float
     ranks: dict[str, int | None] = field(default_factory=dict)
     max_chunk_chars: int = 0  # with the heading path: what five results can cost in the prompt
+    gate_reasons: dict[str, str] = field(default_factory=dict)  # why the gate declined, per item ("" = passed)
+
+    @property
+    def declined_share(self) -> float:
+        """Share of unanswerable items the docs-only gate declined (1.0 when there are none)."""
+        return self.declined_unanswerable / self.n_unanswerable if self.n_unanswerable else 1.0
+
+    @property
+    def wrongly_declined_share(self) -> float:
+        return len(self.wrongly_declined) / self.n_answerable if self.n_answerable else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {"n_answerable": self.n_answerable, "hit@1": self.hit_at[1], "hit@3": self.hit_at[3],
@@ -53,7 +63,10 @@ class EvalReport:
                 "missed@5": self.missed_at_5, "declined_unanswerable": self.declined_unanswerable,
                 "n_unanswerable": self.n_unanswerable, "wrongly_declined": self.wrongly_declined,
                 "mean_chunk_chars": self.mean_chunk_chars, "mean_result_chars": self.mean_result_chars,
-                "max_chunk_chars": self.max_chunk_chars, "ranks": self.ranks}
+                "max_chunk_chars": self.max_chunk_chars, "ranks": self.ranks,
+                "declined_share": round(self.declined_share, 4),
+                "wrongly_declined_share": round(self.wrongly_declined_share, 4),
+                "gate_reasons": {k: v for k, v in self.gate_reasons.items() if v}}
 
 
 def load_items(path: Path) -> list[EvalItem]:
@@ -61,7 +74,7 @@ def load_items(path: Path) -> list[EvalItem]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
-        raise KBError(f"Cannot read the question set {path}: {exc}") from exc
+        raise KBError("eval.unreadable", path=str(path), reason=exc.strerror or str(exc)) from exc
     for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -70,8 +83,7 @@ def load_items(path: Path) -> list[EvalItem]:
             items.append(EvalItem(str(d["id"]), d["question"], tuple(d.get("evidence") or ()), d.get("kind", ""),
                                   tuple(d.get("history") or ()), d.get("source")))
         except (ValueError, KeyError, TypeError) as exc:
-            raise KBError(f"{path} line {n} is not a valid question ({exc}): each line needs id, question, "
-                          "evidence") from exc
+            raise KBError("eval.bad_item", path=str(path), line=n, reason=str(exc)) from exc
     return items
 
 
@@ -85,12 +97,19 @@ def first_hit_rank(texts: Sequence[str], evidence: Sequence[str]) -> int | None:
     return None
 
 
-def evaluate(kb: Any, items: Sequence[EvalItem], mode: str | None = None, k: int = 10) -> EvalReport:
+def evaluate(kb: Any, items: Sequence[EvalItem], mode: str | None = None, k: int = 10,
+             ablate: Sequence[str] = ()) -> EvalReport:
+    """Score `kb` on `items`; `ablate` names mechanisms to turn off (see kb.retrieval.ABLATIONS)."""
+    from .retrieval import ablated
+
+    options = ablated(kb.search_options(mode=mode, k=max(k, 10)), ablate)
     ranks: dict[str, int | None] = {}
     declined: dict[str, bool] = {}
+    gate_reasons: dict[str, str] = {}
     result_chars: list[int] = []
     for item in items:
-        result = kb.search(item.question, history=list(item.history), mode=mode, k=max(k, 10))
+        result = kb.search(item.question, options=options, history=list(item.history))
+        gate_reasons[item.id] = result.gate_reason
         texts = [r.chunk.text for r in result.results]
         result_chars += [len(t) for t in texts[:5]]
         declined[item.id] = not result.gate_passed
@@ -120,6 +139,7 @@ def evaluate(kb: Any, items: Sequence[EvalItem], mode: str | None = None, k: int
         mean_result_chars=round(statistics.mean(result_chars), 1) if result_chars else 0.0,
         ranks=ranks,
         max_chunk_chars=max((len(c.text) + len(c.heading) for c in chunks), default=0),
+        gate_reasons=gate_reasons,
     )
 
 
@@ -134,4 +154,55 @@ def format_report(r: EvalReport, docs_only: bool = False) -> str:
         lines.append(f"docs-only gate: declined {r.declined_unanswerable} of {r.n_unanswerable} unanswerable; "
                      f"wrongly declined {len(r.wrongly_declined)} of {r.n_answerable} answerable "
                      f"({' '.join(r.wrongly_declined) or '-'})")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- several sets at once
+
+@dataclass(frozen=True)
+class EvalSpec:
+    """One question set and the knowledge base it is asked of: `questions.jsonl:KB`."""
+
+    path: Path
+    kb: str
+
+    @staticmethod
+    def parse(text: str, default_kb: str | None) -> "EvalSpec":
+        path, sep, kb = text.rpartition(":")
+        if not sep or not path or "/" in kb or not kb:
+            path, kb = text, default_kb or ""
+        if not kb:
+            raise KBError("eval.no_kb", spec=text)
+        return EvalSpec(Path(path), kb)
+
+    @property
+    def label(self) -> str:
+        return f"{self.path.name}:{self.kb}"
+
+
+_MEAN_KEYS = ("hit@1", "hit@3", "hit@5", "mrr@10", "declined_share", "wrongly_declined_share", "mean_result_chars")
+
+
+def mean_of(reports: Sequence[EvalReport]) -> dict[str, float]:
+    """The unweighted mean of each headline figure over the sets (each set counts once)."""
+    dicts = [r.to_dict() for r in reports]
+    return {key: round(statistics.mean(d[key] for d in dicts), 4) for key in _MEAN_KEYS} if dicts else {}
+
+
+def format_table(labels: Sequence[str], reports: Sequence[EvalReport]) -> str:
+    """One line a set, then the mean: what `kb eval A:KB_A B:KB_B` prints."""
+    head = f"{'set':<28} {'hit@1':>6} {'hit@3':>6} {'hit@5':>6} {'MRR@10':>7} {'declined':>9} {'wrongly':>8} {'top5len':>8}"
+    lines = [head]
+    for label, r in zip(labels, reports):
+        lines.append(f"{label[:28]:<28} {r.hit_at[1]:>6.3f} {r.hit_at[3]:>6.3f} {r.hit_at[5]:>6.3f} "
+                     f"{r.mrr_at_10:>7.3f} {f'{r.declined_unanswerable}/{r.n_unanswerable}':>9} "
+                     f"{f'{len(r.wrongly_declined)}/{r.n_answerable}':>8} {r.mean_result_chars:>8.0f}")
+    if len(reports) > 1:
+        m = mean_of(reports)
+        lines.append(f"{'mean':<28} {m['hit@1']:>6.3f} {m['hit@3']:>6.3f} {m['hit@5']:>6.3f} {m['mrr@10']:>7.3f} "
+                     f"{m['declined_share']:>9.2f} {m['wrongly_declined_share']:>8.3f} {m['mean_result_chars']:>8.0f}")
+    for label, r in zip(labels, reports):
+        lines.append(f"{label}: missed@5 {' '.join(r.missed_at_5) or '-'}; wrongly declined "
+                     f"{' '.join(r.wrongly_declined) or '-'}; by kind " +
+                     ", ".join(f"{k} {v:.2f}" for k, v in r.hit5_by_kind.items()))
     return "\n".join(lines)

@@ -18,10 +18,13 @@ import logging
 import re
 import time
 import unicodedata
+from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from .errors import IngestError
+from .pdf_layout import heading_key, page_headings, page_lines, push_heading
 
 log = logging.getLogger(__name__)
 
@@ -390,21 +393,18 @@ def _load_pdf(name: str, data: bytes) -> LoadedFile:
             try:
                 ok = reader.decrypt("")
             except (DependencyError, NotImplementedError) as exc:
-                raise IngestError(name, f"the PDF is encrypted with a method that cannot be opened here ({exc}): "
-                                        "save an unencrypted copy and try again") from exc
+                raise IngestError(name, "pdf.encrypted_method", reason=str(exc)) from exc
             if not ok:
-                raise IngestError(name, "the PDF is password-protected: save a copy without a password "
-                                        "(e.g. print it to PDF) and try again")
+                raise IngestError(name, "pdf.password")
         n_pages = len(reader.pages)
         metadata = _pdf_metadata(reader)
     except IngestError:
         raise
     except (PdfReadError, FileNotDecryptedError, ValueError, KeyError, TypeError, AttributeError,
             IndexError, RecursionError, OSError, AssertionError) as exc:
-        raise IngestError(name, f"the PDF cannot be read ({exc.__class__.__name__}: {str(exc)[:160]}); it may be "
-                                "damaged or truncated: re-download or re-export it") from exc
+        raise IngestError(name, "pdf.unreadable", error=f"{exc.__class__.__name__}: {str(exc)[:160]}") from exc
     if n_pages == 0:
-        raise IngestError(name, "the PDF has no pages")
+        raise IngestError(name, "pdf.no_pages")
     loaded = LoadedFile(name, "pdf", iter(()), metadata=metadata, n_pages=n_pages)
     loaded.blocks = _pdf_blocks(name, reader, loaded)
     return loaded
@@ -427,18 +427,26 @@ def _pdf_blocks(name: str, reader: Any, loaded: LoadedFile) -> Iterator[Block]:
     started = time.monotonic()
     pages_with_text = 0
     empty_pages: list[int] = []
-    headings: list[tuple[int, str]] = []  # carried across pages
+    failed: list[str] = []  # pages pypdf could not read (limits, broken content streams)
+    headings: list[tuple[float, str]] = []  # the open heading path, carried across pages
+    sizes: Counter[float] = Counter()  # characters per font size so far: the body size is the commonest
+    by_font = False  # once a page shows headings by font size or weight, the markers are not used
     for index in range(loaded.n_pages or 0):
         if time.monotonic() - started > PDF_SECONDS_LIMIT:
-            raise IngestError(name, f"reading the PDF took longer than {PDF_SECONDS_LIMIT:.0f} s (page {index + 1} "
-                                    f"of {loaded.n_pages}): the file may be malformed; split or re-export it")
+            raise IngestError(name, "pdf.too_slow", limit=round(PDF_SECONDS_LIMIT), page=index + 1,
+                              pages=loaded.n_pages)
         page_no = index + 1
         try:
-            raw = reader.pages[index].extract_text() or ""
+            raw, lines = page_lines(reader.pages[index])
         except Exception as exc:  # noqa: BLE001 - pypdf raises many types on broken content streams
             loaded.warnings.append(f"page {page_no} could not be read ({exc.__class__.__name__}); skipped")
+            failed.append(f"{exc.__class__.__name__}: {str(exc)[:80]}")
             continue
-        text = clean_pdf_text(raw)
+        found = page_headings(lines, sizes)
+        if found and not by_font:
+            by_font = True
+            headings.clear()  # marker levels and font ranks do not mix
+        text = clean_pdf_text(raw, found.keys())
         if not text:
             empty_pages.append(page_no)
             continue
@@ -448,10 +456,11 @@ def _pdf_blocks(name: str, reader: Any, loaded: LoadedFile) -> Iterator[Block]:
                                    "fonts without a text map")
             continue
         pages_with_text += 1
-        yield from _pdf_page_blocks(text, page_no, headings)
+        yield from _pdf_page_blocks(text, page_no, headings, found if by_font else None)
+    if pages_with_text == 0 and failed:  # unreadable is not the same as scanned: OCR would not help
+        raise IngestError(name, "pdf.over_limits", pages=loaded.n_pages, failed=len(failed), error=failed[0])
     if pages_with_text == 0:
-        raise IngestError(name, "the PDF has no text layer; it looks scanned. OCR is not supported: run OCR first "
-                                "(e.g. `ocrmypdf in.pdf out.pdf`) and upload the result")
+        raise IngestError(name, "pdf.scanned")
     if empty_pages:
         shown = ", ".join(map(str, empty_pages[:10])) + (" ..." if len(empty_pages) > 10 else "")
         loaded.warnings.append(f"{len(empty_pages)} page(s) have no text (scanned or blank): {shown}")
@@ -511,7 +520,8 @@ def _pdf_heading_levels(lines: list[str]) -> list[int | None]:
     return out
 
 
-def _pdf_page_blocks(text: str, page_no: int, headings: list[tuple[int, str]]) -> Iterator[Block]:
+def _pdf_page_blocks(text: str, page_no: int, headings: list[tuple[float, str]],
+                     font: dict[str, float] | None = None) -> Iterator[Block]:
     """Paragraph blocks of one page, with the heading path of heading-like lines seen so far.
 
     The heading line stays in the block text: it is what the reader sees. A heading with no
@@ -520,10 +530,16 @@ def _pdf_page_blocks(text: str, page_no: int, headings: list[tuple[int, str]]) -
     matches many questions and answers none); its line is carried into the next block. A title
     that ends the page stays a block: the next page's text shares its heading path, so the
     splitter packs the two into one chunk anyway.
+
+    `font` ({line without whitespace: rank}, see kb/pdf_layout.py) gives the headings by font
+    size and weight, nested like Markdown; without it, marker lines give one level.
     """
     paras = [para.split("\n") for para in text.split("\n\n")]
     flat = [line for para in paras for line in para]
-    levels = iter(_pdf_heading_levels(flat))  # over the whole page: a list may span paragraphs
+    if font is not None:
+        levels = iter([font.get(heading_key(ln)) for ln in flat])
+    else:
+        levels = iter(_pdf_heading_levels(flat))  # over the whole page: a list may span paragraphs
     pending: list[str] = []
     for para_lines in paras:
         lines: list[str] = list(pending)
@@ -541,9 +557,12 @@ def _pdf_page_blocks(text: str, page_no: int, headings: list[tuple[int, str]]) -
                 lines = []
             lines.append(line)
             only_headings = True
-            # One level only: PDF markers are too irregular to nest reliably, and a stale
-            # outer heading would mislabel every later section.
-            headings[:] = [(level, line.strip())]
+            if font is not None:
+                push_heading(headings, level, line.strip())
+            else:
+                # One level only: PDF markers are too irregular to nest reliably, and a stale
+                # outer heading would mislabel every later section.
+                headings[:] = [(level, line.strip())]
         if only_headings:
             pending.extend(ln for ln in lines if ln.strip())
         elif lines and "\n".join(lines).strip():
@@ -552,13 +571,30 @@ def _pdf_page_blocks(text: str, page_no: int, headings: list[tuple[int, str]]) -
         yield Block("\n".join(pending).strip(), page=page_no, heading_path=tuple(t for _, t in headings))
 
 
-def clean_pdf_text(raw: str) -> str:
+# Look-alike code points that PDFs printed with CJK fonts put in their text maps: Kangxi radicals
+# (U+2F00-2FDF, `⽂` for `文`), CJK radicals supplement (U+2E80-2EFF), compatibility ideographs
+# (U+F900-FAFF, U+2F800-2FA1F). NFKC maps each to the ordinary ideograph.
+_CJK_COMPAT = re.compile("[\u2e80-\u2eff\u2f00-\u2fdf\uf900-\ufaff\U0002f800-\U0002fa1f]")
+
+
+def fold_cjk_compat(text: str) -> str:
+    """NFKC for the CJK look-alikes only, so stored text reads (and matches) as normal characters.
+
+    Not NFKC of the whole text: that would also turn the full-width punctuation of Chinese
+    prose (，？（）) into ASCII and change what the user wrote.
+    """
+    return _CJK_COMPAT.sub(lambda m: unicodedata.normalize("NFKC", m.group()), text)
+
+
+def clean_pdf_text(raw: str, heading_keys: Collection[str] = ()) -> str:
     """Undo visual line wrapping: rejoin wrapped lines into paragraphs (blank line between paragraphs).
 
     pypdf breaks a line at every visual wrap. A line that fills most of the page width and
     does not end in sentence punctuation continues on the next line; CJK joins without a space.
+    CJK look-alike code points are folded to the ordinary characters first (`fold_cjk_compat`).
+    A line in `heading_keys` (headings by font, whitespace removed) always stands alone.
     """
-    lines = [ln.rstrip() for ln in raw.replace("\r", "\n").split("\n")]
+    lines = [ln.rstrip() for ln in fold_cjk_compat(raw).replace("\r", "\n").split("\n")]
     lines = [ln for ln in lines if ln.strip()]
     if not lines:
         return ""
@@ -567,14 +603,16 @@ def clean_pdf_text(raw: str) -> str:
     paras: list[str] = []
     current = ""
     for ln in lines:
-        if current and (pdf_heading_level(ln) is not None or ln.lstrip().startswith(("•", "- "))):
+        is_heading = heading_key(ln) in heading_keys
+        if current and (is_heading or pdf_heading_level(ln) is not None or ln.lstrip().startswith(("•", "- "))):
             paras.append(current)  # a heading or bullet starts a new line even after a full-width one
             current = ""
         if not current:
             current = ln.strip()
         else:
             current = _join(current, ln.strip())
-        wrapped = len(ln) >= 0.8 * full and full >= 20 and not ln.rstrip().endswith(tuple(_TERMINAL))
+        wrapped = (len(ln) >= 0.8 * full and full >= 20 and not ln.rstrip().endswith(tuple(_TERMINAL))
+                   and not is_heading)
         if not wrapped:
             paras.append(current)
             current = ""

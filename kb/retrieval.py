@@ -12,25 +12,17 @@ Score directions (all "higher is better"):
 - keyword_coverage: the share, 0..1, of the question's keyword weight (BM25 idf of each
   distinct term, an unseen term weighing the most) that the chunk contains.
 
-- answer type: a question asking for a year or a number (哪一年, 多少, how many) adds
-  `answer_type_boost` to the fused z-score of chunks that hold one (hybrid, zscore fusion).
-
 Why z-scores rather than ranks: RRF throws away how far a hit stands out. A chunk that holds
 every rare word of the question and one that barely beats the 40th candidate get similar
 credit if both are ranked first by one retriever. Standardising keeps the margins and puts a
 cosine (e5 squeezes everything into 0.80-0.95) and an unbounded BM25 score on one scale
 without any per-model constant.
 
-The gate decides whether anything is relevant enough to answer from (docs-only mode). A
-result passes when
-1. its dense similarity reaches `threshold` (absolute, in the embedder's cosine scale: the
-   builtin e5 puts unrelated Chinese text at 0.80-0.87 and real matches above 0.87), and
-2. it is within `relative_cutoff` of the best one (`dense >= best * relative_cutoff`), and
-3. (`name_check`) the question does not hinge on names the knowledge base has never seen: in a
-   Chinese question, Latin-script words are almost always names (FedAvg, Neo4j, Kubernetes);
-   when most of them occur in no chunk at all, the documents cannot be about the question,
-   however close the embedding looks. Purely Latin questions are exempt (their words are not
-   names). The names found missing are reported in `SearchResult.missing_names`.
+The gate decides whether anything is relevant enough to answer from (docs-only mode). By default
+it is calibrated on the knowledge base's own chunks (kb/gate.py): no cosine constant is written
+down for any embedder. `calibrated_gate = False`, or a `threshold` set by hand, gives the manual
+gate: dense similarity >= `threshold` and >= best * `relative_cutoff`. Either way the reason for
+a decline is kept (`SearchResult.gate_code`, `gate_params`, `gate_message()`).
 """
 from __future__ import annotations
 
@@ -42,7 +34,9 @@ from typing import Any, Collection, Sequence
 import numpy as np
 
 from .config import RetrievalSettings
-from .textproc import tokenize
+from .gate import GateDecision, calibration_for, decide, missing_names, name_terms
+from .messages import render
+from .textproc import FIELD_PREFIX, tokenize
 from .types import Chunk
 
 MODES = ("dense", "bm25", "hybrid")
@@ -62,14 +56,25 @@ class SearchOptions:
     mmr_lambda: float = 0.7
     threshold: float = 0.86
     relative_cutoff: float = 0.93
-    name_check: bool = True
-    answer_type_boost: float = 0.3
+    calibrated_gate: bool = True  # gate on this knowledge base's calibration (kb/gate.py), not `threshold`
+    gate_names: bool = True  # names a Chinese question hinges on that no chunk holds can decline it
     documents: tuple[str, ...] = ()  # restrict to these documents (file names or ids)
+    # Mechanism switches: each one can be turned off by name (`kb eval --ablate NAME`), see ABLATIONS.
+    use_history: bool = True
+    # File name and title as keyword fields. Off: measured on both public sets it gained no
+    # question on one and cost one on the other (README, "Retrieval"); the field terms are indexed.
+    fields: bool = False
+
 
     @classmethod
     def from_settings(cls, r: RetrievalSettings, **overrides: Any) -> "SearchOptions":
+        """Options from the settings. A `threshold` other than the shipped default, in the settings
+        or passed per search, is a manual gate and replaces the calibration (`calibrated_gate`)."""
         base = cls(**{f.name: getattr(r, f.name) for f in fields(cls) if hasattr(r, f.name)})
         given = {k: v for k, v in overrides.items() if v is not None}
+        manual = given.get("threshold", r.threshold)
+        if manual != type(r)().threshold and "calibrated_gate" not in given:
+            given["calibrated_gate"] = False
         if "documents" in given:
             given["documents"] = tuple(given["documents"])
         out = replace(base, **given)
@@ -80,13 +85,36 @@ class SearchOptions:
         from .errors import KBError
 
         if self.mode not in MODES:
-            raise KBError(f"Unknown search mode {self.mode!r}: use dense, bm25 or hybrid")
+            raise KBError("search.bad_mode", mode=self.mode)
         if self.fusion not in FUSIONS:
-            raise KBError(f"Unknown fusion {self.fusion!r}: use zscore or rrf")
+            raise KBError("search.bad_fusion", fusion=self.fusion)
         if not 1 <= self.k <= 100:
-            raise KBError("k must be between 1 and 100")
+            raise KBError("search.bad_k", k=self.k)
         if not 0 <= self.mmr_lambda <= 1:
-            raise KBError("mmr_lambda must be between 0 and 1")
+            raise KBError("search.bad_mmr_lambda", value=self.mmr_lambda)
+
+
+# name -> (SearchOptions field, value that turns the mechanism off, what it does)
+ABLATIONS: dict[str, tuple[str, Any, str]] = {
+    "history": ("use_history", False, "a follow-up question is searched together with the previous turn"),
+    "calibration": ("calibrated_gate", False, "docs-only gate from this knowledge base's pseudo-questions "
+                    "(off: the fixed threshold and relative cutoff)"),
+    "gate_names": ("gate_names", False, "the gate declines a question whose names no chunk holds, unless a "
+                   "chunk matches it better than a typical off-document question"),
+}
+
+
+def ablated(options: SearchOptions, names: Collection[str]) -> SearchOptions:
+    """`options` with the named mechanisms turned off (an unknown name is an error, not a no-op)."""
+    from .errors import KBError
+
+    changes: dict[str, Any] = {}
+    for name in names:
+        if name not in ABLATIONS:
+            raise KBError("search.unknown_ablation", name=name, known=", ".join(ABLATIONS))
+        field_name, off, _ = ABLATIONS[name]
+        changes[field_name] = off
+    return replace(options, **changes)
 
 
 @dataclass(frozen=True)
@@ -101,13 +129,14 @@ class ScoredChunk:
     matched_terms: tuple[str, ...] = ()
     passed: bool = False  # passed the relevance gate
     keyword_coverage: float = 0.0  # share of the question's keyword weight found in this chunk, 0..1
-    answer_type_match: bool = False  # holds what the question asks for (a year, a number); see answer_type()
+    matched_fields: tuple[str, ...] = ()  # where query terms matched besides the text: file, title, heading
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["chunk"] = self.chunk.to_dict()
         d["locator"] = self.chunk.locator
         d["matched_terms"] = list(self.matched_terms)
+        d["matched_fields"] = list(self.matched_fields)
         return d
 
 
@@ -122,8 +151,15 @@ class SearchResult:
     used_history: bool = False
     timings_ms: dict[str, float] = field(default_factory=dict)
     missing_names: tuple[str, ...] = ()  # Latin-script names in the question that no chunk contains
-    gate_reason: str = ""  # why nothing passed the gate ("" when something did)
-    answer_type: str | None = None  # "year" or "number" when the question asks for one
+    gate_reason: str = ""  # why nothing passed the gate, in English ("" when something did); see gate_message
+    gate_code: str = ""  # kb.messages code of that reason
+    gate_params: dict[str, Any] = field(default_factory=dict)
+    gate_floor: float | None = None  # the dense similarity a result needed to pass
+    calibration: dict[str, Any] | None = None  # the knowledge base's gate calibration (kb/gate.py)
+
+    def gate_message(self, lang: str | None = None) -> str:
+        """Why the gate declined, in `lang` (zh / en); "" when something passed."""
+        return render(self.gate_code, self.gate_params, lang) if self.gate_code else ""
 
     @property
     def relevant(self) -> tuple[ScoredChunk, ...]:
@@ -138,6 +174,8 @@ class SearchResult:
                 "query_terms": list(self.query_terms), "best_dense": self.best_dense,
                 "used_history": self.used_history, "gate_passed": self.gate_passed, "gate_reason": self.gate_reason,
                 "missing_names": list(self.missing_names), "timings_ms": self.timings_ms,
+                "gate_code": self.gate_code, "gate_params": self.gate_params, "gate_floor": self.gate_floor,
+                "calibration": self.calibration,
                 "results": [r.to_dict() for r in self.results]}
 
 
@@ -161,6 +199,27 @@ def expand_with_history(question: str, history: Sequence[dict[str, str]]) -> str
     last_answer = next((t["content"] for t in reversed(history) if t.get("role") == "assistant"), "")
     parts = [last_user.strip(), last_answer.strip()[:160], question.strip()]
     return " ".join(p for p in parts if p)
+
+
+_FIELD_OF = {prefix: name for name, prefix in FIELD_PREFIX.items()}
+
+
+def with_fields(terms: Sequence[str]) -> list[str]:
+    """The query's terms, then each again in every field (file name, title)."""
+    return [*terms, *(prefix + t for prefix in FIELD_PREFIX.values() for t in terms)]
+
+
+def split_matched(matched: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(body terms, fields) of a hit's matched terms: field terms name their field, once each."""
+    body, found = [], []
+    for term in matched:
+        name = _FIELD_OF.get(term[:3])
+        if name is None:
+            body.append(term)
+        elif name not in found:
+            found.append(name)
+    order = list(FIELD_PREFIX)
+    return tuple(body), tuple(sorted(found, key=order.index))
 
 
 def query_terms(question: str, text: str, used_history: bool) -> list[str]:
@@ -228,52 +287,10 @@ def mmr_select(ids: Sequence[int], relevance: Sequence[float], vectors: np.ndarr
     return [ids[i] for i in chosen]
 
 
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
-_NAME_TERM = re.compile(r"[a-z][a-z0-9]*(?:[._\-][a-z0-9]+)*")
-
-
-def name_terms(question: str) -> list[str]:
-    """The Latin-script words of a mostly-Chinese question: in such a question they are names.
-
-    Empty unless the question is mostly Chinese (4+ Han characters, at least two per Latin
-    word): in an English question ordinary words would pass for names. Whole words only
-    (`llama.cpp`, not also `llama` and `cpp`), 3 characters or more.
-    """
-    n_han = len(_HAN.findall(question))
-    if n_han < 4 or n_han < 2 * len(_LATIN_WORD.findall(question)):
-        return []
-    names = [t for t in dict.fromkeys(tokenize(question)) if len(t) >= 3 and _NAME_TERM.fullmatch(t)]
-    return [t for t in names if not any(t != o and t in re.split(r"[._\-]", o) for o in names)]
-
-
-def names_unknown(names: Sequence[str], stats: dict[str, tuple[int, float]]) -> tuple[tuple[str, ...], bool]:
-    """(names no chunk holds, whether they are at least half of the question's names)."""
-    missing = tuple(n for n in names if stats.get(n, (0, 0.0))[0] == 0)
-    return missing, bool(names) and 2 * len(missing) >= len(names)
-
-
 def keyword_coverage(matched: Sequence[str], stats: dict[str, tuple[int, float]]) -> float:
     """Share of the query's idf mass (distinct terms) that `matched` holds, 0..1."""
     total = sum(idf for _, idf in stats.values())
     return sum(stats[t][1] for t in set(matched) if t in stats) / total if total > 0 else 0.0
-
-
-def gate(dense: float | None, best: float | None, options: SearchOptions, names_missing: bool = False) -> bool:
-    if dense is None or best is None or (options.name_check and names_missing):
-        return False
-    return dense >= options.threshold and dense >= best * options.relative_cutoff
-
-
-def gate_reason(best: float | None, missing: Sequence[str], names_block: bool, options: SearchOptions,
-                passed: bool) -> str:
-    if passed:
-        return ""
-    if best is None:
-        return "nothing was found"
-    if options.name_check and names_block:
-        return f"the knowledge base never mentions {', '.join(missing)}"
-    return f"best dense similarity {best:.3f} is below the threshold {options.threshold:.2f}"
 
 
 def fuse(options: SearchOptions, pool: Sequence[int], dense_hits: Sequence[tuple[int, float]],
@@ -290,34 +307,6 @@ def fuse(options: SearchOptions, pool: Sequence[int], dense_hits: Sequence[tuple
                        options.dense_weight, options.bm25_weight)
 
 
-# ---------------------------------------------------------------- expected answer type
-
-_ASKS_YEAR = re.compile(r"哪一年|哪年|什么时候|何时|哪个年代|年份|\bwhich year\b|\bwhen\b", re.I)
-_ASKS_NUMBER = re.compile(r"多少|几(?!乎)[个种项步层次天位条类版倍]?|多大|多久|多长|多高|多远|概率|比例|百分之|"
-                          r"\bhow (?:many|much|long|big)\b", re.I)
-# A year as prose states one ("1950 年", "in 1950"), not any four digits (dates, versions, sizes).
-_YEAR = re.compile(r"(?<!\d)(?:1[5-9]\d{2}|20\d{2})\s*年|\b(?:in|since|by|from)\s+(?:1[5-9]\d{2}|20\d{2})\b", re.I)
-_NUMBER = re.compile(r"\d|[一二三四五六七八九十百千万亿两]+\s*[个种项步层次年天位条类倍%]")
-
-
-def answer_type(question: str) -> str | None:
-    """What a question asks for, when it is a year or a number (a classic QA signal: the answer
-    must contain one, and paraphrased questions rarely share the answer's words)."""
-    if _ASKS_YEAR.search(question):
-        return "year"
-    if _ASKS_NUMBER.search(question):
-        return "number"
-    return None
-
-
-def holds_answer_type(text: str, kind: str | None) -> bool:
-    if kind == "year":
-        return bool(_YEAR.search(text))
-    if kind == "number":
-        return bool(_NUMBER.search(text))
-    return False
-
-
 # ---------------------------------------------------------------- the search itself
 
 class Retriever:
@@ -331,9 +320,10 @@ class Retriever:
     def search(self, query: str, options: SearchOptions, history: Sequence[dict[str, str]] = (),
                allowed: Collection[int] | None = None) -> SearchResult:
         timings: dict[str, float] = {}
-        used_history = bool(history) and is_follow_up(query, history)
+        used_history = options.use_history and bool(history) and is_follow_up(query, history)
         text = expand_with_history(query, history) if used_history else query
         terms = query_terms(query, text, used_history)
+        searched = with_fields(terms) if options.fields else terms
         n = options.candidates
         dense_hits: list[tuple[int, float]] = []
         bm25_hits = []
@@ -347,7 +337,7 @@ class Retriever:
             timings["dense"] = _ms(t)
         if options.mode in ("bm25", "hybrid"):
             t = time.perf_counter()
-            bm25_hits = self.indexes.keyword(terms, n, allowed)
+            bm25_hits = self.indexes.keyword(searched, n, allowed)
             timings["bm25"] = _ms(t)
 
         t = time.perf_counter()
@@ -359,18 +349,10 @@ class Retriever:
         keyword = {h.id: h for h in bm25_hits}
         missed = [i for i in pool if i not in keyword]
         if missed and terms:
-            keyword.update(self.indexes.keyword_scores(terms, missed))
+            keyword.update(self.indexes.keyword_scores(searched, missed))
         vectors = self.indexes.vectors_for(pool) if pool else None
         dense_all = {i: float(s) for i, s in zip(pool, vectors @ qvec)} if vectors is not None else {}
         fused = fuse(options, pool, dense_hits, bm25_hits, dense_all, keyword)
-        kind = answer_type(query)
-        typed: set[int] = set()
-        fetched: dict[int, Chunk] = {}
-        if kind and fused:
-            fetched = self.store.chunks_by_rowid(list(fused))
-            typed = {i for i, c in fetched.items() if holds_answer_type(c.text, kind)}
-            if options.mode == "hybrid" and options.fusion == "zscore" and options.answer_type_boost:
-                fused = {i: v + (options.answer_type_boost if i in typed else 0.0) for i, v in fused.items()}
         order = sorted(fused, key=lambda i: (-fused[i], i))
         if options.mmr and vectors is not None and len(order) > options.k:
             row = {i: j for j, i in enumerate(pool)}
@@ -381,30 +363,66 @@ class Retriever:
         timings["fuse"] = _ms(t)
 
         t = time.perf_counter()
-        names = name_terms(query) if options.name_check else []
+        names = name_terms(query) if options.gate_names else []
         stats = self.indexes.term_stats(list(dict.fromkeys([*terms, *names])))
-        missing, names_block = names_unknown(names, stats)
+        missing, names_block = missing_names(names, stats)
         stats = {term: stats[term] for term in terms}  # coverage is over the searched terms
         best = max(dense_all.values()) if dense_all else None
-        chunks = {i: fetched[i] for i in picked if i in fetched} if fetched else self.store.chunks_by_rowid(picked)
+        cal = calibration_for(self.indexes, self.store, self.embedder) if options.calibrated_gate else None
+        if options.calibrated_gate:
+            decision = decide(best, cal, missing, names_block, options.gate_names, options.threshold)
+        else:
+            decision = _fixed_decision(best, missing, names_block, options)
+        chunks = self.store.chunks_by_rowid(picked)
         results = []
         for rank, i in enumerate(picked, start=1):
             if i not in chunks:  # deleted by another writer between search and fetch
                 continue
             hit = keyword.get(i)
+            body, in_fields = split_matched(hit.matched) if hit else ((), ())
+            if body and chunks[i].heading_path and set(body) & set(tokenize(chunks[i].heading)):
+                in_fields += ("heading",)
             results.append(ScoredChunk(
                 chunk=chunks[i], fused_score=float(fused[i]), fused_rank=rank,
                 dense_score=dense_all.get(i), dense_rank=dense_rank.get(i),
                 bm25_score=hit.score if hit else None, bm25_rank=bm25_rank.get(i),
-                matched_terms=hit.matched if hit else (),
-                passed=gate(dense_all.get(i), best, options, names_block),
-                keyword_coverage=round(keyword_coverage(hit.matched if hit else (), stats), 4),
-                answer_type_match=i in typed))
+                matched_terms=body, matched_fields=in_fields,
+                passed=_passes(dense_all.get(i), best, decision, options),
+                keyword_coverage=round(keyword_coverage(body, stats), 4)))
         timings["gate_fetch"] = _ms(t)
         passed = any(r.passed for r in results)
+        code = decision.reason_code if not passed else ""
+        if not passed and not code:  # the question passed, yet no returned result reaches the floor
+            code, decision = "gate.below_fixed", replace(decision, params={"best": best or 0.0,
+                                                                             "threshold": decision.floor or 0.0})
         return SearchResult(query, text, options, tuple(results), tuple(terms), best, used_history,
                             {k: round(v, 3) for k, v in timings.items()}, missing,
-                            gate_reason(best, missing, names_block, options, passed), kind)
+                            render(code, decision.params) if code else "", code,
+                            dict(decision.params) if code else {}, decision.floor,
+                            cal.to_dict() if cal else None)
+
+
+def _fixed_decision(best: float | None, missing: Sequence[str], names_block: bool,
+                    options: SearchOptions) -> GateDecision:
+    """The manual gate (`calibrated_gate` off): `threshold` and `relative_cutoff` on the cosine scale."""
+    if best is None:
+        return GateDecision(False, "gate.nothing_found", {}, None)
+    if options.gate_names and names_block:
+        return GateDecision(False, "gate.unknown_names_fixed", {"names": ", ".join(missing)}, options.threshold)
+    if best < options.threshold:
+        return GateDecision(False, "gate.below_fixed", {"best": best, "threshold": options.threshold},
+                            options.threshold)
+    return GateDecision(True, "", {}, options.threshold)
+
+
+def _passes(dense: float | None, best: float | None, decision: GateDecision, options: SearchOptions) -> bool:
+    """Whether one result may be answered from: the question passed and the result reaches the floor
+    (and, with the manual gate, is within `relative_cutoff` of the best result)."""
+    if not decision.passed or dense is None or best is None or decision.floor is None:
+        return False
+    if options.calibrated_gate:
+        return dense >= decision.floor
+    return dense >= decision.floor and dense >= best * options.relative_cutoff
 
 
 def _ms(start: float) -> float:

@@ -15,6 +15,9 @@ How text is split:
   ``localhost:7860``, ``http://host/path``, ``chunk_size``). The whole run is kept, because
   identifiers and versions are exactly what people search for verbatim, and its parts are kept
   too, so ``chunk size`` still finds ``chunk_size`` and ``7860`` finds ``http://localhost:7860``.
+* Command-line options and printf placeholders are also kept whole, as written: `--directory`,
+  `--gpu-layers`, `-xzf`, `%s`; a one-letter option keeps its case, since `tar -C` and `tar -c`
+  are different options (everything else is lower-cased).
 * Whitespace and punctuation are never terms; a stop-word list drops the function words and
   the question words (`哪一年`, `多久`, `有没有`, `用`) that would otherwise make every chunk
   match every question, and a stop word's pieces go with it.
@@ -40,7 +43,11 @@ import jieba
 
 log = logging.getLogger(__name__)
 
-__all__ = ["STOPWORDS", "tokenize", "use_data_dir", "warm_up"]
+__all__ = ["FIELD_PREFIX", "STOPWORDS", "tokenize", "use_data_dir", "warm_up"]
+
+# Keyword terms of a chunk's fields carry their field as a prefix no tokenized text can produce
+# (tokenize never emits "\x1f"): `\x1ff:apt` is "apt" in the file name, not in the body.
+FIELD_PREFIX = {"file": "\x1ff:", "title": "\x1ft:"}
 
 _ZH_STOPWORDS = """
 的 地 得 了 着 过 是 在 和 与 及 或 也 都 就 而 又 还 很 并 但 但是 而且 并且 或者 以及
@@ -203,8 +210,33 @@ def warm_up(data_dir: Path | str | None = None) -> None:
     _jieba()
 
 
+# A command-line option as written: `-C`, `-xzf`, `--directory`, `--gpu-layers` (not a minus
+# sign or a dash inside a word), or a printf-style placeholder (`%s`, `%-10d`, `%.2f`).
+_IDENTIFIER = re.compile(r"(?<![\w\-])(?:--?[A-Za-z][\w\-]*|%[\-+#0]?\d*(?:\.\d+)?[a-zA-Z])")
+
+
+def _identifier_term(token: str) -> str:
+    """A short option keeps its case (`-C` and `-c` are different options of tar); long options
+    and placeholders are lower-cased like every other word."""
+    return token if token.startswith("-") and not token.startswith("--") and len(token) == 2 else token.lower()
+
+
 def _word_terms(segment: str) -> Iterator[str]:
-    """Terms from a stretch of text with no Han characters in it."""
+    """Terms from a stretch of text with no Han characters in it (case as written; lowered here).
+
+    An option or placeholder is emitted whole and as written (`--gpu-layers`, `-C`, `%s`),
+    followed by the terms of its words, so `gpu layers` still finds `--gpu-layers`.
+    """
+    pos = 0
+    for ident in _IDENTIFIER.finditer(segment):
+        yield from _plain_terms(segment[pos:ident.start()].lower())
+        yield _identifier_term(ident.group())
+        yield from _plain_terms(ident.group().lower())
+        pos = ident.end()
+    yield from _plain_terms(segment[pos:].lower())
+
+
+def _plain_terms(segment: str) -> Iterator[str]:
     for match in _WORD_RUN.finditer(segment):
         run = match.group()
         if run not in STOPWORDS:
@@ -240,7 +272,7 @@ def tokenize(text: str) -> list[str]:
 
     Use the same function for chunks and for questions: matching depends on it.
     """
-    text = unicodedata.normalize("NFKC", text).lower()
+    text = unicodedata.normalize("NFKC", text)  # lower-cased per segment: short options keep their case
     terms: list[str] = []
     pos = 0
     for match in _HAN_RUN.finditer(text):

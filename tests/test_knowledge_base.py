@@ -17,7 +17,8 @@ def test_ingest_the_corpus_then_nothing_changes_on_a_second_run(kb):
     files = corpus_files()
     first = kb.ingest(files)
     assert [f.status for f in first.files] == ["added"] * len(files)
-    assert all(f.n_chunks > 0 and f.n_embedded == f.n_chunks for f in first.files)
+    # identical chunks of one file (a question asked twice in a transcript) are embedded once
+    assert all(f.n_chunks > 0 and 0 < f.n_embedded <= f.n_chunks for f in first.files)
     embedded_before = kb.embedder.embedded_texts
     second = kb.ingest(files)
     assert [f.status for f in second.files] == ["unchanged"] * len(files)

@@ -4,6 +4,8 @@ import threading
 import unicodedata
 from pathlib import Path
 
+import pytest
+
 from kb import textproc
 from kb.textproc import STOPWORDS, tokenize, warm_up
 
@@ -101,3 +103,19 @@ def test_first_use_prints_nothing(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "jieba" not in out.stderr.lower() and "prefix dict" not in out.stderr.lower()
     assert out.stdout == ""
+
+
+@pytest.mark.parametrize("text, term", [
+    ("tar -xzf backup.tar.gz -C /srv", "-C"), ("tar -xzf backup.tar.gz -C /srv", "-xzf"),
+    ("用 --directory 指定解压目录", "--directory"), ("printf '%s\\n' \"$name\"", "%s"),
+    ("加上 --gpu-layers 35 把层放到显卡", "--gpu-layers"), ("less -R 显示颜色", "-R"),
+])
+def test_options_and_placeholders_are_terms_as_written(text, term):
+    assert term in tokenize(text)
+
+
+def test_a_one_letter_option_keeps_its_case_and_its_words_still_match():
+    assert "-C" in tokenize("tar -C dir") and "-c" in tokenize("tar -c dir") and "-c" not in tokenize("tar -C dir")
+    assert {"gpu", "layers"} <= set(tokenize("--gpu-layers 35"))  # `gpu layers` still finds the option
+    assert not any(t.startswith("-") for t in tokenize("x-y 3-4 e-mail"))  # inner dashes are not options
+    assert tokenize("x - y") == ["x", "y"]  # a lone dash is punctuation

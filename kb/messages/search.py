@@ -1,4 +1,40 @@
-"""Messages of search."""
+"""Messages of search and evaluation: options, question sets, the docs-only gate's reasons."""
 
 MESSAGES: dict[str, tuple[str, str]] = {
+    "search.bad_mode": ("未知的检索模式 “{mode}”：请使用 dense、bm25 或 hybrid",
+                        "Unknown search mode '{mode}': use dense, bm25 or hybrid"),
+    "search.bad_fusion": ("未知的融合方式 “{fusion}”：请使用 zscore 或 rrf",
+                          "Unknown fusion '{fusion}': use zscore or rrf"),
+    "search.bad_k": ("k 必须在 1 到 100 之间（现在是 {k}）", "k must be between 1 and 100 (it is {k})"),
+    "search.bad_mmr_lambda": ("mmr_lambda 必须在 0 到 1 之间（现在是 {value}）",
+                              "mmr_lambda must be between 0 and 1 (it is {value})"),
+    "search.unknown_ablation": (
+        "没有名为 “{name}” 的检索机制：可用的有 {known}（`python -m kb eval --ablate list` 列出说明）",
+        "There is no retrieval mechanism called '{name}': known ones are {known} "
+        "(`python -m kb eval --ablate list` explains them)"),
+    # Why the docs-only gate declined (SearchResult.gate_reason_code / gate_reason)
+    "gate.nothing_found": ("没有找到任何片段", "nothing was found"),
+    "gate.below_calibrated": (
+        "最相近片段的相似度 {best:.3f} 低于本知识库校准出的阈值 {threshold:.3f}"
+        "（用知识库自身片段做的 {n} 个模拟问题：文档外问题的相似度有 {quantile:.0%} 低于此值）",
+        "the closest chunk's similarity {best:.3f} is below this knowledge base's calibrated threshold "
+        "{threshold:.3f} ({n} pseudo-questions made from its own chunks: {quantile:.0%} of questions about "
+        "documents it lacks score below it)"),
+    "gate.unknown_names": (
+        "问题里的名称 {names} 在知识库中从未出现，且最相近片段的相似度 {best:.3f} 不高于本知识库文档外问题的中位数 {support:.3f}"
+        "（{n} 个模拟问题校准）",
+        "the knowledge base never mentions {names}, and the closest chunk's similarity {best:.3f} does not beat "
+        "the median {support:.3f} of questions about documents it lacks ({n} pseudo-questions)"),
+    "gate.unknown_names_fixed": ("知识库中从未出现问题里的名称 {names}", "the knowledge base never mentions {names}"),
+    "gate.below_fixed": ("最相近片段的相似度 {best:.3f} 低于阈值 {threshold:.3f}",
+                         "the closest chunk's similarity {best:.3f} is below the threshold {threshold:.3f}"),
+    "eval.unreadable": ("无法读取问题集 {path}：{reason}", "Cannot read the question set {path}: {reason}"),
+    "eval.bad_item": ("{path} 第 {line} 行不是有效的问题（{reason}）：每行需要 id、question、evidence",
+                      "{path} line {line} is not a valid question ({reason}): each line needs id, question, "
+                      "evidence"),
+    "eval.no_kb": ("问题集 “{spec}” 没有指定知识库：写成 `问题集.jsonl:知识库名`，或加 `--kb 名称`",
+                   "The question set '{spec}' names no knowledge base: write `questions.jsonl:KB`, or add "
+                   "`--kb NAME`"),
+    "eval.no_sets": ("没有给出问题集：`python -m kb eval 问题集.jsonl:知识库名 ...`",
+                     "No question set given: `python -m kb eval questions.jsonl:KB ...`"),
 }
