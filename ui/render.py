@@ -257,6 +257,7 @@ def job_panel(kind: str, progress: Callable[[Any], None], done: Callable[[Any], 
     if not job.running:
         if not job.announced:
             job.announced = True
+            state.finished_jobs()[kind] = job
             if on_finish is not None:
                 on_finish()
             st.rerun()

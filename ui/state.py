@@ -30,6 +30,7 @@ class K:
     STATUS_WANTED = "_status_wanted"
     FLASH = "_flash"  # one-shot messages shown on the next run
     JOBS = "_jobs"
+    JOBS_FINISHED = "_jobs_finished"  # the last finished job of each kind, kept after its page retired it
 
     OVERVIEW_SETUP = "overview_setup_model"
     OVERVIEW_REFRESH = "overview_refresh"
@@ -108,6 +109,14 @@ def set_status_wanted(at: float | None) -> None:
 def jobs() -> dict[str, "Job"]:
     """Background jobs of this session (ingest, re-index, model setup), by kind."""
     return st.session_state.setdefault(K.JOBS, {})
+
+
+def finished_jobs() -> dict[str, "Job"]:
+    """The last finished job of each kind, recorded when its end is first drawn. A page may retire a
+    job from `jobs()` in that same run (the model setup does, once it said "created"), and a job that
+    ends before the page reaches its panel ends and is retired within the run that started it: this
+    record is how a test (or a later page) still finds it."""
+    return st.session_state.setdefault(K.JOBS_FINISHED, {})
 
 
 def flash(kind: str, message: Any) -> None:
