@@ -70,6 +70,7 @@ class K:
     CHAT_NEW = "chat_new"
     CHAT_DELETE = "chat_delete"
     CHAT_INPUT = "chat_input"
+    CHAT_UNSAVED = "_chat_unsaved"  # answers the core could not store, by conversation
 
 
 def lang() -> str:
@@ -155,6 +156,12 @@ def remember_query(query: str, keep: int = 8) -> None:
         recent.remove(query)
     recent.insert(0, query)
     del recent[keep:]
+
+
+def unsaved_answers(session: str) -> list[Any]:
+    """Answers of `session` the core could not store (a full disk), kept for this browser session so a
+    rerun does not make them vanish; they come with the core's "not saved" notice."""
+    return st.session_state.setdefault(K.CHAT_UNSAVED, {}).setdefault(session, [])
 
 
 def chat_session() -> str | None:
