@@ -36,7 +36,8 @@ class LiveAnswer:
         self._thinking = st.empty()
         self._shown: list["Notice"] = []
         self._thoughts: list[str] = []
-        self._thoughts_drawn = 0
+        self._thought_chars = 0  # how much reasoning has arrived
+        self._thoughts_drawn = 0  # how much of it is on screen
         self.answer: "Answer | None" = None
 
     def pieces(self, events: Iterable["ChatEvent"]) -> Iterator[str]:
@@ -50,10 +51,12 @@ class LiveAnswer:
                 self._progress.caption(tm("chat.found", n=len(event.sources)))
             elif event.kind == "thinking":
                 self._thoughts.append(event.text)
-                self._draw_thinking(force=False)
+                self._thought_chars += len(event.text)
+                if not self._thoughts_drawn or self._thought_chars - self._thoughts_drawn >= THINKING_REDRAW_CHARS:
+                    self._draw_thinking()
             elif event.kind == "token":
-                if len(self._thoughts) and self._thoughts_drawn < sum(map(len, self._thoughts)):
-                    self._draw_thinking(force=True)  # the reasoning is over: show all of it
+                if self._thoughts_drawn < self._thought_chars:
+                    self._draw_thinking()  # the reasoning is over: show all of it
                 yield render.answer_md(event.text)
             elif event.kind == "answer":
                 self.answer = event.answer
@@ -82,12 +85,10 @@ class LiveAnswer:
         with self._notices:
             render.notice(notice)
 
-    def _draw_thinking(self, force: bool) -> None:
-        text = "".join(self._thoughts)
-        if force or len(text) - self._thoughts_drawn >= THINKING_REDRAW_CHARS or not self._thoughts_drawn:
-            self._thoughts_drawn = len(text)
-            with self._thinking.container():
-                render.thinking(text)
+    def _draw_thinking(self) -> None:
+        self._thoughts_drawn = self._thought_chars
+        with self._thinking.container():
+            render.thinking("".join(self._thoughts))
 
 
 def turn_mark(turn: "Turn") -> None:

@@ -92,3 +92,79 @@ def test_a_click_while_an_answer_streams_keeps_the_exchange_marked_interrupted(c
     again.segmented_control(key="lang").set_value("en").run()
     assert len(again.chat_message) == 2
     assert any("interrupted" in w.value for w in again.chat_message[1].warning)
+
+
+def test_notices_and_reasoning_are_shown_apart_from_the_answer_and_kept(corpus_env, ollama_standin, monkeypatch):
+    ollama_standin.reply = "RAG 先检索资料再回答 [1]。它不需要重新训练模型 [2]。"
+    ollama_standin.thinking = "先想想"
+    ollama_standin.add_model("qwen3:1.7b")  # a model that can think
+    monkeypatch.setenv("KB_MODEL", "qwen3:1.7b")
+    monkeypatch.setenv("KB_OLLAMA_THINK", "true")
+    monkeypatch.setenv("KB_OLLAMA_MAX_ANSWER_TOKENS", "12")  # the answer is capped
+    at = corpus_env.app("chat")
+    at.segmented_control(key="chat_mode").set_value("chat").run()  # the cut question still reaches the model
+    at.chat_input(key="chat_input").set_value("RAG 是什么？" + "请详细解释。" * 4000).run()  # cut to the budget
+    assert not at.exception, at.exception
+
+    def check(assistant, cut: str, capped: str, thinking_label: str) -> None:
+        notices = plain(" ".join(texts(assistant.warning)))
+        assert cut in notices and capped in notices
+        assert "max_answer_tokens" in " ".join(texts(assistant.warning))  # the setting as code, as written
+        reasoning = [e for e in assistant.expander if thinking_label in e.label]
+        assert len(reasoning) == 1 and not reasoning[0].proto.expanded
+        assert plain(" ".join(texts(reasoning[0].markdown))) == "先想想"
+        shown = [plain(m.value) for m in assistant.markdown]
+        assert [m for m in shown if "想想" in m] == ["先想想"]  # only in the expander, never in the answer
+        assert any(m.startswith("RAG 先检索") for m in shown)
+
+    check(at.chat_message[1], "问题太长", "上限", "思考过程")
+    again = corpus_env.app("chat")  # reloaded from the stored conversation
+    check(again.chat_message[1], "问题太长", "上限", "思考过程")
+    again.segmented_control(key="lang").set_value("en").run()
+    check(again.chat_message[1], "too long", "cap of 12 tokens", "reasoning")
+
+
+def test_an_ollama_error_is_shown_in_the_sessions_language_and_never_as_markdown(corpus_env, ollama_standin):
+    ollama_standin.fail_mode = "500_before_stream"
+    ollama_standin.error_message = "runner crashed ![x](http://203.0.113.9/leak.png) <img src=x>"
+    at = corpus_env.app("chat")
+    at.chat_input(key="chat_input").set_value("RAG 是什么？").run()
+    assert not at.exception, at.exception
+    errors = texts(at.chat_message[1].error)
+    assert errors and errors[0].startswith("回答出错")
+    assert "\\!\\[x\\]" in errors[0] and "\\<img" in errors[0]  # literal: no image, no tag
+    at.segmented_control(key="lang").set_value("en").run()
+    errors = texts(at.chat_message[1].error)
+    assert errors[0].startswith("The answer failed") and "runner crashed" in plain(errors[0])
+
+
+def test_an_answer_the_full_disk_could_not_store_stays_on_screen_with_its_notice(monkeypatch, ollama_standin):
+    from tests.reliability.helpers import require_mount, tmpfs
+    from tests.ui.conftest import MD, AppEnv
+
+    require_mount()
+    ollama_standin.reply = REPLY
+    with tmpfs("12m") as disk:
+        env = AppEnv(monkeypatch, disk / "data")
+        env.ollama(ollama_standin.url)
+        env.ingest(MD)
+        at = env.app("chat")
+        at.segmented_control(key="chat_mode").set_value("chat").run()
+        at.chat_input(key="chat_input").set_value("RAG 是什么？").run()
+        assert len(at.chat_message) == 2
+        filler = disk / "filler.bin"
+        with open(filler, "wb") as fh:
+            try:
+                while True:
+                    fh.write(b"\0" * 65536)
+            except OSError:
+                pass
+        at.chat_input(key="chat_input").set_value("它有什么优点？" + "很长的问题。" * 300).run()
+        assert not at.exception, at.exception
+        for _ in range(2):  # the answer's own run, then any later one (here: a click on nothing)
+            assert len(at.chat_message) == 4
+            kept = at.chat_message[3]
+            assert any("没有存进对话记录" in w.value and "磁盘空间" in w.value for w in kept.warning)
+            assert plain(" ".join(texts(kept.markdown))).startswith("RAG 先检索")
+            at.run()
+        filler.unlink()
