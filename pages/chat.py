@@ -6,7 +6,7 @@ use_navigation()  # a page run on its own must go through the entry (see ui/navi
 import streamlit as st
 
 from kb import KBError
-from ui import context, render, state, status as ollama_status
+from ui import chat_view, context, render, state, status as ollama_status
 from ui.i18n import t, tm
 from ui.state import K
 
@@ -63,35 +63,27 @@ for i, turn in enumerate(kb.session_turns(current)):
             render.show_answer(turn.answer, key=f"turn_{i}")
         else:
             st.markdown(render.stored_answer_md(turn.content))
+        chat_view.turn_mark(turn)
+for i, kept in enumerate(state.unsaved_answers(current)):  # not stored (full disk): kept for this session
+    with st.chat_message("user"):
+        st.markdown(render.escape_md(kept.question))
+    with st.chat_message("assistant"):
+        render.show_answer(kept, key=f"unsaved_{i}")
 
 if question := st.chat_input(t("chat.placeholder"), key=K.CHAT_INPUT):
     with st.chat_message("user"):
         st.markdown(render.escape_md(question))
     with st.chat_message("assistant"):
-        notes = st.empty()
-        notes.caption(t("chat.searching"))
-        finished = {}
-
-        def pieces():
-            for event in kb.stream_answer(question, session=current, mode=mode):
-                if event.kind == "rewritten":
-                    notes.caption(tm("chat.rewritten", q=event.text))
-                elif event.kind == "sources":
-                    notes.caption(tm("chat.found", n=len(event.sources)))
-                elif event.kind == "token":
-                    yield render.answer_md(event.text)
-                elif event.kind == "answer":
-                    finished["answer"] = event.answer
-
+        live = chat_view.LiveAnswer()
+        events = kb.stream_answer(question, session=current, mode=mode)
         try:
-            streamed = st.write_stream(pieces())
+            streamed = st.write_stream(live.pieces(events))
         except KBError as exc:
             render.error(exc)
             st.stop()
-        answer = finished["answer"]
-        with notes.container():
-            render.answer_notes(answer)
-        if not streamed:  # declined or no model: nothing streamed, the answer is whole
-            st.markdown(render.answer_body_md(answer))
-        render.answer_footer(answer, key="turn_new")
+        finally:  # a click mid-answer stops this run here: closing now marks the stored exchange interrupted
+            events.close()
+        answer = live.finish(streamed)
+    if chat_view.shows_not_saved(answer):
+        state.unsaved_answers(current).append(answer)
     st.rerun()  # redraw from the stored conversation: titles and the picker catch up

@@ -246,6 +246,14 @@ STRINGS: dict[str, tuple[str, str]] = {
     "chat.error": ("回答出错：{error}", "The answer failed: {error}"),
     "chat.sources": ("来源：引用了 {used} / {total} 条资料", "Sources: {used} of {total} cited"),
     "chat.uncited": ("提示词中另有 {n} 条资料，回答没有引用", "{n} more source(s) in the prompt, not cited"),
+    "chat.thinking": ("模型的思考过程（不属于回答）", "The model's reasoning (not part of the answer)"),
+    "chat.interrupted": ("回答被中断：上面是中断前已经收到的部分。", "The answer was interrupted: above is what had "
+                         "arrived by then."),
+    "chat.interrupted_empty": ("回答被中断：中断前还没有收到任何内容。", "The answer was interrupted before any of it "
+                               "arrived."),
+    "chat.streaming_elsewhere": ("这个回答还在生成（在另一个窗口中），稍后刷新即可看到完整内容。",
+                                 "This answer is still being written (in another window): reload later to see "
+                                 "all of it."),
     "chat.chunk_meta": ("位置 {position} · 类型 {kind} · id {id}", "position {position} · kind {kind} · id {id}"),
     "usage.ttft": ("首字 {s:.2f} 秒", "first token {s:.2f} s"),
     "usage.tps": ("{tps:.1f} token/秒", "{tps:.1f} tokens/s"),

@@ -19,7 +19,7 @@ from ui.i18n import t, tm
 
 if TYPE_CHECKING:
     from kb import Chunk
-    from kb.chat import Answer
+    from kb.chat import Answer, Notice
     from kb.prompting import Budget
 
 _MD_ESCAPES = safe._ESCAPES
@@ -198,7 +198,7 @@ def answer_notes(answer: "Answer") -> None:
 def answer_footer(answer: "Answer", key: str) -> None:
     """Below the text: error, citations, context budget and speed."""
     if answer.error and not answer.fallback:
-        st.error(tm("chat.error", error=safe.message(answer_error(answer))), icon=":material/error:")
+        st.error(tm("chat.error", error=answer_error_md(answer)), icon=":material/error:")
     citations(answer, key)
     with st.container(key=f"{key}_meta"):
         budget_meter(answer.budget)
@@ -207,18 +207,43 @@ def answer_footer(answer: "Answer", key: str) -> None:
             st.caption(usage)
 
 
-def answer_error(answer: "Answer") -> str:
-    """The error of an answer (stored with the conversation, so maybe from an earlier session) as plain
-    text in the session's language when it carries a code, else as it was stored."""
+def answer_error_md(answer: "Answer") -> str:
+    """The error of an answer (stored with the conversation, so maybe from an earlier session) as safe
+    Markdown in the session's language: from its code and parameters (Ollama's text in them escaped,
+    commands as code), said to be incomplete when part of the answer came; a stored answer from before
+    codes shows its text (`error_message`) literally."""
+    from kb.messages import CATALOG
     from ui.state import lang
 
-    code_name = getattr(answer, "error_code", None)
-    if code_name:
-        from kb.messages import CATALOG, render as render_message
+    code_name = answer.error_code
+    if code_name and code_name in CATALOG:
+        shown = safe.coded(code_name, answer.error_params, lang())
+        if answer.partial:
+            shown = safe.coded("chat.answer_incomplete", {"error": safe.Markdown(shown)}, lang())
+        return shown
+    return safe.message(answer.error_message(lang()) or "")
 
-        if code_name in CATALOG:
-            return render_message(code_name, getattr(answer, "error_params", None) or {}, lang())
-    return str(answer.error or "")
+
+def notice_md(notice: "Notice") -> str:
+    """A chat notice (question cut, answer capped, history not saved) as safe Markdown in the session's
+    language: its parameters (a path, an OS error) escaped, its commands as code."""
+    from ui.state import lang
+
+    return safe.coded(notice.code, notice.params, lang())
+
+
+def notice(notice: "Notice") -> None:
+    st.warning(notice_md(notice), icon=":material/info:")
+
+
+def thinking(text: str, key: str | None = None) -> None:
+    """A thinking model's reasoning, collapsed and apart from the answer, shown literally (it is the
+    model's text, and never part of the answer, its citations or the history)."""
+    if not text or not text.strip():
+        return
+    with st.expander(t("chat.thinking"), expanded=False, icon=":material/psychology:",
+                     key=f"{key}_thinking" if key else None):
+        st.markdown(safe.text(text))
 
 
 def answer_body_md(answer: "Answer") -> str:
@@ -231,6 +256,9 @@ def answer_body_md(answer: "Answer") -> str:
 
 def show_answer(answer: "Answer", key: str) -> None:
     answer_notes(answer)
+    for item in answer.notices:
+        notice(item)
+    thinking(answer.thinking, key)
     st.markdown(answer_body_md(answer))
     answer_footer(answer, key)
 
@@ -257,6 +285,7 @@ def job_panel(kind: str, progress: Callable[[Any], None], done: Callable[[Any], 
     if not job.running:
         if not job.announced:
             job.announced = True
+            state.finished_jobs()[kind] = job
             if on_finish is not None:
                 on_finish()
             st.rerun()

@@ -30,6 +30,7 @@ class K:
     STATUS_WANTED = "_status_wanted"
     FLASH = "_flash"  # one-shot messages shown on the next run
     JOBS = "_jobs"
+    JOBS_FINISHED = "_jobs_finished"  # the last finished job of each kind, kept after its page retired it
 
     OVERVIEW_SETUP = "overview_setup_model"
     OVERVIEW_REFRESH = "overview_refresh"
@@ -69,6 +70,7 @@ class K:
     CHAT_NEW = "chat_new"
     CHAT_DELETE = "chat_delete"
     CHAT_INPUT = "chat_input"
+    CHAT_UNSAVED = "_chat_unsaved"  # answers the core could not store, by conversation
 
 
 def lang() -> str:
@@ -110,6 +112,14 @@ def jobs() -> dict[str, "Job"]:
     return st.session_state.setdefault(K.JOBS, {})
 
 
+def finished_jobs() -> dict[str, "Job"]:
+    """The last finished job of each kind, recorded when its end is first drawn. A page may retire a
+    job from `jobs()` in that same run (the model setup does, once it said "created"), and a job that
+    ends before the page reaches its panel ends and is retired within the run that started it: this
+    record is how a test (or a later page) still finds it."""
+    return st.session_state.setdefault(K.JOBS_FINISHED, {})
+
+
 def flash(kind: str, message: Any) -> None:
     """Queue a message (kind: success | info | warning | error) to show once on the next run: safe
     Markdown (made with tm()), or an exception, rendered in the session's language when shown."""
@@ -146,6 +156,12 @@ def remember_query(query: str, keep: int = 8) -> None:
         recent.remove(query)
     recent.insert(0, query)
     del recent[keep:]
+
+
+def unsaved_answers(session: str) -> list[Any]:
+    """Answers of `session` the core could not store (a full disk), kept for this browser session so a
+    rerun does not make them vanish; they come with the core's "not saved" notice."""
+    return st.session_state.setdefault(K.CHAT_UNSAVED, {}).setdefault(session, [])
 
 
 def chat_session() -> str | None:

@@ -101,8 +101,14 @@ def sidebar_text(at: AppTest) -> str:
 
 
 def wait_job(at: AppTest, kind: str, timeout: float = APP_RUN_S) -> None:
-    """Let a background job (ingest, re-index, model setup) finish, then draw its result."""
-    job = at.session_state["_jobs"][kind]
+    """Let a background job (ingest, re-index, model setup) finish, then draw its result.
+
+    A fast job can end before the run that started it reaches the job's panel: that run then draws
+    its end and the page may retire it from the running jobs (the model setup does), so it is looked
+    up among the finished ones too. A job that was never started is still a KeyError."""
+    running = at.session_state["_jobs"] if "_jobs" in at.session_state else {}
+    finished = at.session_state["_jobs_finished"] if "_jobs_finished" in at.session_state else {}
+    job = running.get(kind) or finished[kind]
     assert job.wait(timeout), f"{kind} did not finish in {timeout} s"
     at.run()
 
