@@ -90,7 +90,7 @@ def test_a_full_disk_while_saving_history_keeps_the_answer(tmp_path, ollama_stan
             kb.ingest(corpus_files()[1:2])
             assert kb.ask("LangChain 是什么？", session="full").error is None
             filler = disk / "filler.bin"
-            with open(filler, "wb") as fh:
+            with open(filler, "wb", buffering=0) as fh:
                 try:
                     while True:
                         fh.write(b"\0" * 65536)

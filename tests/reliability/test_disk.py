@@ -22,7 +22,7 @@ def test_disk_full_while_writing_keeps_the_previous_state():
             n_chunks = kb.info().n_chunks
             # Fill the disk, leaving a little room so the failure happens mid-write.
             filler = disk / "filler.bin"
-            with open(filler, "wb") as fh:
+            with open(filler, "wb", buffering=0) as fh:
                 try:
                     while True:
                         fh.write(b"\0" * 65536)
@@ -65,7 +65,7 @@ def test_read_only_data_folder_still_reads_and_searches_and_says_why_writes_fail
 
 def _fill(disk, leave: int) -> None:
     filler = disk / "filler.bin"
-    with open(filler, "ab") as fh:
+    with open(filler, "ab", buffering=0) as fh:
         try:
             while True:
                 fh.write(b"\0" * 65536)

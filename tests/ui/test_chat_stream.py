@@ -153,7 +153,7 @@ def test_an_answer_the_full_disk_could_not_store_stays_on_screen_with_its_notice
         at.chat_input(key="chat_input").set_value("RAG 是什么？").run()
         assert len(at.chat_message) == 2
         filler = disk / "filler.bin"
-        with open(filler, "wb") as fh:
+        with open(filler, "wb", buffering=0) as fh:
             try:
                 while True:
                     fh.write(b"\0" * 65536)
