@@ -291,18 +291,23 @@ def test_fields_say_where_a_term_matched(small_kb):
 
 
 def test_the_gate_calibrates_on_the_knowledge_base_once_per_generation(tmp_path):
+    """Calibrated once, shared by every search; kept while the knowledge base changes by less than a tenth
+    (one new note), computed again when it grows more."""
     settings = make_settings(tmp_path / "data")  # hash embedder, shipped threshold: the calibrated gate
     notes = [(f"n{i}.md", f"# 主题{i}\n\n第{i}篇笔记讲的是模块{i}的配置方法，先修改配置文件，再重启服务让设置生效。\n\n"
-                          f"## 日志\n\n模块{i}的日志写在单独的目录里，排查问题时先看最近一次的错误记录。\n".encode()) for i in range(8)]
+                          f"## 日志\n\n模块{i}的日志写在单独的目录里，排查问题时先看最近一次的错误记录。\n".encode()) for i in range(20)]
     with KnowledgeBase.open(settings, "notes") as kb:
         kb.ingest_bytes(notes)
         first = kb.search("模块3 的配置怎么改？")
         assert first.options.calibrated_gate and first.calibration is not None
         cal = first.calibration
-        assert cal["n"] >= 8 and cal["floor"] <= cal["support"] and cal["generation"] == kb.indexes.generation
-        assert kb.search("日志在哪里？").calibration == cal  # cached for the generation
+        assert cal["n"] >= 8 and cal["floor"] <= cal["support"] and cal["generation"] == kb.indexes.current.generation
+        assert kb.search("日志在哪里？").calibration == cal  # cached
         kb.ingest_bytes([("extra.md", "# 附录\n\n另外一篇关于备份策略的说明，每周做一次完整备份。\n".encode())])
+        assert kb.search("模块3 的配置怎么改？").calibration == cal  # one more note: the same level
+        kb.ingest_bytes([(f"more{i}.md", f"# 更多{i}\n\n第{i}篇补充笔记：数据库{i}的备份与恢复步骤。\n".encode())
+                         for i in range(10)])
         again = kb.search("模块3 的配置怎么改？")
-        assert again.calibration["generation"] == kb.indexes.generation != cal["generation"]
+        assert again.calibration["generation"] == kb.indexes.current.generation != cal["generation"]
         if not again.gate_passed:  # a decline always says why, in both languages
             assert again.gate_code.startswith("gate.") and again.gate_message("zh") and again.gate_message("en")
