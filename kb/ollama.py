@@ -11,7 +11,6 @@ import hashlib
 import json
 import logging
 import math
-import re
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +21,10 @@ import ollama
 import pydantic
 
 from .config import OllamaSettings, Settings
+from .modelfile import (ModelfileSpec, adapter_files, parse_modelfile, read_modelfile,  # noqa: F401 - re-exported
+                        resolve_from, system_of)
 from .deadlines import DeadlineExceeded, DeadlineTransport, Deadlines, client_kwargs, http_client
-from .errors import (ConfigError, GenerationError, KBError, ModelMissing, OllamaError, OllamaTimeout,
+from .errors import (GenerationError, KBError, ModelMissing, OllamaError, OllamaTimeout,
                      OllamaUnavailable)
 
 log = logging.getLogger(__name__)
@@ -121,140 +122,7 @@ def ollama_errors(url: str, call: str, *, model: str | None = None, timeout: flo
         raise OllamaError("ollama.unexpected_answer", url=url, call=call, error=type(exc).__name__) from exc
 
 
-# -- Modelfile ------------------------------------------------------------------------------------
-
-_COMMANDS = {"from", "license", "template", "system", "adapter", "draft", "renderer", "parser", "parameter",
-             "message", "requires"}
-_UNSUPPORTED = {"adapter", "draft", "message"}  # would change the model; `ollama create` handles them
-_PARAMETER_TYPES: dict[str, type] = {
-    # runner (load-time) options
-    "num_ctx": int, "num_batch": int, "num_gpu": int, "main_gpu": int, "num_thread": int, "use_mmap": bool,
-    # sampling options
-    "num_keep": int, "seed": int, "num_predict": int, "top_k": int, "repeat_last_n": int,
-    "draft_num_predict": int, "temperature": float, "top_p": float, "min_p": float, "typical_p": float,
-    "repeat_penalty": float, "presence_penalty": float, "frequency_penalty": float, "stop": list,
-}
-_DEPRECATED_PARAMETERS = {"penalize_newline", "low_vram", "f16_kv", "logits_all", "vocab_only", "use_mlock",
-                          "mirostat", "mirostat_tau", "mirostat_eta"}
-_GO_BOOLS = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True,
-             "0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}
-
-
-@dataclass(frozen=True)
-class ModelfileSpec:
-    """What `ollama create` needs from a Modelfile; `parameters` are typed (stop is a list)."""
-
-    from_: str
-    template: str | None
-    system: str | None
-    parameters: dict[str, Any] = field(default_factory=dict)
-
-
-def _bad(line: int, code: str, **params: Any) -> ConfigError:
-    return ConfigError(code, line=line, **params)
-
-
-def _unquote(value: str) -> tuple[bool, str]:
-    """Ollama's parser.unquote: is the value complete yet, and its text without the quotes."""
-    if value.startswith('"""'):
-        return (True, value[3:-3]) if len(value) >= 6 and value.endswith('"""') else (False, "")
-    if value.startswith('"'):
-        return (True, value[1:-1]) if len(value) >= 2 and value.endswith('"') else (False, "")
-    return True, value
-
-
-def _commands(text: str) -> Iterator[tuple[int, str, str, str]]:
-    """(line number, instruction, parameter name or "", value) per instruction, as Ollama's ParseFile reads.
-
-    A value ends at the first line end where it is balanced: triple-quoted blocks and "..." may span
-    lines. `#` starts a comment only where an instruction could start, so a trailing comment on a
-    PARAMETER line would become part of its value (as in Ollama).
-    """
-    lines = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    i = 0
-    while i < len(lines):
-        number, line = i + 1, lines[i].lstrip(" \t")
-        i += 1
-        if not line.strip() or line.startswith("#"):
-            continue
-        match = re.match(r"([A-Za-z]+)(?:[ \t]+(.*))?$", line)
-        if not match:
-            raise _bad(number, "modelfile.unreadable_line", text=repr(line.strip()[:40]))
-        name, value, key = match.group(1).lower(), match.group(2) or "", ""
-        if name not in _COMMANDS:
-            raise _bad(number, "modelfile.unknown_instruction", name=repr(match.group(1)))
-        if name == "parameter":
-            named = re.match(r"([A-Za-z0-9_]+)[ \t]+(.*)$", value)
-            if not named:
-                raise _bad(number, "modelfile.parameter_syntax", text=repr(value.strip()))
-            key, value = named.groups()
-        complete, unquoted = _unquote(value.strip())
-        while not complete:
-            if i >= len(lines):
-                raise _bad(number, "modelfile.unterminated_quote", instruction=name.upper())
-            value += "\n" + lines[i]
-            i += 1
-            complete, unquoted = _unquote(value.strip())
-        if not value.strip():
-            raise _bad(number, "modelfile.empty_value", instruction=name.upper())
-        yield number, name, key, unquoted
-
-
-def _typed_parameter(number: int, key: str, value: str) -> Any:
-    kind = _PARAMETER_TYPES[key]
-    try:
-        if kind is int:
-            return int(value, 10)
-        if kind is float:
-            return float(value)
-        if kind is bool:
-            return _GO_BOOLS[value]
-    except (ValueError, KeyError):
-        code = {int: "modelfile.parameter_int", float: "modelfile.parameter_float"}.get(kind, "modelfile.parameter_bool")
-        raise _bad(number, code, name=key, value=repr(value)) from None
-    return value
-
-
-def parse_modelfile(text: str) -> ModelfileSpec:
-    """Read a Modelfile as `ollama create` would, so setup sends the same request the CLI sends.
-
-    Raises ConfigError naming the line for anything Ollama would reject, and for ADAPTER, DRAFT and
-    MESSAGE, which `python -m kb model setup` does not send.
-    """
-    source: tuple[int, str] | None = None
-    template: str | None = None
-    system: str | None = None
-    parameters: dict[str, Any] = {}
-    for number, name, key, value in _commands(text):
-        if name == "from":
-            if source is not None:
-                raise _bad(number, "modelfile.second_from", first=source[0])
-            source = (number, value)
-        elif name == "template":
-            template = value
-        elif name == "system":
-            system = value
-        elif name == "parameter":
-            _add_parameter(parameters, number, key, value)
-        elif name in _UNSUPPORTED:
-            raise _bad(number, "modelfile.unsupported", instruction=name.upper())
-        else:
-            log.debug("modelfile_ignored line=%d instruction=%s", number, name)
-    if source is None:
-        raise ConfigError("modelfile.no_from")
-    return ModelfileSpec(source[1], template, system, parameters)
-
-
-def _add_parameter(parameters: dict[str, Any], number: int, key: str, raw: str) -> None:
-    if key in _DEPRECATED_PARAMETERS:
-        log.warning("modelfile_parameter_deprecated line=%d name=%s (Ollama ignores it)", number, key)
-        return
-    if key not in _PARAMETER_TYPES:
-        raise _bad(number, "modelfile.unknown_parameter", name=key, valid=", ".join(sorted(_PARAMETER_TYPES)))
-    if key == "stop":
-        parameters.setdefault("stop", []).append(raw)
-    else:
-        parameters[key] = _typed_parameter(number, key, raw)
+# -- /api/show parameters ---------------------------------------------------------------------------
 
 
 def parse_show_parameters(text: str) -> dict[str, Any]:
@@ -287,38 +155,6 @@ def _show_value(raw: str) -> Any:
         except ValueError:
             pass
     return raw
-
-
-def _system_from_modelfile(text: str | None) -> str:
-    """The SYSTEM of an installed model, read from `ollama show`'s Modelfile (the client drops `system`)."""
-    system = ""
-    try:
-        for _, name, _, value in _commands(text or ""):
-            if name == "system":
-                system = value
-    except ConfigError as exc:
-        log.debug("show_modelfile_unreadable reason=%s", exc)
-    return system
-
-
-def _looks_like_path(value: str) -> bool:
-    """A FROM that names a file (not a model such as qwen2.5:1.5b or hf.co/user/repo:Q4_K_M)."""
-    return (value.startswith((".", "/", "~", "\\")) or re.match(r"[A-Za-z]:[\\/]", value) is not None
-            or value.lower().endswith((".gguf", ".bin")))
-
-
-def resolve_from(value: str, base_dir: Path) -> Path | None:
-    """The local file a FROM names (relative to the Modelfile, ~ expanded), or None for a model name."""
-    candidate = Path(value).expanduser()
-    if not candidate.is_absolute():
-        candidate = base_dir / candidate
-    if candidate.is_dir():
-        raise ConfigError("modelfile.from_folder", value=value)
-    if candidate.is_file():
-        return candidate
-    if _looks_like_path(value):
-        raise ConfigError("modelfile.from_missing", value=value, path=candidate)
-    return None
 
 
 # -- what Ollama reports ---------------------------------------------------------------------------
@@ -421,7 +257,7 @@ def _details_from_show(name: str, show: ollama.ShowResponse) -> ModelDetails:
         block_count=_int_or_none(info.get(f"{arch}.block_count")),
         parameters=parameters,
         template=show.template or "",
-        system=_system_from_modelfile(show.modelfile),
+        system=system_of(show.modelfile),
         architecture=arch if isinstance(arch, str) else None,
         capabilities=tuple(show.capabilities or ()),
     )
@@ -558,7 +394,7 @@ class OllamaAdmin:
         """
         report = progress or (lambda event: None)
         path = Path(modelfile)
-        spec = parse_modelfile(_read_modelfile(path))
+        spec = parse_modelfile(read_modelfile(path))
         local = resolve_from(spec.from_, path.resolve().parent)
         log.info("model_setup name=%s from=%s local=%s", name, spec.from_, local is not None)
         if local is not None:
@@ -605,12 +441,3 @@ class OllamaAdmin:
         if last != "success":
             raise OllamaError("ollama.create_incomplete", model=name, status=repr(last))
         log.info("model_created name=%s", name)
-
-
-def _read_modelfile(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("modelfile.not_found", path=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError("modelfile.unreadable", path=path, error=exc) from exc

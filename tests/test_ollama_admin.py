@@ -11,8 +11,8 @@ import pytest
 
 from kb.errors import (ConfigError, GenerationError, ModelMissing, OllamaError, OllamaTimeout,
                        OllamaUnavailable)
-from kb.ollama import (ModelfileSpec, OllamaAdmin, RunningModel, SetupProgress, ollama_errors, parse_modelfile,
-                       parse_show_parameters)
+from kb.modelfile import ModelfileSpec, parse_modelfile
+from kb.ollama import OllamaAdmin, RunningModel, SetupProgress, ollama_errors, parse_show_parameters
 from tests.ollama_fixtures import ollama_down_url, ollama_standin  # noqa: F401 - fixtures
 from tests.ollama_standin import OllamaStandin
 
@@ -59,7 +59,8 @@ def test_parse_modelfile_follows_ollamas_syntax():
     assert spec == ModelfileSpec(
         from_="./model.gguf", template="{{ .System }}\n# not a comment inside a block\n{{ .Prompt }}",
         system="one line",
-        parameters={"stop": ["<|im_end|>", "<|im_start|>"], "temperature": 0.2, "use_mmap": False})
+        parameters={"stop": ["<|im_end|>", "<|im_start|>"], "temperature": 0.2, "use_mmap": False},
+        license=("MIT",), from_all=("./model.gguf",))
 
 
 @pytest.mark.parametrize("text,problem", [
@@ -67,7 +68,6 @@ def test_parse_modelfile_follows_ollamas_syntax():
     ("FROM x\n\nPARAMETER num_gpus 1\n", "line 3: unknown parameter 'num_gpus'"),
     ("FROM x\nQUANTIZE q4\n", "line 2: unknown instruction 'QUANTIZE'"),
     ("FROM x\nSYSTEM \"\"\"never\nclosed\n", "line 2: SYSTEM value has an unterminated quote"),
-    ("FROM x\nADAPTER ./lora.gguf\n", "line 2: ADAPTER is not supported"),
     ("FROM x\nFROM y\n", "line 2: second FROM"),
     ("FROM\n", "line 1: FROM needs a value"),
 ])
