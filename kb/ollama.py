@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import math
+import re
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,9 @@ from .errors import (GenerationError, KBError, ModelMissing, OllamaError, Ollama
 log = logging.getLogger(__name__)
 
 DEFAULT_URL = "http://127.0.0.1:11434"
+# Ollama 0.5.5 introduced the /api/create form that setup sends (`from`, `files`, `adapters`, `parameters`
+# instead of a Modelfile text); an older server rejects it with "path or Modelfile are required".
+MINIMUM_VERSION = "0.5.5"
 # Recognised in Ollama's error text (matched, never interpreted further; the text itself is shown as is).
 _OOM_MARKERS = ("out of memory", "cudamalloc failed", "failed to allocate cuda", "cuda error: out of memory",
                 "unable to allocate cuda", "failed to allocate buffer", "insufficient memory")
@@ -263,6 +267,16 @@ def _details_from_show(name: str, show: ollama.ShowResponse) -> ModelDetails:
     )
 
 
+def version_tuple(version: str) -> tuple[int, ...] | None:
+    """(major, minor, patch) of "0.12.6", "v0.5.5-rc1" or "0.12"; None for "0.0.0" (a development build)
+    and anything unreadable."""
+    match = re.match(r"v?(\d+)(?:\.(\d+))?(?:\.(\d+))?", version.strip())
+    if not match:
+        return None
+    parts = tuple(int(p or 0) for p in match.groups())
+    return None if parts == (0, 0, 0) else parts
+
+
 def _normalise_url(base_url: str) -> str:
     url = (base_url or DEFAULT_URL).strip().rstrip("/")
     return url if "://" in url else f"http://{url}"
@@ -378,6 +392,11 @@ class OllamaAdmin:
             log.info("ollama_status url=%s reachable=true error=%s", self.url, exc)
             return OllamaStatus(self.url, True, version, models, model, present, None, None, str(exc), exc.code,
                                 dict(exc.params))
+        have = version_tuple(version)
+        if have is not None and have < version_tuple(MINIMUM_VERSION):
+            old = OllamaError("ollama.too_old", version=version, minimum=MINIMUM_VERSION)
+            return OllamaStatus(self.url, True, version, models, model, present, running, details, str(old),
+                                old.code, dict(old.params))
         if present:
             return OllamaStatus(self.url, True, version, models, model, present, running, details, None)
         missing = ModelMissing("ollama.model_missing", model=model)
@@ -388,21 +407,39 @@ class OllamaAdmin:
                     progress: Callable[[SetupProgress], None] | None = None) -> None:
         """Create `name` from a Modelfile, as `ollama create -f` would, pulling or uploading its base first.
 
-        FROM a local file: the file is uploaded as a blob (skipped when Ollama has it) and sent as
-        `files`. FROM a model name: it is pulled when missing, then sent as `from`. Progress events
-        are Ollama's own status lines.
+        FROM local files: each is uploaded as a blob (skipped when Ollama has it) and sent as `files`.
+        FROM a model name: it is pulled when missing, then sent as `from`. ADAPTER (a GGUF LoRA file
+        or a safetensors folder) is uploaded the same way and sent as `adapters`. REQUIRES and an
+        Ollama older than MINIMUM_VERSION are checked against /api/version first. Progress events are
+        Ollama's own status lines.
         """
         report = progress or (lambda event: None)
         path = Path(modelfile)
         spec = parse_modelfile(read_modelfile(path))
-        local = resolve_from(spec.from_, path.resolve().parent)
-        log.info("model_setup name=%s from=%s local=%s", name, spec.from_, local is not None)
-        if local is not None:
-            files: dict[str, str] | None = {local.name: self._upload(local, report)}
+        base_dir = path.resolve().parent
+        self._check_version(spec.requires)
+        local = [resolve_from(value, base_dir) for value in spec.from_all]
+        adapters = adapter_files(spec.adapter, base_dir) if spec.adapter else {}
+        log.info("model_setup name=%s from=%s local=%s adapter=%s", name, spec.from_, local[-1] is not None,
+                 spec.adapter)
+        files: dict[str, str] | None = None
+        if local[-1] is not None:
+            files = {p.name: self._upload(p, report) for p in local if p is not None}
         else:
-            files = None
             self._ensure_base(spec.from_, report)
-        self._create(name, spec, files, report)
+        uploaded = {key: self._upload(p, report) for key, p in adapters.items()} or None
+        self._create(name, spec, files, uploaded, report)
+
+    def _check_version(self, requires: str | None) -> None:
+        """Refuse an Ollama older than the Modelfile's REQUIRES, or than KB Studio needs."""
+        version = self.version()
+        have = version_tuple(version)
+        if have is None:  # a development build ("0.0.0") or an unknown scheme: nothing to compare
+            return
+        if requires and have < (version_tuple(requires) or (0,)):
+            raise OllamaError("ollama.requires_newer", requires=requires, version=version)
+        if have < version_tuple(MINIMUM_VERSION):
+            raise OllamaError("ollama.too_old", version=version, minimum=MINIMUM_VERSION)
 
     def _upload(self, path: Path, report: Callable[[SetupProgress], None]) -> str:
         size = path.stat().st_size
@@ -430,12 +467,14 @@ class OllamaAdmin:
                 report(SetupProgress(part.status or "", part.completed, part.total))
 
     def _create(self, name: str, spec: ModelfileSpec, files: dict[str, str] | None,
-                report: Callable[[SetupProgress], None]) -> None:
+                adapters: dict[str, str] | None, report: Callable[[SetupProgress], None]) -> None:
         last = ""
+        license: list[str] | None = list(spec.license) or None
         with self._errors(f"/api/create {name}", midstream=OllamaError, failure="ollama.create_failed"):
             for part in self._long.create(model=name, from_=None if files else spec.from_, files=files,
-                                            template=spec.template, system=spec.system,
-                                            parameters=spec.parameters or None, stream=True):
+                                          adapters=adapters, template=spec.template, system=spec.system,
+                                          license=license, messages=list(spec.messages) or None,
+                                          parameters=spec.parameters or None, stream=True):
                 last = part.status or ""
                 report(SetupProgress(last, part.completed, part.total))
         if last != "success":

@@ -53,6 +53,8 @@ CHATML_TEMPLATE = (
     "{{- range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n{{ end }}<|im_start|>assistant\n"
 )
 CHATML_STOPS = ["<|im_start|>", "<|im_end|>"]
+# convert.ConvertAdapter converts safetensors LoRA adapters for these base architectures only.
+SAFETENSORS_ADAPTER_ARCHITECTURES = ("llama", "gemma2")
 _GIB = 1024 ** 3
 _MIB = 1024 ** 2
 
@@ -85,6 +87,8 @@ class FakeModel:
     parameters: dict[str, Any] = field(default_factory=lambda: {"stop": list(CHATML_STOPS)})
     capabilities: tuple[str, ...] = ("completion", "tools", "insert")
     license: str = ""
+    adapters: tuple[str, ...] = ()  # blob digests (hex) of LoRA adapter layers
+    messages: tuple[dict[str, str], ...] = ()
     digest: str = ""
     modified_at: str = ""
 
@@ -748,8 +752,12 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in _parameter_items(m.parameters):
             shown = _go_value(value) if not isinstance(value, str) else value  # Go's %v
             lines.append(f"PARAMETER {key} {_go_quote(shown)}")
+        for digest in m.adapters:
+            lines.append(f"ADAPTER /root/.ollama/models/blobs/sha256-{digest}")
         if m.license:
             lines.append(f"LICENSE {_go_quote(m.license)}")
+        for message in m.messages:
+            lines.append(f"MESSAGE {message.get('role')} {_go_quote(str(message.get('content') or ''))}")
         return "\n".join(lines) + "\n"
 
     def _r_delete(self, body: dict[str, Any]) -> None:
@@ -815,10 +823,14 @@ class _Handler(BaseHTTPRequestHandler):
         name = body.get("model") or body.get("name") or ""
         if not name:
             raise _ClientError(400, "model is required")
-        source, files = body.get("from"), body.get("files")
+        source, files, adapters = body.get("from"), body.get("files"), body.get("adapters")
         if not source and not files:
             raise _ClientError(400, "neither 'from' or 'files' was specified")
-        missing = [d for d in (files or {}).values() if d not in state.blobs]
+        if adapters is not None and not isinstance(adapters, dict):
+            raise _ClientError(400, "json: cannot unmarshal adapters into map[string]string")
+        if any(not d for d in (adapters or {}).values()):
+            raise _ClientError(400, "invalid digest format")
+        missing = [d for d in [*(files or {}).values(), *(adapters or {}).values()] if d not in state.blobs]
         if missing:
             raise _ClientError(400, f"blob {missing[0]} not found: upload it to /api/blobs first")
         self._progress(body, self._create_lines(full_name(name), source, files or {}, body))
@@ -842,15 +854,36 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             yield {"status": "parsing GGUF"}
             base, layers = FakeModel(name), [d.split(":", 1)[1] for d in files.values()]
+        adapter_layers: list[str] = []
+        adapters = body.get("adapters") or {}
+        if adapters:  # server/create.go: convertModelFromFiles(r.Adapters, baseLayers, true, ...)
+            kinds = {"safetensors" if n.endswith(".safetensors") else "gguf" for n in adapters
+                     if n.endswith((".safetensors", ".gguf"))}
+            if "safetensors" in kinds:
+                yield {"status": "converting adapter"}
+                if base.family not in SAFETENSORS_ADAPTER_ARCHITECTURES:  # convert.ConvertAdapter
+                    yield {"error": "unsupported architecture"}
+                    return
+                adapter_layers = ["converted-" + sorted(adapters.values())[0].split(":", 1)[1]]
+            elif len(adapters) > 1:
+                yield {"error": "only one adapter is currently supported"}
+                return
+            else:
+                yield {"status": "parsing GGUF"}
+                adapter_layers = [d.split(":", 1)[1] for d in adapters.values()]
         parameters = dict(base.parameters)
         parameters.update(body.get("parameters") or {})
+        license = body.get("license")
         record = dataclasses.replace(
             base, name=name, digest="", modified_at="", template=body.get("template") or base.template,
-            system=body.get("system") or base.system, parameters=parameters)
+            system=body.get("system") or base.system, parameters=parameters,
+            adapters=base.adapters + tuple(adapter_layers),
+            license="\n".join(license) if isinstance(license, list) else (license or base.license),
+            messages=tuple(body.get("messages") or base.messages))
         for kind in ("template", "system", "parameters"):
             if body.get(kind):
                 yield {"status": f"creating {kind} layer"}
-        for layer in layers:
+        for layer in layers + adapter_layers:
             yield {"status": f"using existing layer sha256:{layer}"}
         yield {"status": "writing manifest"}
         state.add_model(record)

@@ -371,3 +371,76 @@ def test_not_an_ollama_server():
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- LoRA adapters and versions ---------------------------------------------------------------------
+
+
+def _lora_modelfile(tmp_path: Path, adapter: str) -> Path:
+    modelfile = tmp_path / "Modelfile"
+    modelfile.write_text(f"FROM qwen2.5:1.5b\nADAPTER {adapter}\nLICENSE Apache-2.0\nMESSAGE user 你好\n"
+                         "PARAMETER num_ctx 4096\n", encoding="utf-8")
+    return modelfile
+
+
+def test_setup_uploads_a_gguf_lora_and_sends_it_as_adapters(tmp_path, admin, ollama_standin):
+    lora = b"GGUF\x03\x00\x00\x00" + b"lora" * 512
+    (tmp_path / "lora.gguf").write_bytes(lora)
+    digest = "sha256:" + hashlib.sha256(lora).hexdigest()
+    events: list[SetupProgress] = []
+    admin.setup_model("kb-qwen-lora", _lora_modelfile(tmp_path, "./lora.gguf"), progress=events.append)
+
+    assert [(r.method, r.path) for r in ollama_standin.calls("/api/blobs")] == [
+        ("HEAD", f"/api/blobs/{digest}"), ("POST", f"/api/blobs/{digest}")]
+    [create] = ollama_standin.calls("/api/create")
+    assert create.body["from"] == "qwen2.5:1.5b" and "files" not in create.body
+    assert create.body["adapters"] == {"lora.gguf": digest}
+    assert create.body["license"] == ["Apache-2.0"]
+    assert create.body["messages"] == [{"role": "user", "content": "你好"}]
+    shown = ollama.Client(host=ollama_standin.url).show("kb-qwen-lora").modelfile
+    assert f"ADAPTER /root/.ollama/models/blobs/sha256-{digest.split(':')[1]}" in shown
+    assert "parsing GGUF" in [e.status for e in events]
+
+
+def test_a_safetensors_adapter_folder_is_uploaded_file_by_file(tmp_path, admin, ollama_standin):
+    peft = tmp_path / "qwen-lora"
+    peft.mkdir()
+    (peft / "adapter_model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
+    (peft / "adapter_config.json").write_text('{"r": 8, "lora_alpha": 16}', encoding="utf-8")
+    with pytest.raises(OllamaError) as err:
+        admin.setup_model("kb-qwen-lora", _lora_modelfile(tmp_path, "./qwen-lora"))
+    [create] = ollama_standin.calls("/api/create")
+    assert sorted(create.body["adapters"]) == ["adapter_config.json", "adapter_model.safetensors"]
+    assert len(ollama_standin.calls("/api/blobs", method="POST")) == 2
+    # Ollama converts safetensors adapters for llama and gemma2 bases only: a Qwen LoRA must be a GGUF
+    assert err.value.code == "ollama.create_failed" and err.value.params["error"] == "unsupported architecture"
+    assert not ollama_standin.model("kb-qwen-lora")
+
+
+def test_a_missing_adapter_is_named_before_anything_is_sent(tmp_path, admin, ollama_standin):
+    with pytest.raises(ConfigError, match="ADAPTER ./nowhere.gguf: nothing at"):
+        admin.setup_model("x", _lora_modelfile(tmp_path, "./nowhere.gguf"))
+    assert not ollama_standin.calls("/api/create") and not ollama_standin.calls("/api/blobs")
+
+
+def test_an_old_ollama_gets_upgrade_advice(tmp_path):
+    with OllamaStandin(version="0.5.4") as server:
+        admin = OllamaAdmin(server.url, timeout=5)
+        with pytest.raises(OllamaError) as err:
+            admin.setup_model("kb-qwen", MODELFILE)
+        assert err.value.code == "ollama.too_old" and "ollama.com/download" in err.value.message("en")
+        assert "升级" in err.value.message("zh")
+        assert not server.calls("/api/create")
+        status = admin.status("kb-qwen")
+        assert status.reachable and status.error_code == "ollama.too_old"
+    with OllamaStandin(version="0.0.0") as server:  # a development build: nothing to compare
+        assert OllamaAdmin(server.url, timeout=5).status("kb-qwen").error is None
+
+
+def test_requires_is_checked_against_the_server(tmp_path, admin, ollama_standin):
+    modelfile = tmp_path / "Modelfile"
+    modelfile.write_text("FROM qwen2.5:1.5b\nREQUIRES 0.13.0\n", encoding="utf-8")
+    with pytest.raises(OllamaError, match="REQUIRES asks for Ollama 0.13.0 or newer, but this one is 0.12.6"):
+        admin.setup_model("x", modelfile)
+    modelfile.write_text("FROM qwen2.5:1.5b\nREQUIRES 0.12\n", encoding="utf-8")
+    admin.setup_model("x", modelfile)

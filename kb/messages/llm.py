@@ -164,10 +164,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "ADAPTER {value}: the folder {path} has no .safetensors file; point it at the LoRA training output "
         "(adapter_model.safetensors and adapter_config.json) or at a converted .gguf file"),
     "ollama.too_old": (
-        "Ollama {version} 太旧了（需要 {minimum} 或更新版本，才能按显存自动放置模型层、正确处理 Qwen 模型）："
+        "Ollama {version} 太旧了（需要 {minimum} 或更新版本：KB Studio 用它引入的 /api/create 请求格式创建模型）："
         "请从 ollama.com/download 升级 Ollama",
-        "Ollama {version} is too old (KB Studio needs {minimum} or newer, which places layers by free memory and "
-        "handles Qwen models): upgrade Ollama from ollama.com/download"),
+        "Ollama {version} is too old (KB Studio needs {minimum} or newer: it creates models with the /api/create "
+        "form that version introduced): upgrade Ollama from ollama.com/download"),
     "ollama.requires_newer": (
         "Modelfile 的 REQUIRES 要求 Ollama {requires} 或更新版本，但这里是 {version}：请从 ollama.com/download 升级 Ollama",
         "The Modelfile's REQUIRES asks for Ollama {requires} or newer, but this one is {version}: upgrade Ollama "
