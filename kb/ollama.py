@@ -7,6 +7,7 @@ how to fix the problem: other modules can reuse `ollama_errors` for the same wor
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -404,18 +405,21 @@ class OllamaAdmin:
                             missing.code, dict(missing.params))
 
     def setup_model(self, name: str, modelfile: Path,
-                    progress: Callable[[SetupProgress], None] | None = None) -> None:
+                    progress: Callable[[SetupProgress], None] | None = None, *, num_gpu: int | None = None) -> None:
         """Create `name` from a Modelfile, as `ollama create -f` would, pulling or uploading its base first.
 
         FROM local files: each is uploaded as a blob (skipped when Ollama has it) and sent as `files`.
         FROM a model name: it is pulled when missing, then sent as `from`. ADAPTER (a GGUF LoRA file
         or a safetensors folder) is uploaded the same way and sent as `adapters`. REQUIRES and an
         Ollama older than MINIMUM_VERSION are checked against /api/version first. Progress events are
-        Ollama's own status lines.
+        Ollama's own status lines. `num_gpu` (layers on the GPU) is sent only when the user asks for
+        it: without it Ollama places as many layers as the free memory holds at each load.
         """
         report = progress or (lambda event: None)
         path = Path(modelfile)
         spec = parse_modelfile(read_modelfile(path))
+        if num_gpu is not None:
+            spec = dataclasses.replace(spec, parameters={**spec.parameters, "num_gpu": num_gpu})
         base_dir = path.resolve().parent
         self._check_version(spec.requires)
         local = [resolve_from(value, base_dir) for value in spec.from_all]

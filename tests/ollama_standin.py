@@ -13,7 +13,7 @@ does (see shared/reference/ollama.md §1 and §5): NDJSON streaming by default w
 
 Knobs (plain attributes, set them before the request): `reply`, `thinking`, `token_delay`, `first_token_delay`,
 `fail_mode`, `fail_after`, `error_message`, `stall_timeout`, `dribble_interval`, `loaded_size`, `loaded_size_vram`,
-`loaded_context_length`, `version`, `embed_dim`, `pullable`. Models: `add_model`, `remove_model`,
+`loaded_context_length`, `gpu_free`, `version`, `embed_dim`, `pullable`. Models: `add_model`, `remove_model`,
 `load`, `unload`.
 
 Misbehaviours real Ollama does not have but a broken proxy, a wedged runner or a hostile host can
@@ -56,6 +56,7 @@ CHATML_STOPS = ["<|im_start|>", "<|im_end|>"]
 # convert.ConvertAdapter converts safetensors LoRA adapters for these base architectures only.
 SAFETENSORS_ADAPTER_ARCHITECTURES = ("llama", "gemma2")
 _GIB = 1024 ** 3
+CUDA_RESERVE = 457 * 1024 ** 2  # ml.DeviceInfo.MinimumMemory() for a CUDA card
 _MIB = 1024 ** 2
 
 # api.Options / api.Runner field types, for the server-side type check of request `options`.
@@ -143,7 +144,7 @@ LIBRARY: dict[str, Callable[[], FakeModel]] = {
 def kb_qwen_model() -> FakeModel:
     """The model `python -m kb model setup` creates from ./Modelfile (qwen2.5:1.5b + our settings)."""
     return FakeModel("kb-qwen", system="只依据编号资料回答，并用 [n] 标注出处。",
-                     parameters={"num_ctx": 4096, "num_gpu": 29, "stop": list(CHATML_STOPS), "temperature": 0.1})
+                     parameters={"num_ctx": 4096, "stop": list(CHATML_STOPS), "temperature": 0.1})
 
 
 def full_name(name: str) -> str:
@@ -278,6 +279,12 @@ def check_options(options: Any) -> dict[str, Any]:
     return clean
 
 
+def _num_gpu(options: dict[str, Any], m: FakeModel) -> int | None:
+    """The num_gpu a load uses: the request's, else the model's parameter, else None (Ollama decides)."""
+    value = options.get("num_gpu", m.parameters.get("num_gpu"))
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def _go_value(value: Any) -> str:
     """Go's `%#v` for a JSON-decoded value, as /api/show formats `parameters`."""
     if isinstance(value, bool):
@@ -324,7 +331,8 @@ class OllamaStandin:
         self.stall_timeout = 30.0        # a stalled response gives up (drops the connection) after this
         self.dribble_interval = 1.0      # seconds between bytes in the "dribble_*" modes
         self.loaded_size: int | None = None          # /api/ps size; None = weights + KV + 300 MiB graph
-        self.loaded_size_vram: int | None = None     # None = all of size (100% GPU)
+        self.loaded_size_vram: int | None = None     # None = all of size (100% GPU), or placed in gpu_free
+        self.gpu_free: int | None = None             # free VRAM in bytes; None = everything fits
         self.loaded_context_length: int | None = None  # None = the num_ctx the load used
         self.embed_dim: int | None = None            # None = the model's embedding_length
         self.pullable: set[str] | None = None        # None = any name can be pulled
@@ -492,11 +500,18 @@ class OllamaStandin:
 
     def _mark_loaded(self, record: FakeModel, keep_alive: float | None, num_ctx: int, *,
                      size: int | None = None, size_vram: int | None = None,
-                     context_length: int | None = None) -> bool:
-        """Load (or refresh) a model; returns True when it was not loaded before."""
+                     context_length: int | None = None, num_gpu: int | None = None) -> bool:
+        """Load (or refresh) a model; returns True when it was not loaded before.
+
+        With `gpu_free` set, layers are placed like Ollama's scheduler: without num_gpu as many as fit
+        after the 457 MiB CUDA reserve (the rest on the CPU, /api/ps size_vram < size); with num_gpu N
+        exactly N, or the error Ollama 0.12 gives when they do not fit.
+        """
         ctx = context_length or self.loaded_context_length or min(num_ctx, record.context_length)
         total = size or self.loaded_size or record.size + record.kv_bytes(ctx) + 300 * _MIB
         vram = size_vram if size_vram is not None else self.loaded_size_vram
+        if vram is None and self.gpu_free is not None:
+            vram = self._placed(record, total, num_gpu)
         seconds = 300.0 if keep_alive is None else keep_alive
         expires = datetime.now(timezone.utc) + (timedelta(days=292 * 365) if seconds < 0 else
                                                 timedelta(seconds=seconds))
@@ -506,6 +521,20 @@ class OllamaStandin:
             fresh = record.name not in self._loaded
             self._loaded[record.name] = loaded
         return fresh
+
+
+    def _placed(self, record: FakeModel, total: int, num_gpu: int | None) -> int:
+        assert self.gpu_free is not None
+        layers = record.block_count + 1  # the blocks and the output layer
+        per_layer = total / layers
+        room = max(0, self.gpu_free - CUDA_RESERVE)
+        if num_gpu is not None and num_gpu >= 0:
+            wanted = min(num_gpu, layers)
+            if wanted * per_layer > room:
+                raise _ClientError(500, f"memory layout cannot be allocated with num_gpu = {num_gpu}")
+            return total if wanted == layers else int(wanted * per_layer)
+        fitting = min(layers, int(room // per_layer))
+        return total if fitting == layers else int(fitting * per_layer)
 
 
 class _Server(ThreadingHTTPServer):
@@ -918,7 +947,7 @@ class _Handler(BaseHTTPRequestHandler):
         prompt_tokens = count_tokens(self._prompt_text(body, m, chat))
         if body.get("truncate") is False and prompt_tokens > num_ctx:
             raise _ClientError(400, "the input length exceeds the context length")
-        fresh = state._mark_loaded(m, keep_alive, num_ctx)
+        fresh = state._mark_loaded(m, keep_alive, num_ctx, num_gpu=_num_gpu(options, m))
         pieces, done_reason = self._pieces(body, options, m)
         if state.fail_mode == "endless":  # the broken runner ignores num_predict
             pieces = split_pieces(state._reply_text(body))
@@ -999,7 +1028,7 @@ class _Handler(BaseHTTPRequestHandler):
             state.unload(m.name)
             reason = "unload"
         else:
-            state._mark_loaded(m, keep_alive, num_ctx)
+            state._mark_loaded(m, keep_alive, num_ctx, num_gpu=_num_gpu(check_options(body.get("options")), m))
             reason = "load"
         out = self._chunk({"model": body["model"]}, "", chat)
         out.update(done_reason=reason, done=True)

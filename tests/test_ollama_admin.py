@@ -35,7 +35,7 @@ def test_the_repo_modelfile_parses():
     assert spec.from_ == "qwen2.5:1.5b"
     assert spec.parameters["stop"] == ["<|im_start|>", "<|im_end|>"]
     assert spec.parameters["num_ctx"] == 4096 and type(spec.parameters["num_ctx"]) is int
-    assert spec.parameters["num_gpu"] == 29
+    assert "num_gpu" not in spec.parameters  # Ollama places the layers by free memory unless the user asks
     assert isinstance(spec.parameters["temperature"], float) and spec.parameters["temperature"] <= 0.3
     assert "<|im_start|>" in spec.template and spec.template.endswith("{{ end }}")
     assert "<|im_start|>assistant\n" in spec.template
@@ -444,3 +444,39 @@ def test_requires_is_checked_against_the_server(tmp_path, admin, ollama_standin)
         admin.setup_model("x", modelfile)
     modelfile.write_text("FROM qwen2.5:1.5b\nREQUIRES 0.12\n", encoding="utf-8")
     admin.setup_model("x", modelfile)
+
+
+# -- placement: Ollama places the layers unless the user asks --------------------------------------------
+
+
+def _ask(url: str) -> None:
+    with ollama_errors(url, "/api/chat", model="kb-qwen"):
+        ollama.Client(host=url).chat("kb-qwen", messages=[{"role": "user", "content": "hi"}])
+
+
+def test_without_num_gpu_a_busy_card_splits_and_ps_shows_it():
+    with OllamaStandin(models=("qwen2.5:1.5b",)) as server:
+        admin = OllamaAdmin(server.url, timeout=5)
+        admin.setup_model("kb-qwen", MODELFILE)
+        assert "num_gpu" not in server.calls("/api/create")[0].body["parameters"]
+        server.gpu_free = int(1.3 * 2**30)  # the desktop holds the rest of the 4 GiB
+        _ask(server.url)
+        [running] = admin.running("kb-qwen")
+        assert 0 < running.size_vram < running.size
+        assert running.placement.endswith("CPU/GPU") and running.placement == admin.status("kb-qwen").running.placement
+
+
+def test_num_gpu_only_when_asked_and_then_the_memory_layout_error_gets_its_hint():
+    with OllamaStandin(models=("qwen2.5:1.5b",)) as server:
+        admin = OllamaAdmin(server.url, timeout=5)
+        admin.setup_model("kb-qwen", MODELFILE, num_gpu=29)
+        assert server.calls("/api/create")[0].body["parameters"]["num_gpu"] == 29
+        _ask(server.url)  # an idle card: all 29 layers fit
+        assert admin.running("kb-qwen")[0].placement == "100% GPU"
+        server.unload("kb-qwen")
+        server.gpu_free = int(1.3 * 2**30)
+        with pytest.raises(OllamaError) as err:
+            _ask(server.url)
+        assert err.value.code == "ollama.memory_layout"
+        assert err.value.params["error"] == "memory layout cannot be allocated with num_gpu = 29"
+        assert "PARAMETER num_gpu" in err.value.message("en")
