@@ -387,3 +387,45 @@ def read_modelfile(path: Path) -> str:
         raise ConfigError("modelfile.not_found", path=path) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError("modelfile.unreadable", path=path, error=exc) from exc
+
+
+def write_from(path: Path, value: str) -> str:
+    """Point the Modelfile's FROM at `value` (e.g. "qwen3:1.7b"), changing nothing else; returns the old value.
+
+    The file keeps its encoding (a UTF-16 file stays UTF-16 with its BOM) and its line ends, and is
+    replaced atomically, so an interrupted write never leaves half a Modelfile.
+    """
+    path = Path(path)
+    value = value.strip()
+    if not value or any(ch in value for ch in "\r\n\"") or not value.isprintable():
+        raise ConfigError("modelfile.from_value_invalid", value=repr(value[:80]))
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError("modelfile.not_found", path=path) from None
+    except OSError as exc:
+        raise ConfigError("modelfile.unreadable", path=path, error=exc) from exc
+    bom, encoding = next(((b, e) for b, e in ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"),
+                                                (b"\xfe\xff", "utf-16-be")) if data.startswith(b)), (b"", "utf-8"))
+    try:
+        text = decode(data)
+    except UnicodeDecodeError as exc:
+        raise ConfigError("modelfile.unreadable", path=path, error=exc) from exc
+    froms = [c for c in parse_commands(text) if c.name == "model"]
+    if len(froms) != 1:
+        raise ConfigError("modelfile.from_not_single", path=path, count=len(froms))
+    parts = re.split(r"(\r\n|\r|\n)", text.lstrip("\ufeff"))
+    index = 2 * (froms[0].line - 1)  # parts alternate line, line end
+    if [(c.name, c.args) for c in parse_commands(parts[index])] != [("model", froms[0].args)]:
+        raise ConfigError("modelfile.from_not_single", path=path, count=1)  # a FROM spread over lines
+    indent = parts[index][:len(parts[index]) - len(parts[index].lstrip(" \t"))]
+    parts[index] = f"{indent}FROM {value}"
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_bytes(bom + "".join(parts).encode(encoding))
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError("modelfile.not_written", path=path, error=exc) from exc
+    log.info("modelfile_from path=%s old=%s new=%s", path, froms[0].args, value)
+    return froms[0].args

@@ -213,6 +213,7 @@ class ModelDetails:
     system: str
     architecture: str | None = None
     capabilities: tuple[str, ...] = ()
+    model_info: dict[str, Any] = field(default_factory=dict)  # /api/show model_info, for kb.fit
 
 
 @dataclass(frozen=True)
@@ -265,6 +266,7 @@ def _details_from_show(name: str, show: ollama.ShowResponse) -> ModelDetails:
         system=system_of(show.modelfile),
         architecture=arch if isinstance(arch, str) else None,
         capabilities=tuple(show.capabilities or ()),
+        model_info=info,
     )
 
 
@@ -339,6 +341,12 @@ class OllamaAdmin:
         with self._errors("/api/tags"):
             listed = self._client.list()
         return [m.model for m in listed.models if m.model]
+
+    def sizes(self) -> dict[str, int]:
+        """Installed models and their file sizes in bytes (/api/tags), for the fit check."""
+        with self._errors("/api/tags"):
+            listed = self._client.list()
+        return {m.model: int(m.size or 0) for m in listed.models if m.model}
 
     def has_model(self, name: str) -> bool:
         """True when `name` is installed; 'x' matches 'x:latest' as in Ollama."""

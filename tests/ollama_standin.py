@@ -83,6 +83,7 @@ class FakeModel:
     embedding_length: int = 1536
     head_count: int = 12
     head_count_kv: int = 2
+    key_length: int | None = None  # in model_info only when the GGUF has it (qwen3 does, qwen2 does not)
     template: str = CHATML_TEMPLATE
     system: str = ""
     parameters: dict[str, Any] = field(default_factory=lambda: {"stop": list(CHATML_STOPS)})
@@ -107,7 +108,7 @@ class FakeModel:
 
     def kv_bytes(self, num_ctx: int) -> int:
         """f16 KV cache, Ollama's estimator: 2 (K,V) x layers x ctx x kv heads x head_dim x 2 bytes."""
-        head_dim = self.embedding_length // max(self.head_count, 1)
+        head_dim = self.key_length or self.embedding_length // max(self.head_count, 1)
         return 2 * self.block_count * num_ctx * self.head_count_kv * head_dim * 2
 
 
@@ -115,7 +116,7 @@ def _qwen(name: str, **kw: Any) -> FakeModel:
     return FakeModel(name, **kw)
 
 
-_QWEN3 = dict(family="qwen3", context_length=40960, head_count_kv=8,
+_QWEN3 = dict(family="qwen3", context_length=40960, head_count_kv=8, key_length=128,
               capabilities=("completion", "tools", "thinking"))
 _EMBED = dict(template="{{ .Prompt }}", parameters={}, capabilities=("embedding",))
 
@@ -759,6 +760,8 @@ class _Handler(BaseHTTPRequestHandler):
                 f"{arch}.embedding_length": m.embedding_length,
                 f"{arch}.attention.head_count": m.head_count,
                 f"{arch}.attention.head_count_kv": m.head_count_kv,
+                **({f"{arch}.attention.key_length": m.key_length, f"{arch}.attention.value_length": m.key_length}
+                   if m.key_length else {}),
                 "tokenizer.ggml.model": "gpt2",
                 "tokenizer.ggml.tokens": [],
             },

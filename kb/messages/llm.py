@@ -172,6 +172,16 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Modelfile 的 REQUIRES 要求 Ollama {requires} 或更新版本，但这里是 {version}：请从 ollama.com/download 升级 Ollama",
         "The Modelfile's REQUIRES asks for Ollama {requires} or newer, but this one is {version}: upgrade Ollama "
         "from ollama.com/download"),
+    "modelfile.from_value_invalid": (
+        "FROM 的新值 {value} 不能用：它必须是一行，例如 qwen3:1.7b 或 ./models/x.gguf",
+        "{value} cannot be a FROM value: it must be one line, e.g. qwen3:1.7b or ./models/x.gguf"),
+    "modelfile.from_not_single": (
+        "{path} 中有 {count} 个 FROM 行（或 FROM 跨了多行）：只有一个单行 FROM 时才能自动改写，请手动编辑",
+        "{path} has {count} FROM lines (or a FROM spread over lines): it can be rewritten only with one FROM "
+        "on one line; edit it by hand"),
+    "modelfile.not_written": (
+        "无法写入 Modelfile {path}：{error}。原文件没有改动；请检查写权限和磁盘空间",
+        "Cannot write the Modelfile {path}: {error}. The file is unchanged; check the permissions and free space"),
     # -- the fit check ---------------------------------------------------------------------------------
     "fit.unknown_model": (
         "不知道模型 {model} 的结构：它不在内置表中（{known}），Ollama 里也没有；请先 `ollama pull {model}`，"
