@@ -32,7 +32,8 @@ from .errors import ConfigError, KBError
 log = logging.getLogger(__name__)
 
 __all__ = ["Architecture", "FitReport", "FitResult", "GpuMemory", "KNOWN", "MemoryEstimate", "check", "estimate",
-           "fit", "fit_for", "from_model_info", "gpu_layers", "gpu_memory", "largest_context", "nvidia_smi", "ram_available"]
+           "choose", "fit", "fit_for", "from_model_info", "gpu_layers", "gpu_memory", "largest_context", "nvidia_smi",
+           "ram_available"]
 
 MIB = 1024 ** 2
 GIB = 1024 ** 3
@@ -277,7 +278,8 @@ def from_model_info(name: str, info: dict[str, Any], size: int, *,
         name=name, family=arch, size=size, block_count=number("block_count") or 0,
         embedding_length=number("embedding_length") or 0, head_count=heads,
         head_count_kv=number("attention.head_count_kv") or heads,
-        key_length=number("attention.key_length") or head_dim, value_length=number("attention.value_length") or head_dim,
+        key_length=number("attention.key_length") or head_dim,
+        value_length=number("attention.value_length") or head_dim,
         context_length=number("context_length") or 4096, vocab_size=vocab, thinking="thinking" in capabilities,
         source="ollama /api/show")
     return found, tuple(assumptions)
@@ -367,3 +369,18 @@ def fit_for(settings: Any, names: list[str] | None = None, *, num_ctx: int | Non
     gpu = gpu_memory(vram_gib)
     with build_ollama_admin(settings, timeout=5.0) as admin:
         return fit(admin, names, num_ctx=num_ctx or settings.chat.num_ctx, gpu=gpu)
+
+
+def choose(settings: Any, name: str, progress: Any = None, *, num_gpu: int | None = None) -> str:
+    """Use `name` as the answer model: write it as the Modelfile's FROM, then create [ollama] model from it.
+
+    Returns the FROM it replaced. What the Overview page's "use this model" button and
+    `python -m kb model setup --from NAME` both do.
+    """
+    from .factory import build_ollama_admin
+    from .modelfile import write_from
+
+    old = write_from(settings.ollama.modelfile, name)
+    with build_ollama_admin(settings, timeout=settings.ollama.timeout) as admin:
+        admin.setup_model(settings.ollama.model, settings.ollama.modelfile, progress, num_gpu=num_gpu)
+    return old

@@ -183,3 +183,21 @@ def test_write_from_refuses_what_it_cannot_rewrite(tmp_path):
     assert path.read_text(encoding="utf-8") == "FROM x\n"
     assert write_from(path, "qwen2.5:3b") == "x" and path.read_text(encoding="utf-8") == "FROM qwen2.5:3b\n"
     assert not list(tmp_path.glob("*.tmp")) and os.path.exists(path)
+
+
+def test_choose_is_one_call_for_a_page(tmp_path, monkeypatch):
+    from kb.config import Settings
+    from kb.fit import choose, fit_for
+
+    modelfile = tmp_path / "Modelfile"
+    modelfile.write_text((REPO / "Modelfile").read_text(encoding="utf-8"), encoding="utf-8")
+    with OllamaStandin(models=("qwen2.5:1.5b",)) as server:
+        monkeypatch.setenv("KB_OLLAMA_URL", server.url)
+        monkeypatch.setenv("KB_OLLAMA_MODELFILE", str(modelfile))
+        monkeypatch.setenv("KB_DATA_DIR", str(tmp_path / "data"))
+        settings = Settings.load(None)
+        report = fit_for(settings, vram_gib=3.5)
+        assert [r.model for r in report.results if r.installed] == ["qwen2.5:1.5b"]
+        assert report.results[0].estimate.num_ctx == settings.chat.num_ctx
+        assert choose(settings, "qwen2.5:0.5b") == "qwen2.5:1.5b"
+        assert server.model("kb-qwen").parameter_size == "494.03M"  # created from the new FROM
