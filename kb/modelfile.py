@@ -213,6 +213,29 @@ def _syntax_error(kind: str, line: int, word: str, ch: str) -> ConfigError:
     return _bad(line, "modelfile.message_syntax", text=repr(word))
 
 
+def quote(value: str) -> str:
+    """parser.quote: how Ollama writes a value back (`ollama show --modelfile`)."""
+    if "\n" in value or value.startswith(" ") or value.endswith(" "):
+        return f'"""{value}"""' if '"' in value else f'"{value}"'
+    return value
+
+
+def format_commands(commands: list[Command]) -> str:
+    """Modelfile.String: the commands as Modelfile text that parse_commands reads back unchanged."""
+    lines = []
+    for cmd in commands:
+        if cmd.name == "model":
+            lines.append(f"FROM {cmd.args}")
+        elif cmd.name == "message":
+            role, _, text = cmd.args.partition(": ")
+            lines.append(f"MESSAGE {role} {quote(text)}")
+        elif cmd.name in COMMANDS:
+            lines.append(f"{cmd.name.upper()} {quote(cmd.args)}")
+        else:
+            lines.append(f"PARAMETER {cmd.name} {quote(cmd.args)}")
+    return "".join(line + "\n" for line in lines)
+
+
 # -- what the instructions mean (CreateRequest) --------------------------------------------------------
 
 

@@ -257,3 +257,18 @@ def test_adapter_files(tmp_path):
 def test_the_repo_modelfile_round_trips():
     commands = parse_commands((REPO / "Modelfile").read_text(encoding="utf-8"))
     assert commands[0] == Command("model", "qwen2.5:1.5b", commands[0].line)
+
+
+@pytest.mark.parametrize("text", [
+    "\nFROM foo\nADAPTER adapter1\nLICENSE MIT\nPARAMETER param1 value1\nTEMPLATE template1\n"
+    "MESSAGE system You are a file parser. Always parse things.\nMESSAGE user Hey there!\n",
+    '\nFROM foo\nMESSAGE system """\nYou are a store greeter. Always respond with "Hello!".\n"""\n',
+    '\nFROM foo\nLICENSE """\nVery long and boring legal text.\n"Oh look, a quote!"\n"""\n\nPARAMETER p v\n',
+    '\nFROM foo\nSYSTEM ""\n',
+    (REPO / "Modelfile").read_text(encoding="utf-8"),
+])
+def test_format_then_parse_gives_the_same_commands(text):
+    from kb.modelfile import format_commands
+
+    first = [(c.name, c.args) for c in parse_commands(text)]
+    assert [(c.name, c.args) for c in parse_commands(format_commands(parse_commands(text)))] == first
