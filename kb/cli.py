@@ -331,7 +331,15 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
     from .factory import build_ollama_admin
 
+    if args.action == "fit":
+        return _model_fit(args, settings)
     if args.action == "setup":
+        if args.from_:
+            from .modelfile import write_from
+
+            old = write_from(settings.ollama.modelfile, args.from_)
+            _say(_t("cli.model.from_written", modelfile=settings.ollama.modelfile, old=old, new=args.from_),
+                 err=True)
         last = {"status": None}
 
         def progress(p) -> None:
@@ -346,7 +354,7 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
             last["status"] = p.status
 
         with build_ollama_admin(settings, timeout=settings.ollama.timeout) as admin:
-            admin.setup_model(settings.ollama.model, settings.ollama.modelfile, progress)
+            admin.setup_model(settings.ollama.model, settings.ollama.modelfile, progress, num_gpu=args.num_gpu)
         print(file=sys.stderr)
         _out(args, {"model": settings.ollama.model, "created": True},
              _t("cli.model.created", model=settings.ollama.model, modelfile=settings.ollama.modelfile))
@@ -374,6 +382,28 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
                                                     "context_length": st.running.context_length}}
     _out(args, data, "\n".join(lines))
     return 0 if st.reachable and st.model_present else 1
+
+
+def _model_fit(args: argparse.Namespace, settings: Settings) -> int:
+    """`model fit [NAME]`: will it fit on this GPU at --num-ctx, before anything is downloaded."""
+    from .fit import FITS, GIB, fit_for
+
+    report = fit_for(settings, [args.name] if args.name else None, num_ctx=args.num_ctx, vram_gib=args.vram)
+    gpu = report.gpu
+    lines = [_t("cli.fit.gpu", free=f"{gpu.free / GIB:.2f}", source=gpu.source,
+                total="" if gpu.total is None else _t("cli.fit.total", total=f"{gpu.total / GIB:.2f}"))]
+    for r in report.results:
+        verdict = _t(f"cli.fit.{r.verdict}", on_gpu=r.gpu_layers, layers=r.layers)
+        largest = (_t("cli.fit.max_context", max_context=r.max_context) if r.max_context
+                   else _t("cli.fit.no_context"))
+        lines.append(_t("cli.fit.line", model=r.model, needed=f"{r.estimate.total / GIB:.2f}",
+                        num_ctx=r.estimate.num_ctx, verdict=verdict, largest=largest,
+                        installed=_t("cli.fit.installed") if r.installed else ""))
+    if report.ollama_error:
+        lines.append(_t("cli.fit.table_only", error=report.ollama_error))
+    lines.append(_t("cli.fit.choose"))
+    _out(args, report.as_dict(), "\n".join(lines))
+    return 0 if not args.name or report.results[0].verdict == FITS else 1
 
 
 def _number(flag: str, *, integer: bool = False, low: float, high: float, rule: str) -> Callable[[str], Any]:
@@ -448,7 +478,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--session", default="cli", help=_t("cli.help.session"))
     sp.add_argument("--mode", choices=["docs", "chat"], help=_t("cli.help.ask_mode"))
     sp = add("model")
-    sp.add_argument("action", choices=["setup", "status"], help=_t("cli.help.action"))
+    sp.add_argument("action", choices=["setup", "status", "fit"], help=_t("cli.help.action"))
+    sp.add_argument("name", nargs="?", help=_t("cli.help.fit_name"))
+    sp.add_argument("--vram", type=_number("--vram", low=0.25, high=1024, rule="fit.vram"),
+                    help=_t("cli.help.vram"))
+    sp.add_argument("--num-ctx", type=_number("--num-ctx", integer=True, low=256, high=1 << 20, rule="fit.num_ctx"),
+                    help=_t("cli.help.num_ctx"))
+    sp.add_argument("--num-gpu", type=_number("--num-gpu", integer=True, low=-1, high=1024, rule="fit.num_gpu"),
+                    help=_t("cli.help.num_gpu"))
+    sp.add_argument("--from", dest="from_", metavar="MODEL", help=_t("cli.help.from"))
     return p
 
 

@@ -7,6 +7,7 @@ how to fix the problem: other modules can reuse `ollama_errors` for the same wor
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -22,13 +23,18 @@ import ollama
 import pydantic
 
 from .config import OllamaSettings, Settings
+from .modelfile import (ModelfileSpec, adapter_files, parse_modelfile, read_modelfile,  # noqa: F401 - re-exported
+                        resolve_from, system_of)
 from .deadlines import DeadlineExceeded, DeadlineTransport, Deadlines, client_kwargs, http_client
-from .errors import (ConfigError, GenerationError, KBError, ModelMissing, OllamaError, OllamaTimeout,
+from .errors import (GenerationError, KBError, ModelMissing, OllamaError, OllamaTimeout,
                      OllamaUnavailable)
 
 log = logging.getLogger(__name__)
 
 DEFAULT_URL = "http://127.0.0.1:11434"
+# Ollama 0.5.5 introduced the /api/create form that setup sends (`from`, `files`, `adapters`, `parameters`
+# instead of a Modelfile text); an older server rejects it with "path or Modelfile are required".
+MINIMUM_VERSION = "0.5.5"
 # Recognised in Ollama's error text (matched, never interpreted further; the text itself is shown as is).
 _OOM_MARKERS = ("out of memory", "cudamalloc failed", "failed to allocate cuda", "cuda error: out of memory",
                 "unable to allocate cuda", "failed to allocate buffer", "insufficient memory")
@@ -121,140 +127,7 @@ def ollama_errors(url: str, call: str, *, model: str | None = None, timeout: flo
         raise OllamaError("ollama.unexpected_answer", url=url, call=call, error=type(exc).__name__) from exc
 
 
-# -- Modelfile ------------------------------------------------------------------------------------
-
-_COMMANDS = {"from", "license", "template", "system", "adapter", "draft", "renderer", "parser", "parameter",
-             "message", "requires"}
-_UNSUPPORTED = {"adapter", "draft", "message"}  # would change the model; `ollama create` handles them
-_PARAMETER_TYPES: dict[str, type] = {
-    # runner (load-time) options
-    "num_ctx": int, "num_batch": int, "num_gpu": int, "main_gpu": int, "num_thread": int, "use_mmap": bool,
-    # sampling options
-    "num_keep": int, "seed": int, "num_predict": int, "top_k": int, "repeat_last_n": int,
-    "draft_num_predict": int, "temperature": float, "top_p": float, "min_p": float, "typical_p": float,
-    "repeat_penalty": float, "presence_penalty": float, "frequency_penalty": float, "stop": list,
-}
-_DEPRECATED_PARAMETERS = {"penalize_newline", "low_vram", "f16_kv", "logits_all", "vocab_only", "use_mlock",
-                          "mirostat", "mirostat_tau", "mirostat_eta"}
-_GO_BOOLS = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True,
-             "0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}
-
-
-@dataclass(frozen=True)
-class ModelfileSpec:
-    """What `ollama create` needs from a Modelfile; `parameters` are typed (stop is a list)."""
-
-    from_: str
-    template: str | None
-    system: str | None
-    parameters: dict[str, Any] = field(default_factory=dict)
-
-
-def _bad(line: int, code: str, **params: Any) -> ConfigError:
-    return ConfigError(code, line=line, **params)
-
-
-def _unquote(value: str) -> tuple[bool, str]:
-    """Ollama's parser.unquote: is the value complete yet, and its text without the quotes."""
-    if value.startswith('"""'):
-        return (True, value[3:-3]) if len(value) >= 6 and value.endswith('"""') else (False, "")
-    if value.startswith('"'):
-        return (True, value[1:-1]) if len(value) >= 2 and value.endswith('"') else (False, "")
-    return True, value
-
-
-def _commands(text: str) -> Iterator[tuple[int, str, str, str]]:
-    """(line number, instruction, parameter name or "", value) per instruction, as Ollama's ParseFile reads.
-
-    A value ends at the first line end where it is balanced: triple-quoted blocks and "..." may span
-    lines. `#` starts a comment only where an instruction could start, so a trailing comment on a
-    PARAMETER line would become part of its value (as in Ollama).
-    """
-    lines = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    i = 0
-    while i < len(lines):
-        number, line = i + 1, lines[i].lstrip(" \t")
-        i += 1
-        if not line.strip() or line.startswith("#"):
-            continue
-        match = re.match(r"([A-Za-z]+)(?:[ \t]+(.*))?$", line)
-        if not match:
-            raise _bad(number, "modelfile.unreadable_line", text=repr(line.strip()[:40]))
-        name, value, key = match.group(1).lower(), match.group(2) or "", ""
-        if name not in _COMMANDS:
-            raise _bad(number, "modelfile.unknown_instruction", name=repr(match.group(1)))
-        if name == "parameter":
-            named = re.match(r"([A-Za-z0-9_]+)[ \t]+(.*)$", value)
-            if not named:
-                raise _bad(number, "modelfile.parameter_syntax", text=repr(value.strip()))
-            key, value = named.groups()
-        complete, unquoted = _unquote(value.strip())
-        while not complete:
-            if i >= len(lines):
-                raise _bad(number, "modelfile.unterminated_quote", instruction=name.upper())
-            value += "\n" + lines[i]
-            i += 1
-            complete, unquoted = _unquote(value.strip())
-        if not value.strip():
-            raise _bad(number, "modelfile.empty_value", instruction=name.upper())
-        yield number, name, key, unquoted
-
-
-def _typed_parameter(number: int, key: str, value: str) -> Any:
-    kind = _PARAMETER_TYPES[key]
-    try:
-        if kind is int:
-            return int(value, 10)
-        if kind is float:
-            return float(value)
-        if kind is bool:
-            return _GO_BOOLS[value]
-    except (ValueError, KeyError):
-        code = {int: "modelfile.parameter_int", float: "modelfile.parameter_float"}.get(kind, "modelfile.parameter_bool")
-        raise _bad(number, code, name=key, value=repr(value)) from None
-    return value
-
-
-def parse_modelfile(text: str) -> ModelfileSpec:
-    """Read a Modelfile as `ollama create` would, so setup sends the same request the CLI sends.
-
-    Raises ConfigError naming the line for anything Ollama would reject, and for ADAPTER, DRAFT and
-    MESSAGE, which `python -m kb model setup` does not send.
-    """
-    source: tuple[int, str] | None = None
-    template: str | None = None
-    system: str | None = None
-    parameters: dict[str, Any] = {}
-    for number, name, key, value in _commands(text):
-        if name == "from":
-            if source is not None:
-                raise _bad(number, "modelfile.second_from", first=source[0])
-            source = (number, value)
-        elif name == "template":
-            template = value
-        elif name == "system":
-            system = value
-        elif name == "parameter":
-            _add_parameter(parameters, number, key, value)
-        elif name in _UNSUPPORTED:
-            raise _bad(number, "modelfile.unsupported", instruction=name.upper())
-        else:
-            log.debug("modelfile_ignored line=%d instruction=%s", number, name)
-    if source is None:
-        raise ConfigError("modelfile.no_from")
-    return ModelfileSpec(source[1], template, system, parameters)
-
-
-def _add_parameter(parameters: dict[str, Any], number: int, key: str, raw: str) -> None:
-    if key in _DEPRECATED_PARAMETERS:
-        log.warning("modelfile_parameter_deprecated line=%d name=%s (Ollama ignores it)", number, key)
-        return
-    if key not in _PARAMETER_TYPES:
-        raise _bad(number, "modelfile.unknown_parameter", name=key, valid=", ".join(sorted(_PARAMETER_TYPES)))
-    if key == "stop":
-        parameters.setdefault("stop", []).append(raw)
-    else:
-        parameters[key] = _typed_parameter(number, key, raw)
+# -- /api/show parameters ---------------------------------------------------------------------------
 
 
 def parse_show_parameters(text: str) -> dict[str, Any]:
@@ -287,38 +160,6 @@ def _show_value(raw: str) -> Any:
         except ValueError:
             pass
     return raw
-
-
-def _system_from_modelfile(text: str | None) -> str:
-    """The SYSTEM of an installed model, read from `ollama show`'s Modelfile (the client drops `system`)."""
-    system = ""
-    try:
-        for _, name, _, value in _commands(text or ""):
-            if name == "system":
-                system = value
-    except ConfigError as exc:
-        log.debug("show_modelfile_unreadable reason=%s", exc)
-    return system
-
-
-def _looks_like_path(value: str) -> bool:
-    """A FROM that names a file (not a model such as qwen2.5:1.5b or hf.co/user/repo:Q4_K_M)."""
-    return (value.startswith((".", "/", "~", "\\")) or re.match(r"[A-Za-z]:[\\/]", value) is not None
-            or value.lower().endswith((".gguf", ".bin")))
-
-
-def resolve_from(value: str, base_dir: Path) -> Path | None:
-    """The local file a FROM names (relative to the Modelfile, ~ expanded), or None for a model name."""
-    candidate = Path(value).expanduser()
-    if not candidate.is_absolute():
-        candidate = base_dir / candidate
-    if candidate.is_dir():
-        raise ConfigError("modelfile.from_folder", value=value)
-    if candidate.is_file():
-        return candidate
-    if _looks_like_path(value):
-        raise ConfigError("modelfile.from_missing", value=value, path=candidate)
-    return None
 
 
 # -- what Ollama reports ---------------------------------------------------------------------------
@@ -372,6 +213,7 @@ class ModelDetails:
     system: str
     architecture: str | None = None
     capabilities: tuple[str, ...] = ()
+    model_info: dict[str, Any] = field(default_factory=dict)  # /api/show model_info, for kb.fit
 
 
 @dataclass(frozen=True)
@@ -421,10 +263,21 @@ def _details_from_show(name: str, show: ollama.ShowResponse) -> ModelDetails:
         block_count=_int_or_none(info.get(f"{arch}.block_count")),
         parameters=parameters,
         template=show.template or "",
-        system=_system_from_modelfile(show.modelfile),
+        system=system_of(show.modelfile),
         architecture=arch if isinstance(arch, str) else None,
         capabilities=tuple(show.capabilities or ()),
+        model_info=info,
     )
+
+
+def version_tuple(version: str) -> tuple[int, ...] | None:
+    """(major, minor, patch) of "0.12.6", "v0.5.5-rc1" or "0.12"; None for "0.0.0" (a development build)
+    and anything unreadable."""
+    match = re.match(r"v?(\d+)(?:\.(\d+))?(?:\.(\d+))?", version.strip())
+    if not match:
+        return None
+    parts = tuple(int(p or 0) for p in match.groups())
+    return None if parts == (0, 0, 0) else parts
 
 
 def _normalise_url(base_url: str) -> str:
@@ -489,6 +342,12 @@ class OllamaAdmin:
             listed = self._client.list()
         return [m.model for m in listed.models if m.model]
 
+    def sizes(self) -> dict[str, int]:
+        """Installed models and their file sizes in bytes (/api/tags), for the fit check."""
+        with self._errors("/api/tags"):
+            listed = self._client.list()
+        return {m.model: int(m.size or 0) for m in listed.models if m.model}
+
     def has_model(self, name: str) -> bool:
         """True when `name` is installed; 'x' matches 'x:latest' as in Ollama."""
         wanted = full_name(name)
@@ -542,6 +401,11 @@ class OllamaAdmin:
             log.info("ollama_status url=%s reachable=true error=%s", self.url, exc)
             return OllamaStatus(self.url, True, version, models, model, present, None, None, str(exc), exc.code,
                                 dict(exc.params))
+        have = version_tuple(version)
+        if have is not None and have < version_tuple(MINIMUM_VERSION):
+            old = OllamaError("ollama.too_old", version=version, minimum=MINIMUM_VERSION)
+            return OllamaStatus(self.url, True, version, models, model, present, running, details, str(old),
+                                old.code, dict(old.params))
         if present:
             return OllamaStatus(self.url, True, version, models, model, present, running, details, None)
         missing = ModelMissing("ollama.model_missing", model=model)
@@ -549,24 +413,45 @@ class OllamaAdmin:
                             missing.code, dict(missing.params))
 
     def setup_model(self, name: str, modelfile: Path,
-                    progress: Callable[[SetupProgress], None] | None = None) -> None:
+                    progress: Callable[[SetupProgress], None] | None = None, *, num_gpu: int | None = None) -> None:
         """Create `name` from a Modelfile, as `ollama create -f` would, pulling or uploading its base first.
 
-        FROM a local file: the file is uploaded as a blob (skipped when Ollama has it) and sent as
-        `files`. FROM a model name: it is pulled when missing, then sent as `from`. Progress events
-        are Ollama's own status lines.
+        FROM local files: each is uploaded as a blob (skipped when Ollama has it) and sent as `files`.
+        FROM a model name: it is pulled when missing, then sent as `from`. ADAPTER (a GGUF LoRA file
+        or a safetensors folder) is uploaded the same way and sent as `adapters`. REQUIRES and an
+        Ollama older than MINIMUM_VERSION are checked against /api/version first. Progress events are
+        Ollama's own status lines. `num_gpu` (layers on the GPU) is sent only when the user asks for
+        it: without it Ollama places as many layers as the free memory holds at each load.
         """
         report = progress or (lambda event: None)
         path = Path(modelfile)
-        spec = parse_modelfile(_read_modelfile(path))
-        local = resolve_from(spec.from_, path.resolve().parent)
-        log.info("model_setup name=%s from=%s local=%s", name, spec.from_, local is not None)
-        if local is not None:
-            files: dict[str, str] | None = {local.name: self._upload(local, report)}
+        spec = parse_modelfile(read_modelfile(path))
+        if num_gpu is not None:
+            spec = dataclasses.replace(spec, parameters={**spec.parameters, "num_gpu": num_gpu})
+        base_dir = path.resolve().parent
+        self._check_version(spec.requires)
+        local = [resolve_from(value, base_dir) for value in spec.from_all]
+        adapters = adapter_files(spec.adapter, base_dir) if spec.adapter else {}
+        log.info("model_setup name=%s from=%s local=%s adapter=%s", name, spec.from_, local[-1] is not None,
+                 spec.adapter)
+        files: dict[str, str] | None = None
+        if local[-1] is not None:
+            files = {p.name: self._upload(p, report) for p in local if p is not None}
         else:
-            files = None
             self._ensure_base(spec.from_, report)
-        self._create(name, spec, files, report)
+        uploaded = {key: self._upload(p, report) for key, p in adapters.items()} or None
+        self._create(name, spec, files, uploaded, report)
+
+    def _check_version(self, requires: str | None) -> None:
+        """Refuse an Ollama older than the Modelfile's REQUIRES, or than KB Studio needs."""
+        version = self.version()
+        have = version_tuple(version)
+        if have is None:  # a development build ("0.0.0") or an unknown scheme: nothing to compare
+            return
+        if requires and have < (version_tuple(requires) or (0,)):
+            raise OllamaError("ollama.requires_newer", requires=requires, version=version)
+        if have < version_tuple(MINIMUM_VERSION):
+            raise OllamaError("ollama.too_old", version=version, minimum=MINIMUM_VERSION)
 
     def _upload(self, path: Path, report: Callable[[SetupProgress], None]) -> str:
         size = path.stat().st_size
@@ -594,23 +479,16 @@ class OllamaAdmin:
                 report(SetupProgress(part.status or "", part.completed, part.total))
 
     def _create(self, name: str, spec: ModelfileSpec, files: dict[str, str] | None,
-                report: Callable[[SetupProgress], None]) -> None:
+                adapters: dict[str, str] | None, report: Callable[[SetupProgress], None]) -> None:
         last = ""
+        license: list[str] | None = list(spec.license) or None
         with self._errors(f"/api/create {name}", midstream=OllamaError, failure="ollama.create_failed"):
             for part in self._long.create(model=name, from_=None if files else spec.from_, files=files,
-                                            template=spec.template, system=spec.system,
-                                            parameters=spec.parameters or None, stream=True):
+                                          adapters=adapters, template=spec.template, system=spec.system,
+                                          license=license, messages=list(spec.messages) or None,
+                                          parameters=spec.parameters or None, stream=True):
                 last = part.status or ""
                 report(SetupProgress(last, part.completed, part.total))
         if last != "success":
             raise OllamaError("ollama.create_incomplete", model=name, status=repr(last))
         log.info("model_created name=%s", name)
-
-
-def _read_modelfile(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("modelfile.not_found", path=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError("modelfile.unreadable", path=path, error=exc) from exc

@@ -13,7 +13,7 @@ does (see shared/reference/ollama.md §1 and §5): NDJSON streaming by default w
 
 Knobs (plain attributes, set them before the request): `reply`, `thinking`, `token_delay`, `first_token_delay`,
 `fail_mode`, `fail_after`, `error_message`, `stall_timeout`, `dribble_interval`, `loaded_size`, `loaded_size_vram`,
-`loaded_context_length`, `version`, `embed_dim`, `pullable`. Models: `add_model`, `remove_model`,
+`loaded_context_length`, `gpu_free`, `version`, `embed_dim`, `pullable`. Models: `add_model`, `remove_model`,
 `load`, `unload`.
 
 Misbehaviours real Ollama does not have but a broken proxy, a wedged runner or a hostile host can
@@ -53,7 +53,10 @@ CHATML_TEMPLATE = (
     "{{- range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n{{ end }}<|im_start|>assistant\n"
 )
 CHATML_STOPS = ["<|im_start|>", "<|im_end|>"]
+# convert.ConvertAdapter converts safetensors LoRA adapters for these base architectures only.
+SAFETENSORS_ADAPTER_ARCHITECTURES = ("llama", "gemma2")
 _GIB = 1024 ** 3
+CUDA_RESERVE = 457 * 1024 ** 2  # ml.DeviceInfo.MinimumMemory() for a CUDA card
 _MIB = 1024 ** 2
 
 # api.Options / api.Runner field types, for the server-side type check of request `options`.
@@ -80,11 +83,14 @@ class FakeModel:
     embedding_length: int = 1536
     head_count: int = 12
     head_count_kv: int = 2
+    key_length: int | None = None  # in model_info only when the GGUF has it (qwen3 does, qwen2 does not)
     template: str = CHATML_TEMPLATE
     system: str = ""
     parameters: dict[str, Any] = field(default_factory=lambda: {"stop": list(CHATML_STOPS)})
     capabilities: tuple[str, ...] = ("completion", "tools", "insert")
     license: str = ""
+    adapters: tuple[str, ...] = ()  # blob digests (hex) of LoRA adapter layers
+    messages: tuple[dict[str, str], ...] = ()
     digest: str = ""
     modified_at: str = ""
 
@@ -102,7 +108,7 @@ class FakeModel:
 
     def kv_bytes(self, num_ctx: int) -> int:
         """f16 KV cache, Ollama's estimator: 2 (K,V) x layers x ctx x kv heads x head_dim x 2 bytes."""
-        head_dim = self.embedding_length // max(self.head_count, 1)
+        head_dim = self.key_length or self.embedding_length // max(self.head_count, 1)
         return 2 * self.block_count * num_ctx * self.head_count_kv * head_dim * 2
 
 
@@ -110,7 +116,7 @@ def _qwen(name: str, **kw: Any) -> FakeModel:
     return FakeModel(name, **kw)
 
 
-_QWEN3 = dict(family="qwen3", context_length=40960, head_count_kv=8,
+_QWEN3 = dict(family="qwen3", context_length=40960, head_count_kv=8, key_length=128,
               capabilities=("completion", "tools", "thinking"))
 _EMBED = dict(template="{{ .Prompt }}", parameters={}, capabilities=("embedding",))
 
@@ -139,7 +145,7 @@ LIBRARY: dict[str, Callable[[], FakeModel]] = {
 def kb_qwen_model() -> FakeModel:
     """The model `python -m kb model setup` creates from ./Modelfile (qwen2.5:1.5b + our settings)."""
     return FakeModel("kb-qwen", system="只依据编号资料回答，并用 [n] 标注出处。",
-                     parameters={"num_ctx": 4096, "num_gpu": 29, "stop": list(CHATML_STOPS), "temperature": 0.1})
+                     parameters={"num_ctx": 4096, "stop": list(CHATML_STOPS), "temperature": 0.1})
 
 
 def full_name(name: str) -> str:
@@ -274,6 +280,12 @@ def check_options(options: Any) -> dict[str, Any]:
     return clean
 
 
+def _num_gpu(options: dict[str, Any], m: FakeModel) -> int | None:
+    """The num_gpu a load uses: the request's, else the model's parameter, else None (Ollama decides)."""
+    value = options.get("num_gpu", m.parameters.get("num_gpu"))
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def _go_value(value: Any) -> str:
     """Go's `%#v` for a JSON-decoded value, as /api/show formats `parameters`."""
     if isinstance(value, bool):
@@ -320,7 +332,8 @@ class OllamaStandin:
         self.stall_timeout = 30.0        # a stalled response gives up (drops the connection) after this
         self.dribble_interval = 1.0      # seconds between bytes in the "dribble_*" modes
         self.loaded_size: int | None = None          # /api/ps size; None = weights + KV + 300 MiB graph
-        self.loaded_size_vram: int | None = None     # None = all of size (100% GPU)
+        self.loaded_size_vram: int | None = None     # None = all of size (100% GPU), or placed in gpu_free
+        self.gpu_free: int | None = None             # free VRAM in bytes; None = everything fits
         self.loaded_context_length: int | None = None  # None = the num_ctx the load used
         self.embed_dim: int | None = None            # None = the model's embedding_length
         self.pullable: set[str] | None = None        # None = any name can be pulled
@@ -488,11 +501,18 @@ class OllamaStandin:
 
     def _mark_loaded(self, record: FakeModel, keep_alive: float | None, num_ctx: int, *,
                      size: int | None = None, size_vram: int | None = None,
-                     context_length: int | None = None) -> bool:
-        """Load (or refresh) a model; returns True when it was not loaded before."""
+                     context_length: int | None = None, num_gpu: int | None = None) -> bool:
+        """Load (or refresh) a model; returns True when it was not loaded before.
+
+        With `gpu_free` set, layers are placed like Ollama's scheduler: without num_gpu as many as fit
+        after the 457 MiB CUDA reserve (the rest on the CPU, /api/ps size_vram < size); with num_gpu N
+        exactly N, or the error Ollama 0.12 gives when they do not fit.
+        """
         ctx = context_length or self.loaded_context_length or min(num_ctx, record.context_length)
         total = size or self.loaded_size or record.size + record.kv_bytes(ctx) + 300 * _MIB
         vram = size_vram if size_vram is not None else self.loaded_size_vram
+        if vram is None and self.gpu_free is not None:
+            vram = self._placed(record, total, num_gpu)
         seconds = 300.0 if keep_alive is None else keep_alive
         expires = datetime.now(timezone.utc) + (timedelta(days=292 * 365) if seconds < 0 else
                                                 timedelta(seconds=seconds))
@@ -502,6 +522,20 @@ class OllamaStandin:
             fresh = record.name not in self._loaded
             self._loaded[record.name] = loaded
         return fresh
+
+
+    def _placed(self, record: FakeModel, total: int, num_gpu: int | None) -> int:
+        assert self.gpu_free is not None
+        layers = record.block_count + 1  # the blocks and the output layer
+        per_layer = total / layers
+        room = max(0, self.gpu_free - CUDA_RESERVE)
+        if num_gpu is not None and num_gpu >= 0:
+            wanted = min(num_gpu, layers)
+            if wanted * per_layer > room:
+                raise _ClientError(500, f"memory layout cannot be allocated with num_gpu = {num_gpu}")
+            return total if wanted == layers else int(wanted * per_layer)
+        fitting = min(layers, int(room // per_layer))
+        return total if fitting == layers else int(fitting * per_layer)
 
 
 class _Server(ThreadingHTTPServer):
@@ -726,6 +760,8 @@ class _Handler(BaseHTTPRequestHandler):
                 f"{arch}.embedding_length": m.embedding_length,
                 f"{arch}.attention.head_count": m.head_count,
                 f"{arch}.attention.head_count_kv": m.head_count_kv,
+                **({f"{arch}.attention.key_length": m.key_length, f"{arch}.attention.value_length": m.key_length}
+                   if m.key_length else {}),
                 "tokenizer.ggml.model": "gpt2",
                 "tokenizer.ggml.tokens": [],
             },
@@ -748,8 +784,12 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in _parameter_items(m.parameters):
             shown = _go_value(value) if not isinstance(value, str) else value  # Go's %v
             lines.append(f"PARAMETER {key} {_go_quote(shown)}")
+        for digest in m.adapters:
+            lines.append(f"ADAPTER /root/.ollama/models/blobs/sha256-{digest}")
         if m.license:
             lines.append(f"LICENSE {_go_quote(m.license)}")
+        for message in m.messages:
+            lines.append(f"MESSAGE {message.get('role')} {_go_quote(str(message.get('content') or ''))}")
         return "\n".join(lines) + "\n"
 
     def _r_delete(self, body: dict[str, Any]) -> None:
@@ -815,10 +855,14 @@ class _Handler(BaseHTTPRequestHandler):
         name = body.get("model") or body.get("name") or ""
         if not name:
             raise _ClientError(400, "model is required")
-        source, files = body.get("from"), body.get("files")
+        source, files, adapters = body.get("from"), body.get("files"), body.get("adapters")
         if not source and not files:
             raise _ClientError(400, "neither 'from' or 'files' was specified")
-        missing = [d for d in (files or {}).values() if d not in state.blobs]
+        if adapters is not None and not isinstance(adapters, dict):
+            raise _ClientError(400, "json: cannot unmarshal adapters into map[string]string")
+        if any(not d for d in (adapters or {}).values()):
+            raise _ClientError(400, "invalid digest format")
+        missing = [d for d in [*(files or {}).values(), *(adapters or {}).values()] if d not in state.blobs]
         if missing:
             raise _ClientError(400, f"blob {missing[0]} not found: upload it to /api/blobs first")
         self._progress(body, self._create_lines(full_name(name), source, files or {}, body))
@@ -842,15 +886,36 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             yield {"status": "parsing GGUF"}
             base, layers = FakeModel(name), [d.split(":", 1)[1] for d in files.values()]
+        adapter_layers: list[str] = []
+        adapters = body.get("adapters") or {}
+        if adapters:  # server/create.go: convertModelFromFiles(r.Adapters, baseLayers, true, ...)
+            kinds = {"safetensors" if n.endswith(".safetensors") else "gguf" for n in adapters
+                     if n.endswith((".safetensors", ".gguf"))}
+            if "safetensors" in kinds:
+                yield {"status": "converting adapter"}
+                if base.family not in SAFETENSORS_ADAPTER_ARCHITECTURES:  # convert.ConvertAdapter
+                    yield {"error": "unsupported architecture"}
+                    return
+                adapter_layers = ["converted-" + sorted(adapters.values())[0].split(":", 1)[1]]
+            elif len(adapters) > 1:
+                yield {"error": "only one adapter is currently supported"}
+                return
+            else:
+                yield {"status": "parsing GGUF"}
+                adapter_layers = [d.split(":", 1)[1] for d in adapters.values()]
         parameters = dict(base.parameters)
         parameters.update(body.get("parameters") or {})
+        license = body.get("license")
         record = dataclasses.replace(
             base, name=name, digest="", modified_at="", template=body.get("template") or base.template,
-            system=body.get("system") or base.system, parameters=parameters)
+            system=body.get("system") or base.system, parameters=parameters,
+            adapters=base.adapters + tuple(adapter_layers),
+            license="\n".join(license) if isinstance(license, list) else (license or base.license),
+            messages=tuple(body.get("messages") or base.messages))
         for kind in ("template", "system", "parameters"):
             if body.get(kind):
                 yield {"status": f"creating {kind} layer"}
-        for layer in layers:
+        for layer in layers + adapter_layers:
             yield {"status": f"using existing layer sha256:{layer}"}
         yield {"status": "writing manifest"}
         state.add_model(record)
@@ -885,7 +950,7 @@ class _Handler(BaseHTTPRequestHandler):
         prompt_tokens = count_tokens(self._prompt_text(body, m, chat))
         if body.get("truncate") is False and prompt_tokens > num_ctx:
             raise _ClientError(400, "the input length exceeds the context length")
-        fresh = state._mark_loaded(m, keep_alive, num_ctx)
+        fresh = state._mark_loaded(m, keep_alive, num_ctx, num_gpu=_num_gpu(options, m))
         pieces, done_reason = self._pieces(body, options, m)
         if state.fail_mode == "endless":  # the broken runner ignores num_predict
             pieces = split_pieces(state._reply_text(body))
@@ -966,7 +1031,7 @@ class _Handler(BaseHTTPRequestHandler):
             state.unload(m.name)
             reason = "unload"
         else:
-            state._mark_loaded(m, keep_alive, num_ctx)
+            state._mark_loaded(m, keep_alive, num_ctx, num_gpu=_num_gpu(check_options(body.get("options")), m))
             reason = "load"
         out = self._chunk({"model": body["model"]}, "", chat)
         out.update(done_reason=reason, done=True)

@@ -11,8 +11,8 @@ import pytest
 
 from kb.errors import (ConfigError, GenerationError, ModelMissing, OllamaError, OllamaTimeout,
                        OllamaUnavailable)
-from kb.ollama import (ModelfileSpec, OllamaAdmin, RunningModel, SetupProgress, ollama_errors, parse_modelfile,
-                       parse_show_parameters)
+from kb.modelfile import ModelfileSpec, parse_modelfile
+from kb.ollama import OllamaAdmin, RunningModel, SetupProgress, ollama_errors, parse_show_parameters
 from tests.ollama_fixtures import ollama_down_url, ollama_standin  # noqa: F401 - fixtures
 from tests.ollama_standin import OllamaStandin
 
@@ -35,7 +35,7 @@ def test_the_repo_modelfile_parses():
     assert spec.from_ == "qwen2.5:1.5b"
     assert spec.parameters["stop"] == ["<|im_start|>", "<|im_end|>"]
     assert spec.parameters["num_ctx"] == 4096 and type(spec.parameters["num_ctx"]) is int
-    assert spec.parameters["num_gpu"] == 29
+    assert "num_gpu" not in spec.parameters  # Ollama places the layers by free memory unless the user asks
     assert isinstance(spec.parameters["temperature"], float) and spec.parameters["temperature"] <= 0.3
     assert "<|im_start|>" in spec.template and spec.template.endswith("{{ end }}")
     assert "<|im_start|>assistant\n" in spec.template
@@ -59,7 +59,8 @@ def test_parse_modelfile_follows_ollamas_syntax():
     assert spec == ModelfileSpec(
         from_="./model.gguf", template="{{ .System }}\n# not a comment inside a block\n{{ .Prompt }}",
         system="one line",
-        parameters={"stop": ["<|im_end|>", "<|im_start|>"], "temperature": 0.2, "use_mmap": False})
+        parameters={"stop": ["<|im_end|>", "<|im_start|>"], "temperature": 0.2, "use_mmap": False},
+        license=("MIT",), from_all=("./model.gguf",))
 
 
 @pytest.mark.parametrize("text,problem", [
@@ -67,7 +68,6 @@ def test_parse_modelfile_follows_ollamas_syntax():
     ("FROM x\n\nPARAMETER num_gpus 1\n", "line 3: unknown parameter 'num_gpus'"),
     ("FROM x\nQUANTIZE q4\n", "line 2: unknown instruction 'QUANTIZE'"),
     ("FROM x\nSYSTEM \"\"\"never\nclosed\n", "line 2: SYSTEM value has an unterminated quote"),
-    ("FROM x\nADAPTER ./lora.gguf\n", "line 2: ADAPTER is not supported"),
     ("FROM x\nFROM y\n", "line 2: second FROM"),
     ("FROM\n", "line 1: FROM needs a value"),
 ])
@@ -371,3 +371,112 @@ def test_not_an_ollama_server():
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- LoRA adapters and versions ---------------------------------------------------------------------
+
+
+def _lora_modelfile(tmp_path: Path, adapter: str) -> Path:
+    modelfile = tmp_path / "Modelfile"
+    modelfile.write_text(f"FROM qwen2.5:1.5b\nADAPTER {adapter}\nLICENSE Apache-2.0\nMESSAGE user 你好\n"
+                         "PARAMETER num_ctx 4096\n", encoding="utf-8")
+    return modelfile
+
+
+def test_setup_uploads_a_gguf_lora_and_sends_it_as_adapters(tmp_path, admin, ollama_standin):
+    lora = b"GGUF\x03\x00\x00\x00" + b"lora" * 512
+    (tmp_path / "lora.gguf").write_bytes(lora)
+    digest = "sha256:" + hashlib.sha256(lora).hexdigest()
+    events: list[SetupProgress] = []
+    admin.setup_model("kb-qwen-lora", _lora_modelfile(tmp_path, "./lora.gguf"), progress=events.append)
+
+    assert [(r.method, r.path) for r in ollama_standin.calls("/api/blobs")] == [
+        ("HEAD", f"/api/blobs/{digest}"), ("POST", f"/api/blobs/{digest}")]
+    [create] = ollama_standin.calls("/api/create")
+    assert create.body["from"] == "qwen2.5:1.5b" and "files" not in create.body
+    assert create.body["adapters"] == {"lora.gguf": digest}
+    assert create.body["license"] == ["Apache-2.0"]
+    assert create.body["messages"] == [{"role": "user", "content": "你好"}]
+    shown = ollama.Client(host=ollama_standin.url).show("kb-qwen-lora").modelfile
+    assert f"ADAPTER /root/.ollama/models/blobs/sha256-{digest.split(':')[1]}" in shown
+    assert "parsing GGUF" in [e.status for e in events]
+
+
+def test_a_safetensors_adapter_folder_is_uploaded_file_by_file(tmp_path, admin, ollama_standin):
+    peft = tmp_path / "qwen-lora"
+    peft.mkdir()
+    (peft / "adapter_model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
+    (peft / "adapter_config.json").write_text('{"r": 8, "lora_alpha": 16}', encoding="utf-8")
+    with pytest.raises(OllamaError) as err:
+        admin.setup_model("kb-qwen-lora", _lora_modelfile(tmp_path, "./qwen-lora"))
+    [create] = ollama_standin.calls("/api/create")
+    assert sorted(create.body["adapters"]) == ["adapter_config.json", "adapter_model.safetensors"]
+    assert len(ollama_standin.calls("/api/blobs", method="POST")) == 2
+    # Ollama converts safetensors adapters for llama and gemma2 bases only: a Qwen LoRA must be a GGUF
+    assert err.value.code == "ollama.create_failed" and err.value.params["error"] == "unsupported architecture"
+    assert not ollama_standin.model("kb-qwen-lora")
+
+
+def test_a_missing_adapter_is_named_before_anything_is_sent(tmp_path, admin, ollama_standin):
+    with pytest.raises(ConfigError, match="ADAPTER ./nowhere.gguf: nothing at"):
+        admin.setup_model("x", _lora_modelfile(tmp_path, "./nowhere.gguf"))
+    assert not ollama_standin.calls("/api/create") and not ollama_standin.calls("/api/blobs")
+
+
+def test_an_old_ollama_gets_upgrade_advice(tmp_path):
+    with OllamaStandin(version="0.5.4") as server:
+        admin = OllamaAdmin(server.url, timeout=5)
+        with pytest.raises(OllamaError) as err:
+            admin.setup_model("kb-qwen", MODELFILE)
+        assert err.value.code == "ollama.too_old" and "ollama.com/download" in err.value.message("en")
+        assert "升级" in err.value.message("zh")
+        assert not server.calls("/api/create")
+        status = admin.status("kb-qwen")
+        assert status.reachable and status.error_code == "ollama.too_old"
+    with OllamaStandin(version="0.0.0") as server:  # a development build: nothing to compare
+        assert OllamaAdmin(server.url, timeout=5).status("kb-qwen").error is None
+
+
+def test_requires_is_checked_against_the_server(tmp_path, admin, ollama_standin):
+    modelfile = tmp_path / "Modelfile"
+    modelfile.write_text("FROM qwen2.5:1.5b\nREQUIRES 0.13.0\n", encoding="utf-8")
+    with pytest.raises(OllamaError, match="REQUIRES asks for Ollama 0.13.0 or newer, but this one is 0.12.6"):
+        admin.setup_model("x", modelfile)
+    modelfile.write_text("FROM qwen2.5:1.5b\nREQUIRES 0.12\n", encoding="utf-8")
+    admin.setup_model("x", modelfile)
+
+
+# -- placement: Ollama places the layers unless the user asks --------------------------------------------
+
+
+def _ask(url: str) -> None:
+    with ollama_errors(url, "/api/chat", model="kb-qwen"):
+        ollama.Client(host=url).chat("kb-qwen", messages=[{"role": "user", "content": "hi"}])
+
+
+def test_without_num_gpu_a_busy_card_splits_and_ps_shows_it():
+    with OllamaStandin(models=("qwen2.5:1.5b",)) as server:
+        admin = OllamaAdmin(server.url, timeout=5)
+        admin.setup_model("kb-qwen", MODELFILE)
+        assert "num_gpu" not in server.calls("/api/create")[0].body["parameters"]
+        server.gpu_free = int(1.3 * 2**30)  # the desktop holds the rest of the 4 GiB
+        _ask(server.url)
+        [running] = admin.running("kb-qwen")
+        assert 0 < running.size_vram < running.size
+        assert running.placement.endswith("CPU/GPU") and running.placement == admin.status("kb-qwen").running.placement
+
+
+def test_num_gpu_only_when_asked_and_then_the_memory_layout_error_gets_its_hint():
+    with OllamaStandin(models=("qwen2.5:1.5b",)) as server:
+        admin = OllamaAdmin(server.url, timeout=5)
+        admin.setup_model("kb-qwen", MODELFILE, num_gpu=29)
+        assert server.calls("/api/create")[0].body["parameters"]["num_gpu"] == 29
+        _ask(server.url)  # an idle card: all 29 layers fit
+        assert admin.running("kb-qwen")[0].placement == "100% GPU"
+        server.unload("kb-qwen")
+        server.gpu_free = int(1.3 * 2**30)
+        with pytest.raises(OllamaError) as err:
+            _ask(server.url)
+        assert err.value.code == "ollama.memory_layout"
+        assert err.value.params["error"] == "memory layout cannot be allocated with num_gpu = 29"
+        assert "PARAMETER num_gpu" in err.value.message("en")

@@ -134,5 +134,50 @@ MESSAGES: dict[str, tuple[str, str]] = {
                           "docs: only from sources (default); chat: may use general knowledge"),
     "cli.help.model": ("根据 Modelfile 在 Ollama 中创建回答模型，或查看其状态",
                        "create the answer model in Ollama from the Modelfile, or show its status"),
-    "cli.help.action": ("setup：创建模型；status：查看状态", "setup: create the model; status: show its status"),
+    "cli.help.action": ("setup：创建模型；status：查看状态；fit：下载前检查显存是否够用",
+                        "setup: create the model; status: show its status; fit: will it fit, before downloading"),
 }
+
+# -- `model fit`, `model setup --from/--num-gpu` (issue 13) ------------------------------------------------
+MESSAGES.update({
+    "cli.help.fit_name": ("fit：要检查的模型，例如 qwen3:1.7b（默认：全部候选模型）",
+                          "fit: the model to check, e.g. qwen3:1.7b (default: every candidate)"),
+    "cli.help.vram": ("fit：显卡的空闲显存（GiB），没有 nvidia-smi 时必须给出",
+                      "fit: the GPU's free memory in GiB (needed where nvidia-smi is missing)"),
+    "cli.help.num_ctx": ("fit：按这个上下文长度估算（默认：[chat] num_ctx）",
+                         "fit: estimate at this context length (default: [chat] num_ctx)"),
+    "cli.help.num_gpu": ("setup：强制放到 GPU 上的层数（0 = 只用 CPU）；默认不设置，由 Ollama 按空闲显存决定",
+                         "setup: force this many layers onto the GPU (0 = CPU only); by default Ollama decides "
+                         "from the free memory"),
+    "cli.help.from": ("setup：先把 Modelfile 的 FROM 改成这个模型，再创建", "setup: point the Modelfile's FROM "
+                      "at this model first, then create it"),
+    "cli.model.from_written": ("已把 {modelfile} 的 FROM 从 {old} 改为 {new}", "{modelfile}: FROM {old} -> {new}"),
+    "cli.fit.gpu": ("显卡空闲显存 {free} GiB{total}（来自 {source}）", "GPU memory free: {free} GiB{total} (from {source})"),
+    "cli.fit.total": ("，共 {total} GiB", " of {total} GiB"),
+    "cli.fit.line": ("{model}{installed}：上下文 {num_ctx} 时需要约 {needed} GiB，{verdict}；{largest}",
+                     "{model}{installed}: needs ~{needed} GiB at num_ctx {num_ctx}: {verdict}; {largest}"),
+    "cli.fit.installed": ("（已安装）", " (installed)"),
+    "cli.fit.fits": ("可以完全放进显卡", "fits on the GPU"),
+    "cli.fit.splits": ("只能部分放进显卡（{on_gpu}/{layers} 层在 GPU，其余在 CPU，会慢很多）",
+                       "splits CPU/GPU ({on_gpu} of {layers} layers on the GPU, the rest on the CPU: slower)"),
+    "cli.fit.too_big": ("太大了（显存和内存都放不下）", "too big (neither the GPU nor the RAM holds it)"),
+    "cli.fit.max_context": ("能完全放进显卡的最大上下文是 {max_context}", "the largest context that still fits is {max_context}"),
+    "cli.fit.no_context": ("任何上下文长度都放不进显卡", "no context length fits on the GPU"),
+    "cli.fit.table_only": ("（只用了内置表：{error}）", "(built-in table only: {error})"),
+    "cli.fit.choose": ("选好后运行 `python -m kb model setup --from 模型名`：改写 Modelfile 的 FROM 并创建模型",
+                       "to use one: `python -m kb model setup --from NAME` writes the Modelfile's FROM and creates "
+                       "the model"),
+})
+
+
+def _rule(zh: str, en: str) -> tuple[str, str]:
+    from .config import _value  # the same wording as every other bad setting
+
+    return _value(zh, en)
+
+
+MESSAGES.update({
+    "config.rule.fit.vram": _rule("必须在 0.25 到 1024 GiB 之间", "must be between 0.25 and 1024 GiB"),
+    "config.rule.fit.num_ctx": _rule("必须在 256 到 1048576 之间", "must be between 256 and 1048576"),
+    "config.rule.fit.num_gpu": _rule("必须在 -1 到 1024 之间", "must be between -1 and 1024"),
+})

@@ -101,18 +101,20 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Modelfile 第 {line} 行：{instruction} 需要一个值",
         "Modelfile line {line}: {instruction} needs a value"),
     "modelfile.parameter_int": (
-        "Modelfile 第 {line} 行：PARAMETER {name} 必须是整数，实际是 {value}（注释要单独成行）",
-        "Modelfile line {line}: PARAMETER {name} must be an integer, got {value} (comments must be on their "
-        "own line)"),
+        "Modelfile 第 {line} 行：PARAMETER {name} 必须是整数，实际是 {value}（只能用半角数字；注释要单独成行）",
+        "Modelfile line {line}: PARAMETER {name} must be an integer, got {value} (ASCII digits only; comments "
+        "must be on their own line)"),
     "modelfile.parameter_float": (
-        "Modelfile 第 {line} 行：PARAMETER {name} 必须是数字，实际是 {value}（注释要单独成行）",
-        "Modelfile line {line}: PARAMETER {name} must be float, got {value} (comments must be on their own line)"),
+        "Modelfile 第 {line} 行：PARAMETER {name} 必须是有限的数字，实际是 {value}（只能用半角数字；注释要单独成行）",
+        "Modelfile line {line}: PARAMETER {name} must be a finite number, got {value} (ASCII digits only; "
+        "comments must be on their own line)"),
     "modelfile.parameter_bool": (
         "Modelfile 第 {line} 行：PARAMETER {name} 必须是 true 或 false，实际是 {value}（注释要单独成行）",
         "Modelfile line {line}: PARAMETER {name} must be bool, got {value} (comments must be on their own line)"),
     "modelfile.second_from": (
         "Modelfile 第 {line} 行：又一个 FROM（第一个在第 {first} 行）；只保留一个",
-        "Modelfile line {line}: second FROM (the first is on line {first}); keep one"),
+        "Modelfile line {line}: second FROM (the first is on line {first}); keep one (several FROM lines are "
+        "only for the files of one model)"),
     "modelfile.unsupported": (
         "Modelfile 第 {line} 行：`python -m kb model setup` 不支持 {instruction}；请删掉它，"
         "或用 `ollama create -f Modelfile` 创建模型",
@@ -138,6 +140,64 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "modelfile.unreadable": (
         "无法读取 Modelfile {path}：{error}",
         "Cannot read the Modelfile {path}: {error}"),
+    "modelfile.message_role": (
+        "Modelfile 第 {line} 行：MESSAGE 的角色是 {role}，只能是 system、user 或 assistant（小写，MESSAGE 后只空一格）",
+        "Modelfile line {line}: MESSAGE role {role} must be one of system, user or assistant (lower case, one "
+        "space after MESSAGE)"),
+    "modelfile.message_syntax": (
+        "Modelfile 第 {line} 行：MESSAGE 需要角色和内容，例如 `MESSAGE user 你好`，实际是 {text}",
+        "Modelfile line {line}: MESSAGE needs a role and a text, e.g. `MESSAGE user hello`, got {text}"),
+    "modelfile.parameter_empty_name": (
+        "Modelfile 第 {line} 行：PARAMETER 后面有两个空格，Ollama 会读成空的参数名（{text}）；请只留一个空格，"
+        "例如 `PARAMETER num_ctx 4096`",
+        "Modelfile line {line}: PARAMETER is followed by two spaces, which Ollama reads as an empty parameter "
+        "name ({text}); leave one space, e.g. `PARAMETER num_ctx 4096`"),
+    "modelfile.requires_semver": (
+        "Modelfile 第 {line} 行：REQUIRES {value} 不是有效的版本号，应写成 0.14.0 这样",
+        "Modelfile line {line}: REQUIRES {value} is not a valid version; write it like 0.14.0"),
+    "modelfile.adapter_missing": (
+        "ADAPTER {value}：{path} 处没有这个文件或文件夹；请把 LoRA 适配器（.gguf 文件或 safetensors 文件夹）放到那里",
+        "ADAPTER {value}: nothing at {path}; put the LoRA adapter (a .gguf file or a safetensors folder) there"),
+    "modelfile.adapter_empty_folder": (
+        "ADAPTER {value}：文件夹 {path} 里没有 .safetensors 文件；请指向 LoRA 训练输出的文件夹"
+        "（含 adapter_model.safetensors 和 adapter_config.json），或指向转换好的 .gguf 文件",
+        "ADAPTER {value}: the folder {path} has no .safetensors file; point it at the LoRA training output "
+        "(adapter_model.safetensors and adapter_config.json) or at a converted .gguf file"),
+    "ollama.too_old": (
+        "Ollama {version} 太旧了（需要 {minimum} 或更新版本：KB Studio 用它引入的 /api/create 请求格式创建模型）："
+        "请从 ollama.com/download 升级 Ollama",
+        "Ollama {version} is too old (KB Studio needs {minimum} or newer: it creates models with the /api/create "
+        "form that version introduced): upgrade Ollama from ollama.com/download"),
+    "ollama.requires_newer": (
+        "Modelfile 的 REQUIRES 要求 Ollama {requires} 或更新版本，但这里是 {version}：请从 ollama.com/download 升级 Ollama",
+        "The Modelfile's REQUIRES asks for Ollama {requires} or newer, but this one is {version}: upgrade Ollama "
+        "from ollama.com/download"),
+    "modelfile.from_value_invalid": (
+        "FROM 的新值 {value} 不能用：它必须是一行，例如 qwen3:1.7b 或 ./models/x.gguf",
+        "{value} cannot be a FROM value: it must be one line, e.g. qwen3:1.7b or ./models/x.gguf"),
+    "modelfile.from_not_single": (
+        "{path} 中有 {count} 个 FROM 行（或 FROM 跨了多行）：只有一个单行 FROM 时才能自动改写，请手动编辑",
+        "{path} has {count} FROM lines (or a FROM spread over lines): it can be rewritten only with one FROM "
+        "on one line; edit it by hand"),
+    "modelfile.not_written": (
+        "无法写入 Modelfile {path}：{error}。原文件没有改动；请检查写权限和磁盘空间",
+        "Cannot write the Modelfile {path}: {error}. The file is unchanged; check the permissions and free space"),
+    # -- the fit check ---------------------------------------------------------------------------------
+    "fit.unknown_model": (
+        "不知道模型 {model} 的结构：它不在内置表中（{known}），Ollama 里也没有；请先 `ollama pull {model}`，"
+        "或选一个表中的模型",
+        "The architecture of {model} is unknown: it is not in the built-in table ({known}) nor in Ollama; "
+        "`ollama pull {model}` first, or pick one from the table"),
+    "fit.no_gpu_memory": (
+        "不知道显卡有多少空闲显存：没有找到 `nvidia-smi`；请用 `--vram` 给出显存大小（GiB），例如 `--vram 4`",
+        "The GPU's free memory is unknown: `nvidia-smi` was not found; give it with `--vram` (GiB), e.g. `--vram 4`"),
+    "fit.nvidia_smi_failed": (
+        "`nvidia-smi` 没有给出显存信息（{error}）；请用 `--vram` 给出显存大小（GiB）",
+        "`nvidia-smi` gave no memory figures ({error}); give the GPU memory with `--vram` (GiB)"),
+    "fit.model_info_incomplete": (
+        "Ollama 对 {model} 的 /api/show 缺少 {missing}，无法估算显存：请换一个模型，或升级 Ollama",
+        "Ollama's /api/show for {model} lacks {missing}, so its memory cannot be estimated: pick another model "
+        "or upgrade Ollama"),
     # -- chatting ------------------------------------------------------------------------------------
     "chat.question_empty": ("问题是空的：请输入一个问题", "The question is empty: type a question"),
     "chat.mode_unknown": (
