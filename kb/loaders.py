@@ -25,7 +25,14 @@ from .errors import IngestError
 
 log = logging.getLogger(__name__)
 
-SUPPORTED = {".pdf": "pdf", ".md": "markdown", ".markdown": "markdown", ".txt": "text"}
+SUPPORTED = {".pdf": "pdf", ".md": "markdown", ".markdown": "markdown", ".txt": "text",
+             # issue 11: the formats of kb/formats/, loaded through FORMAT_LOADERS below
+             ".docx": "docx", ".docm": "docx", ".pptx": "pptx", ".pptm": "pptx", ".xlsx": "xlsx",
+             ".xlsm": "xlsx", ".csv": "csv", ".html": "html", ".htm": "html",
+             ".png": "image", ".jpg": "image", ".jpeg": "image", ".webp": "image"}
+# kind -> "module:function" under kb/formats, imported on first use (heavy libraries, OCR models)
+FORMAT_LOADERS = {"docx": "office:load_docx", "pptx": "office:load_pptx", "xlsx": "sheets:load_xlsx",
+                  "csv": "sheets:load_csv", "html": "html:load_html", "image": "images:load_image"}
 PDF_SECONDS_LIMIT = 300.0  # per file: a PDF bomb must not hang an ingest
 
 
@@ -35,6 +42,10 @@ class Block:
     page: int | None = None
     heading_path: tuple[str, ...] = ()
     kind: str = "text"  # text | code | table
+    # issue 11 provenance, not yet carried into Chunk by the splitter (see kb/types.py Chunk)
+    sheet: str | None = None
+    rows: tuple[int, int] | None = None  # first and last spreadsheet row
+    ocr_confidence: float | None = None  # set when the text came from OCR
 
 
 @dataclass
@@ -105,6 +116,8 @@ def load_bytes(name: str, data: bytes) -> LoadedFile:
         raise IngestError(name, "ingest.empty_file")
     if kind == "pdf":
         return _load_pdf(name, data)
+    if kind in FORMAT_LOADERS:
+        return _format_loader(kind)(name, data)
     text = decode_text(name, data)
     if not text.strip():
         raise IngestError(name, "ingest.whitespace_only")
@@ -112,6 +125,13 @@ def load_bytes(name: str, data: bytes) -> LoadedFile:
         metadata, body, warnings = split_front_matter(text)
         return LoadedFile(name, kind, iter(parse_markdown(body)), metadata=metadata, warnings=warnings)
     return LoadedFile(name, kind, iter(_paragraph_blocks(text)))
+
+
+def _format_loader(kind: str):
+    import importlib
+
+    module, function = FORMAT_LOADERS[kind].split(":")
+    return getattr(importlib.import_module(f"kb.formats.{module}"), function)
 
 
 # ---------------------------------------------------------------- text decoding

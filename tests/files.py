@@ -94,3 +94,127 @@ def blank_pages_pdf(n: int = 5000) -> bytes:
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+# ---------------------------------------------------------------- issue 11: Office, HTML, images
+
+def docx_file(sections: list[tuple[int, str, list[str]]], table: list[list[str]] | None = None) -> bytes:
+    """A Word file: (heading level, heading, paragraphs) per section, then an optional table."""
+    from docx import Document
+
+    doc = Document()
+    for level, heading, paragraphs in sections:
+        doc.add_heading(heading, level=level)
+        for para in paragraphs:
+            doc.add_paragraph(para)
+    if table:
+        grid = doc.add_table(rows=len(table), cols=len(table[0]))
+        for r, row in enumerate(table):
+            for c, value in enumerate(row):
+                grid.cell(r, c).text = value
+    out = io.BytesIO()
+    doc.save(out)
+    return out.getvalue()
+
+
+def pptx_file(slides: list[tuple[str, str]]) -> bytes:
+    """A deck of (title, body) slides in the "Title and Content" layout."""
+    from pptx import Presentation
+
+    deck = Presentation()
+    layout = deck.slide_layouts[1]
+    for title, body in slides:
+        slide = deck.slides.add_slide(layout)
+        slide.shapes.title.text = title
+        slide.placeholders[1].text = body
+    out = io.BytesIO()
+    deck.save(out)
+    return out.getvalue()
+
+
+def xlsx_file(sheets: dict[str, list[list[object]]]) -> bytes:
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    for title, rows in sheets.items():
+        sheet = book.create_sheet(title)
+        for row in rows:
+            sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def huge_sheet_xlsx(rows: int = 100_000, cols: int = 10) -> bytes:
+    """A workbook of rows × cols numeric cells (1,000,000 by default), written as raw sheet XML (fast)."""
+    import zipfile
+
+    base = xlsx_file({"Sheet1": [["x"]]})
+    letters = [chr(ord("A") + i) for i in range(cols)]
+    body = "".join(f'<row r="{r}">' + "".join(f'<c r="{c}{r}"><v>{r}</v></c>' for c in letters) + "</row>"
+                   for r in range(1, rows + 1))
+    sheet = ('<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/'
+             f'spreadsheetml/2006/main"><dimension ref="A1:{letters[-1]}{rows}"/><sheetData>{body}</sheetData>'
+             '</worksheet>')
+    src = zipfile.ZipFile(io.BytesIO(base))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for entry in src.infolist():
+            data = sheet.encode() if entry.filename == "xl/worksheets/sheet1.xml" else src.read(entry)
+            dst.writestr(entry.filename, data)
+    return out.getvalue()
+
+
+def zip_bomb_docx(declared_gb: int = 4) -> bytes:
+    """A .docx whose document.xml declares `declared_gb` GB uncompressed (1 GB of zeros deflates to ~1 MB,
+    so the declaration is patched instead of compressing gigabytes)."""
+    import struct
+    import zipfile
+
+    data = bytearray(docx_file([(1, "标题", ["正文"])]))
+    size = declared_gb * 2**30 // 8  # spread over the entries below, each under 4 GiB (no zip64 needed)
+    zf = zipfile.ZipFile(io.BytesIO(bytes(data)))
+    for info in zf.infolist():
+        # central directory entry: patch its uncompressed-size field
+        pos = data.find(b"PK\x01\x02", 0)
+        while pos != -1:
+            name_len = struct.unpack_from("<H", data, pos + 28)[0]
+            if data[pos + 46:pos + 46 + name_len].decode() == info.filename:
+                struct.pack_into("<I", data, pos + 24, min(size, 2**32 - 1))
+                break
+            pos = data.find(b"PK\x01\x02", pos + 4)
+    return bytes(data)
+
+
+def many_entries_zip(n: int = 20_000) -> bytes:
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        for i in range(n):
+            z.writestr(f"x/{i}.xml", "")
+    return out.getvalue()
+
+
+def macro_enabled(data: bytes, kind: str = "word") -> bytes:
+    """`data` (a .docx/.xlsx) turned macro-enabled: a vbaProject.bin part and the macroEnabled content type."""
+    import zipfile
+
+    main = {"word": ("application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml",
+                     "application/vnd.ms-word.document.macroEnabled.main+xml", "word/vbaProject.bin"),
+            "excel": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml",
+                      "application/vnd.ms-excel.sheet.macroEnabled.main+xml", "xl/vbaProject.bin")}[kind]
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for entry in src.infolist():
+            body = src.read(entry)
+            if entry.filename == "[Content_Types].xml":
+                body = body.replace(main[0].encode(), main[1].encode())
+            dst.writestr(entry.filename, body)
+        dst.writestr(main[2], b"\xd0\xcf\x11\xe0" + b"Attribute VB_Name = \"Module1\"\nSub AutoOpen()\nShell \"calc\"\nEnd Sub")
+    return out.getvalue()
+
+
+OLE2_ENCRYPTED = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504 + b"EncryptedPackage" + b"\x00" * 2000
