@@ -127,6 +127,13 @@ def load_bytes(name: str, data: bytes) -> LoadedFile:
     return LoadedFile(name, kind, iter(_paragraph_blocks(text)))
 
 
+def _ocr_hook(name: str, reader: Any, empty_pages: list[int], loaded: LoadedFile) -> Iterator[Block]:
+    """Pages without a text layer go to OCR (kb/formats/ocr.py); returns how many gave text."""
+    from .formats.ocr import scanned_pdf_pages
+
+    return (yield from scanned_pdf_pages(name, reader, empty_pages, loaded))
+
+
 def _format_loader(kind: str):
     import importlib
 
@@ -469,6 +476,7 @@ def _pdf_blocks(name: str, reader: Any, loaded: LoadedFile) -> Iterator[Block]:
             continue
         pages_with_text += 1
         yield from _pdf_page_blocks(text, page_no, headings)
+    pages_with_text += yield from _ocr_hook(name, reader, empty_pages, loaded)  # OCR HOOK (issue 11)
     if pages_with_text == 0:
         raise IngestError(name, "the PDF has no text layer; it looks scanned. OCR is not supported: run OCR first "
                                 "(e.g. `ocrmypdf in.pdf out.pdf`) and upload the result")

@@ -218,3 +218,105 @@ def macro_enabled(data: bytes, kind: str = "word") -> bytes:
 
 
 OLE2_ENCRYPTED = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504 + b"EncryptedPackage" + b"\x00" * 2000
+
+
+SCAN_TEXT = [
+    "知识库工作室把你的文档变成可以提问的资料库。上传文件以后，系统会把文字切成小段，",
+    "为每一段计算向量，并建立关键词索引。提问时先检索最相关的段落，再交给本地模型回答，",
+    "回答里的每一句话都标注出处，方便核对原文。扫描件没有文字层，需要先做光学字符识别。",
+    "第三季度的销售额为三百二十万元，比上一季度增长百分之十二，其中华东地区贡献最多。",
+    "如果识别的置信度较低，页面会被标记出来，请对照原始图片检查文字是否正确。",
+]
+
+
+def cjk_font_path() -> str | None:
+    """Noto Sans CJK: the system's (fonts-noto-cjk) if installed, else the one the pip package ships."""
+    import glob
+    import importlib.util
+
+    for pattern in ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+                    "/usr/share/fonts/**/NotoSansCJK*.tt[cf]", "/usr/share/fonts/**/wqy-microhei.ttc"):
+        found = glob.glob(pattern, recursive=True)
+        if found:
+            return found[0]
+    spec = importlib.util.find_spec("manimgx_fonts_cjk")
+    if spec and spec.submodule_search_locations:
+        found = glob.glob(spec.submodule_search_locations[0] + "/*.tt[cf]")
+        if found:
+            return found[0]
+    return None
+
+
+def scan_image(lines: list[str] = SCAN_TEXT, dpi: int = 150, angle: float = 0.8, noise: float = 12.0,
+               seed: int = 7):
+    """An A4 page at `dpi` with `lines` in 12 pt Noto Sans CJK, rotated by `angle` degrees, with noise."""
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
+
+    path = cjk_font_path()
+    if path is None:
+        import pytest
+
+        pytest.skip("no CJK font: install fonts-noto-cjk or `pip install manimgx-fonts-cjk`")
+    width, height = int(8.27 * dpi), int(11.69 * dpi)
+    page = Image.new("L", (width, height), 255)
+    draw = ImageDraw.Draw(page)
+    font = ImageFont.truetype(path, size=int(12 / 72 * dpi))  # 12 pt
+    y = int(1.0 * dpi)
+    for line in lines:
+        draw.text((int(0.8 * dpi), y), line, font=font, fill=0)
+        y += int(0.32 * dpi)
+    page = page.rotate(angle, resample=Image.BICUBIC, fillcolor=255, expand=False)
+    rng = np.random.default_rng(seed)
+    pixels = np.asarray(page, dtype=np.float32) + rng.normal(0, noise, (height, width))
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+
+def scan_png(**kw) -> bytes:
+    out = io.BytesIO()
+    scan_image(**kw).save(out, "PNG")
+    return out.getvalue()
+
+
+def scan_pdf(pages: list[list[str]], dpi: int = 150, text_pages: dict[int, str] | None = None) -> bytes:
+    """An image-only PDF of scanned pages; `text_pages` (0-based index -> text) puts real text pages in between."""
+    images = [scan_image(lines, dpi=dpi, seed=7 + i).convert("RGB") for i, lines in enumerate(pages)]
+    out = io.BytesIO()
+    images[0].save(out, "PDF", resolution=dpi, save_all=True, append_images=images[1:])
+    if not text_pages:
+        return out.getvalue()
+    scans = PdfReader(io.BytesIO(out.getvalue()))
+    writer = PdfWriter()
+    for page in scans.pages:
+        writer.add_page(page)
+    for index, text in sorted(text_pages.items()):
+        writer.insert_page(PdfReader(io.BytesIO(cjk_pdf([text]))).pages[0], index)
+    merged = io.BytesIO()
+    writer.write(merged)
+    return merged.getvalue()
+
+
+def bomb_png(width: int = 20_000, height: int = 20_000) -> bytes:
+    """A PNG header declaring width × height pixels with almost no data (the decompression-bomb shape)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 1000)) + \
+        chunk(b"IEND", b"")
+
+
+def cer(expected: str, got: str) -> float:
+    """Character error rate: edit distance over the expected length, whitespace ignored."""
+    a = "".join(expected.split())
+    b = "".join(got.split())
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1] / max(1, len(a))

@@ -91,4 +91,16 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ingest.csv_malformed": ("CSV 文件第 {line} 行格式有误（{reason}）：请检查引号和分隔符",
                              "the CSV file is malformed at line {line} ({reason}): check its quotes and "
                              "delimiters"),
+    # images and OCR (issue 11)
+    "ingest.image_too_large": (
+        "图片约有 {megapixels} 百万像素（{size}），超过 {limit_mp} 百万像素的上限（可能是解压炸弹）：请缩小图片后再上传",
+        "the image has about {megapixels} megapixels ({size}), over the {limit_mp}-megapixel limit (it may be a "
+        "decompression bomb): scale it down and upload it again"),
+    "ingest.image_corrupt": ("图片已损坏或格式无法识别（{reason}）：请重新导出为 PNG 或 JPEG",
+                             "the image is damaged or of an unknown format ({reason}): export it again as PNG or JPEG"),
+    "ingest.image_no_text": ("图片中没有识别出文字（OCR）：没有可索引的内容",
+                             "no text was recognised in the image (OCR): nothing to index"),
+    "ingest.ocr_low_confidence": (
+        "第 {pages} 页的 OCR 识别置信度较低：请核对这些页的文字，或上传更清晰的扫描件",
+        "OCR confidence is low on page(s) {pages}: check their text, or upload a sharper scan"),
 }
