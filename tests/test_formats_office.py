@@ -113,3 +113,16 @@ def test_every_new_format_ingests_with_the_network_blocked_and_bad_files_fail_on
     assert kb.check().ok
     top = [h.chunk for h in kb.search("三季度销售额").results[:5]]
     assert any(c.file_name == "报告.pptx" and c.page == 2 for c in top)
+
+
+def test_a_question_about_one_row_of_a_large_sheet_finds_that_row(kb):
+    cities = ["北京", "上海", "广州", "深圳", "杭州", "成都", "武汉", "西安"]
+    rows = [["订单号", "城市", "金额", "状态"]] + [[f"D{i:05d}", cities[i % 8], i * 3, "已发货"] for i in range(1, 2001)]
+    rows[1234][3] = "客户拒收，原因是包装破损"
+    report = kb.ingest_bytes([("订单.xlsx", xlsx_file({"订单": rows}))])
+    assert report.files[0].status == "added"
+    top = [h.chunk for h in kb.search("哪个订单客户拒收 包装破损").results[:5]]
+    hit = [c for c in top if "客户拒收" in c.text]
+    first, last = (int(n) for n in hit[0].heading_path[1].strip("第 行").split("–"))
+    assert hit[0].heading_path[0] == "订单" and first <= 1235 <= last  # row 1 is the header
+    assert "订单号: D01234；城市: 广州；金额: 3702；状态: 客户拒收，原因是包装破损" in hit[0].text
