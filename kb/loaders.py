@@ -101,6 +101,11 @@ def clean_file_name(name: str) -> str:
     return name
 
 
+def supported_extensions() -> list[str]:
+    """Extensions without the dot, for an upload widget's `type=` list (`pdf`, `docx`, `png`...)."""
+    return sorted(ext.lstrip(".") for ext in SUPPORTED)
+
+
 def file_kind(name: str) -> str:
     ext = ("." + name.rsplit(".", 1)[-1].lower()) if "." in name else ""
     if ext not in SUPPORTED:

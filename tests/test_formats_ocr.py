@@ -62,3 +62,15 @@ def test_a_question_answered_on_one_scanned_page_finds_it(kb, no_network):
     top = [h.chunk for h in kb.search("第三季度销售额是多少").results[:5]]
     assert any(c.file_name == "季报扫描.pdf" and c.page == 2 for c in top)
     assert no_network == []
+
+
+def test_reading_order_is_lines_top_to_bottom_then_left_to_right_with_paragraph_confidence():
+    from kb.formats.ocr import reading_order
+
+    def box(x, y, w=40, h=10):
+        return [[x, y], [x + w, y], [x + w, y + h], [x, y + h]]
+
+    shuffled = [(box(0, 60), "丁", 0.7), (box(60, 1), "乙", 0.5), (box(0, 14), "丙", 1.0), (box(0, 0), "甲", 0.9)]
+    got = reading_order(shuffled)
+    assert [t for t, _ in got] == ["甲乙丙", "丁"]  # 甲 and 乙 share a line; a wide gap starts a paragraph
+    assert got[0][1] == pytest.approx(0.8) and got[1][1] == pytest.approx(0.7)

@@ -34,6 +34,7 @@ class OcrPage:
     confidence: float | None  # None when nothing was recognised
     n_boxes: int
     seconds: float
+    paragraph_confidence: tuple[float, ...] = ()  # one per paragraph, weighted the same way
 
     @property
     def text(self) -> str:
@@ -64,18 +65,19 @@ def ocr_image(image: Any, page: int = 1) -> OcrPage:
     paragraphs = reading_order(boxes)
     chars = sum(len(t) for _, t, _ in boxes)
     confidence = sum(len(t) * s for _, t, s in boxes) / chars if chars else None
-    return OcrPage(page, tuple(paragraphs), confidence, len(boxes), time.monotonic() - started)
+    return OcrPage(page, tuple(t for t, _ in paragraphs), confidence, n_boxes=len(boxes),
+                   seconds=time.monotonic() - started, paragraph_confidence=tuple(c for _, c in paragraphs))
 
 
-def reading_order(boxes: list[tuple[Any, str, float]]) -> list[str]:
-    """Paragraph texts from (4-point box, text, score): lines by vertical overlap, then left to right."""
+def reading_order(boxes: list[tuple[Any, str, float]]) -> list[tuple[str, float]]:
+    """(paragraph text, confidence) from (4-point box, text, score): lines by vertical overlap, then left to right."""
     items = []
-    for box, text, _ in boxes:
+    for box, text, score in boxes:
         ys = [p[1] for p in box]
         xs = [p[0] for p in box]
-        items.append((min(ys), max(ys), min(xs), text.strip()))
+        items.append((min(ys), max(ys), min(xs), text.strip(), score))
     items.sort(key=lambda it: (it[0] + it[1]) / 2)
-    lines: list[list[tuple[float, float, float, str]]] = []
+    lines: list[list[tuple[float, float, float, str, float]]] = []
     for item in items:
         if lines:
             top = min(i[0] for i in lines[-1])
@@ -86,6 +88,7 @@ def reading_order(boxes: list[tuple[Any, str, float]]) -> list[str]:
                 continue
         lines.append([item])
     paragraphs: list[str] = []
+    weights: list[list[tuple[int, float]]] = []
     previous_bottom = None
     heights = sorted(max(i[1] for i in ln) - min(i[0] for i in ln) for ln in lines) or [0]
     height = heights[len(heights) // 2]
@@ -93,12 +96,15 @@ def reading_order(boxes: list[tuple[Any, str, float]]) -> list[str]:
         line.sort(key=lambda i: i[2])
         text = _join_words([i[3] for i in line])
         top = min(i[0] for i in line)
+        scores = [(len(i[3]), i[4]) for i in line]
         if paragraphs and previous_bottom is not None and top - previous_bottom < 0.8 * height:
             paragraphs[-1] = _join_words([paragraphs[-1], text])
+            weights[-1].extend(scores)
         else:
             paragraphs.append(text)
+            weights.append(scores)
         previous_bottom = max(i[1] for i in line)
-    return paragraphs
+    return [(text, sum(n * s for n, s in w) / max(1, sum(n for n, _ in w))) for text, w in zip(paragraphs, weights)]
 
 
 def _join_words(parts: list[str]) -> str:
@@ -151,8 +157,9 @@ def ocr_blocks(page: OcrPage, base: tuple[str, ...] = ()) -> list[Any]:
     from ..loaders import Block
 
     heading = base + (confidence_label(page.confidence),)
-    return [Block(p, page=page.page, heading_path=heading, ocr_confidence=page.confidence)
-            for p in page.paragraphs if p.strip()]
+    scores = page.paragraph_confidence or (page.confidence,) * len(page.paragraphs)
+    return [Block(p, page=page.page, heading_path=heading, ocr_confidence=round(c, 3) if c is not None else None)
+            for p, c in zip(page.paragraphs, scores) if p.strip()]
 
 
 def scanned_pdf_pages(name: str, reader: Any, empty_pages: list[int], loaded: Any) -> Iterator[Any]:
