@@ -40,26 +40,32 @@ def _settings(tmp: str):
     return Settings.load(REPO / "config.toml", env={"KB_DATA_DIR": tmp, "KB_EMBEDDER": "builtin"})
 
 
+def _warm_engine() -> float:
+    """Load the models and run one small recognition (onnxruntime's first run is slow), timed apart."""
+    from kb.formats.ocr import ocr_image
+    from tests.files import scan_image
+
+    t = time.perf_counter()
+    ocr_image(scan_image(lines=SCAN_TEXT[:1]).crop((0, 0, 1240, 300)))
+    return time.perf_counter() - t
+
+
 def ocr_png() -> dict:
-    from kb.formats.ocr import engine
     from kb.loaders import load_bytes
 
     data = scan_png()
-    t = time.perf_counter()
-    engine()
-    load = time.perf_counter() - t
+    load = _warm_engine()
     t = time.perf_counter()
     text = "".join(b.text for b in load_bytes("scan.png", data).blocks)
-    return {"cer": round(cer("".join(SCAN_TEXT), text), 4), "engine_load_s": round(load, 2),
+    return {"cer": round(cer("".join(SCAN_TEXT), text), 4), "engine_load_and_warm_up_s": round(load, 2),
             "s_per_page": round(time.perf_counter() - t, 2)}
 
 
 def ocr_pdf() -> dict:
-    from kb.formats.ocr import engine
     from kb.loaders import load_bytes
 
     data = scan_pdf(PAGES)
-    engine()
+    _warm_engine()
     t = time.perf_counter()
     blocks = list(load_bytes("scan.pdf", data).blocks)
     seconds = time.perf_counter() - t
