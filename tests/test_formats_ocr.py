@@ -74,3 +74,15 @@ def test_reading_order_is_lines_top_to_bottom_then_left_to_right_with_paragraph_
     got = reading_order(shuffled)
     assert [t for t, _ in got] == ["甲乙丙", "丁"]  # 甲 and 乙 share a line; a wide gap starts a paragraph
     assert got[0][1] == pytest.approx(0.8) and got[1][1] == pytest.approx(0.7)
+
+
+@pytest.mark.parametrize("fmt,name", [("JPEG", "扫描.jpg"), ("WEBP", "扫描.webp")])
+def test_jpeg_and_webp_scans_are_read_too(fmt, name):
+    import io
+
+    from .files import scan_image
+
+    out = io.BytesIO()
+    scan_image(lines=SCAN_TEXT[:2]).save(out, fmt, quality=85)
+    text = "".join(b.text for b in load_bytes(name, out.getvalue()).blocks)
+    assert cer("".join(SCAN_TEXT[:2]), text) <= 0.05
