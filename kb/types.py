@@ -29,6 +29,12 @@ class Chunk:
     page_end: int | None = None  # last page, when a chunk spans pages
     heading_path: tuple[str, ...] = ()  # Markdown headings, outermost first
     kind: str = "text"  # text | code | table
+    # issue 11 (optional; the store does not persist them yet, so loaders also put them in
+    # heading_path/page): spreadsheet sheet name and (first, last) row; OCR origin and confidence
+    sheet: str | None = None
+    rows: tuple[int, int] | None = None
+    ocr: bool = False
+    ocr_confidence: float | None = None  # mean recognition score in [0, 1], higher is better
 
     @property
     def heading(self) -> str:
@@ -48,6 +54,7 @@ class Chunk:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["heading_path"] = list(self.heading_path)
+        d["rows"] = list(self.rows) if self.rows else None
         return d
 
 

@@ -92,7 +92,7 @@ def test_bad_files_fail_one_by_one_and_the_knowledge_base_keeps_everything(kb, t
         "scan.pdf": scanned_pdf(),
         "empty.md": b"",
         "binary.md": bytes(range(256)) * 10,
-        "notes.docx": b"PK\x03\x04 word",
+        "notes.doc": b"PK\x03\x04 word",  # legacy Word; .docx is read since issue 11
         "bad\u202etxt.md": "正常内容".encode(),
     }
     paths = []
@@ -112,7 +112,7 @@ def test_bad_files_fail_one_by_one_and_the_knowledge_base_keeps_everything(kb, t
     assert "password" in statuses["locked.pdf"].error
     assert "OCR" in statuses["scan.pdf"].error
     assert "empty" in statuses["empty.md"].error
-    assert "unsupported" in statuses["notes.docx"].error
+    assert "unsupported" in statuses["notes.doc"].error
     assert (kb.info().n_documents, kb.info().n_chunks) >= (before[0] + 1, before[1])
     assert kb.check().ok
 

@@ -59,4 +59,48 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "读取 {path} 时文件正在变化（大小从 {before} 变为 {after} 字节）：请等文件写完后再导入",
         "{path} changed while it was read (from {before} to {after} bytes): ingest it again once it is "
         "no longer being written"),
+    # Office, spreadsheets, HTML (issue 11)
+    "ingest.office_corrupt": (
+        "文件已损坏，或不是有效的 Office 文件（{reason}）：请用 Office 或 WPS 打开后重新保存，再上传",
+        "the file is damaged or not a valid Office file ({reason}): open it in Office or WPS, save it again "
+        "and upload the copy"),
+    "ingest.office_encrypted": (
+        "文件设置了打开密码（已加密）：请在 Office 中去掉密码后另存一份，再上传",
+        "the file is password-protected (encrypted): remove the password in Office, save a copy and upload it"),
+    "ingest.zip_too_many_entries": (
+        "文件内部包含 {entries} 个条目，超过 {limit} 个的上限，可能是压缩炸弹：请确认文件来源，或拆分后再上传",
+        "the file holds {entries} entries, over the limit of {limit}; it may be a zip bomb: check where it "
+        "came from, or split it"),
+    "ingest.zip_too_large": (
+        "文件解压后将有 {size_mb} MB，超过 {limit_mb} MB 的上限，可能是压缩炸弹：请确认文件来源，或拆分后再上传",
+        "the file would unpack to {size_mb} MB, over the {limit_mb} MB limit; it may be a zip bomb: check "
+        "where it came from, or split it"),
+    "ingest.macros_ignored": (
+        "这个 {kind} 文件含有宏：只读取了其中的文字，宏不会被执行",
+        "this {kind} file contains macros: only its text was read; the macros were not run"),
+    "ingest.no_text": ("{kind} 文件中没有可读取的文字：没有可索引的内容",
+                       "the {kind} file has no readable text: nothing to index"),
+    "ingest.sheet_too_many_rows": (
+        "工作表“{sheet}”超过 {limit} 行的上限：请把它拆成几个较小的文件（或另存为几个 CSV）后再导入",
+        "the sheet '{sheet}' has more than {limit} rows: split it into smaller files (or several CSVs) "
+        "and ingest those"),
+    "ingest.sheet_too_many_cells": (
+        "工作簿的非空单元格超过 {limit} 个（在工作表“{sheet}”第 {row} 行处达到上限）：请拆分后再导入",
+        "the workbook has more than {limit} non-empty cells (reached in sheet '{sheet}' at row {row}): "
+        "split it and ingest the parts"),
+    "ingest.csv_malformed": ("CSV 文件第 {line} 行格式有误（{reason}）：请检查引号和分隔符",
+                             "the CSV file is malformed at line {line} ({reason}): check its quotes and "
+                             "delimiters"),
+    # images and OCR (issue 11)
+    "ingest.image_too_large": (
+        "图片约有 {megapixels} 百万像素（{size}），超过 {limit_mp} 百万像素的上限（可能是解压炸弹）：请缩小图片后再上传",
+        "the image has about {megapixels} megapixels ({size}), over the {limit_mp}-megapixel limit (it may be a "
+        "decompression bomb): scale it down and upload it again"),
+    "ingest.image_corrupt": ("图片已损坏或格式无法识别（{reason}）：请重新导出为 PNG 或 JPEG",
+                             "the image is damaged or of an unknown format ({reason}): export it again as PNG or JPEG"),
+    "ingest.image_no_text": ("图片中没有识别出文字（OCR）：没有可索引的内容",
+                             "no text was recognised in the image (OCR): nothing to index"),
+    "ingest.ocr_low_confidence": (
+        "第 {pages} 页的 OCR 识别置信度较低：请核对这些页的文字，或上传更清晰的扫描件",
+        "OCR confidence is low on page(s) {pages}: check their text, or upload a sharper scan"),
 }
