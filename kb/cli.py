@@ -157,6 +157,28 @@ def cmd_chunks(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+@command("chunk")
+def cmd_chunk(args: argparse.Namespace, settings: Settings) -> int:
+    """Curate one chunk by hand: disable, enable, edit its text, or add a chunk to a document."""
+    from .errors import KBError as _KBError
+
+    if args.action in ("disable", "enable", "edit") and not args.id:
+        raise _KBError("cli.chunk.id_missing", action=args.action)
+    if args.action == "add" and not args.doc:
+        raise _KBError("cli.chunk.doc_missing")
+    if args.action in ("edit", "add") and args.text is None:
+        raise _KBError("cli.chunk.text_missing", action=args.action)
+    with _open(args, settings) as kb:
+        if args.action == "edit":
+            state = kb.edit_chunk(args.id, args.text)
+        elif args.action == "add":
+            state = kb.add_chunk(args.doc, args.text)
+        else:
+            state = kb.disable_chunk(args.id, args.action == "disable")
+    _out(args, state.to_dict(), _t(f"cli.chunk.{args.action}", id=state.chunk.id, locator=state.chunk.locator))
+    return 0
+
+
 @command("delete")
 def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
     with _open(args, settings) as kb:
@@ -368,7 +390,7 @@ def _number(flag: str, *, integer: bool = False, low: float, high: float, rule: 
 
 
 _ARG_ORIGIN = "python -m kb"
-_WRITERS = ("ingest", "delete", "reindex", "rebuild", "repair")
+_WRITERS = ("ingest", "delete", "reindex", "rebuild", "repair", "chunk")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -391,6 +413,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("kbs")
     add("docs")
     sp = add("chunks")
+    sp.add_argument("--doc", help=_t("cli.help.document"))
+    sp = add("chunk")
+    sp.add_argument("action", choices=["disable", "enable", "edit", "add"], help=_t("cli.help.chunk_action"))
+    sp.add_argument("id", nargs="?", help=_t("cli.help.chunk_id"))
+    sp.add_argument("--text", help=_t("cli.help.chunk_text"))
     sp.add_argument("--doc", help=_t("cli.help.document"))
     sp = add("delete")
     sp.add_argument("document", help=_t("cli.help.document"))

@@ -24,7 +24,9 @@ from .errors import EmbedderMismatch, EmbeddingError, IngestError, KBError, Know
 from .factory import build_cached_embedder, embedder_id, kbs_dir
 from .ingest import Prepared, Source, check_source, file_hash, prepare
 from .retrieval import Retriever, SearchOptions, SearchResult
+from . import curate
 from .store import Indexes, KBStore, Originals, ReadView, Writer, read_manifest
+from .store.curation import Curation, Edit
 from .types import CheckReport, Chunk, Document, FileResult, IngestReport, KBInfo, RepairReport
 
 if TYPE_CHECKING:
@@ -275,9 +277,10 @@ class KnowledgeBase:
                                   round(time.monotonic() - t0, 3), warnings=existing.warnings)
             prepared = prepare(self.name, name, data, self.settings.chunking)
             prepared.document.metadata["chunker"] = signature
+            prepared, rows, edits = curate.apply(prepared, w.curation(prepared.document.doc_id))
             vectors, n_embedded = self._embed(prepared, i, n, notify)
             notify(IngestProgress(i, n, name, "saving"))
-            self._commit(w, prepared, vectors, data, existing)
+            self._commit(w, prepared, vectors, data, existing, rows, edits)
         except (IngestError, EmbeddingError) as exc:
             return FileResult.failed(name, exc, seconds=round(time.monotonic() - t0, 3))
         except StoreError as exc:
@@ -309,12 +312,12 @@ class KnowledgeBase:
         return np.vstack(parts), embedded
 
     def _commit(self, w: Writer, prepared: Prepared, vectors: np.ndarray, data: bytes | None,
-                old: Document | None) -> None:
+                old: Document | None, rows: Sequence[Curation] | None = None, edits: Sequence[Edit] = ()) -> None:
         """The original first (so a committed document always has one), then the one transaction."""
         doc = prepared.document
         if data is not None:
             self.originals.keep(doc.file_hash, doc.file_name, data)
-        w.replace_document(doc, prepared.chunks, vectors, prepared.terms)
+        w.replace_document(doc, prepared.chunks, vectors, prepared.terms, rows, edits)
         if old and (old.file_hash != doc.file_hash or old.file_name != doc.file_name):
             self._release_original(w, old)
 
@@ -354,6 +357,30 @@ class KnowledgeBase:
                                                 seen, force=True))
             self._persist(w)
         return IngestReport(self.name, tuple(results), round(time.monotonic() - started, 3))
+
+    # ------------------------------------------------------------------ curating (kb/curate.py)
+
+    def chunk_states(self, document: str | None = None) -> list[curate.ChunkState]:
+        """Chunks with what was done to them by hand (disabled, edited, added, to review)."""
+        with self.store.read() as view:
+            return curate.states(view, None if document is None else self._require(view, document).doc_id)
+
+    def edit_chunk(self, chunk_id: str, text: str) -> curate.ChunkState:
+        """Replace a chunk's text (re-embedded, keyword index updated); kept through re-chunking."""
+        return curate.edit(self, chunk_id, text)
+
+    def disable_chunk(self, chunk_id: str, disabled: bool = True) -> curate.ChunkState:
+        """A disabled chunk is never retrieved and is still shown."""
+        return curate.set_disabled(self, chunk_id, disabled)
+
+    def add_chunk(self, document: str, text: str) -> curate.ChunkState:
+        """A chunk written by hand (a question-and-answer pair, say), appended to a document."""
+        return curate.add(self, document, text)
+
+    def edits(self, since: str | None = None, limit: int = 1000) -> list[Edit]:
+        """The edit log, newest first: who, when, before and after."""
+        with self.store.read() as view:
+            return view.edits(since, limit)
 
     # ------------------------------------------------------------------ searching
 

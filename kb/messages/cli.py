@@ -136,4 +136,18 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "cli.help.model": ("根据 Modelfile 在 Ollama 中创建回答模型，或查看其状态",
                        "create the answer model in Ollama from the Modelfile, or show its status"),
     "cli.help.action": ("setup：创建模型；status：查看状态", "setup: create the model; status: show its status"),
+    # curating (issue 12)
+    "cli.help.chunk": ("手工整理一个分块：停用、启用、编辑文本，或给文档添加分块",
+                       "curate a chunk by hand: disable, enable, edit its text, or add one to a document"),
+    "cli.help.chunk_action": ("disable / enable / edit / add", "disable / enable / edit / add"),
+    "cli.help.chunk_id": ("分块 id（见 `python -m kb chunks --json`）", "the chunk id (see `python -m kb chunks --json`)"),
+    "cli.help.chunk_text": ("分块的新文本", "the chunk's new text"),
+    "cli.chunk.disable": ("已停用分块 {id}（{locator}）：它不会再被检索到，但仍然可见",
+                          "Disabled chunk {id} ({locator}): it is never retrieved, and still shown"),
+    "cli.chunk.enable": ("已启用分块 {id}（{locator}）", "Enabled chunk {id} ({locator})"),
+    "cli.chunk.edit": ("已修改分块 {id}（{locator}）并重新嵌入", "Edited chunk {id} ({locator}); re-embedded"),
+    "cli.chunk.add": ("已添加分块 {id}（{locator}）", "Added chunk {id} ({locator})"),
+    "cli.chunk.id_missing": ("`chunk {action}` 需要分块 id", "`chunk {action}` needs a chunk id"),
+    "cli.chunk.doc_missing": ("`chunk add` 需要 `--doc 文件名`", "`chunk add` needs `--doc FILE`"),
+    "cli.chunk.text_missing": ("`chunk {action}` 需要 `--text 文本`", "`chunk {action}` needs `--text TEXT`"),
 }

@@ -27,4 +27,23 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "batch.too_large": (
         "文件大小为 {mb} MB，超过 {limit} MB 的上限：请拆分文件，或在 config.toml 中调大 [storage] max_file_mb",
         "the file is {mb} MB, over the {limit} MB limit: split it, or raise [storage] max_file_mb in config.toml"),
+    # curating chunks by hand (kb/curate.py)
+    "curate.chunk_not_found": (
+        "知识库 “{kb}” 中没有 id 为 “{id}” 的分块：用 `python -m kb chunks --kb {kb} --json` 查看分块 id",
+        "No chunk with id '{id}' in knowledge base '{kb}': see the ids with `python -m kb chunks --kb {kb} --json`"),
+    "curate.text_empty": (
+        "分块文本是空的：什么也没有改。请写入分块的新内容（要让它不再被检索到，请停用它）",
+        "The chunk text is empty: nothing was changed. Write the chunk's new text (to keep it out of answers, "
+        "disable it instead)"),
+    "curate.text_too_long": (
+        "分块文本有 {chars} 个字符，超过 {limit} 的上限：什么也没有改。较长的内容请作为文档导入",
+        "The chunk text has {chars} characters, over the {limit} limit: nothing was changed. Ingest longer text "
+        "as a document"),
+    "curate.text_unchanged": (
+        "新文本与分块 {id} 现在的文本相同：什么也没有改",
+        "The new text is the same as chunk {id}'s current text: nothing was changed"),
+    "curate.review_needed": (
+        "{file} 已改动：{n} 个手工编辑过的分块的原文已不在新文件中，已保留并标记为待复核（在“分块”页查看）",
+        "{file} changed: the original text of {n} hand-edited chunk(s) is gone from the new file; they were kept "
+        "and flagged for review (see the Chunks page)"),
 }
