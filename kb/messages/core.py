@@ -46,4 +46,18 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{file} 已改动：{n} 个手工编辑过的分块的原文已不在新文件中，已保留并标记为待复核（在“分块”页查看）",
         "{file} changed: the original text of {n} hand-edited chunk(s) is gone from the new file; they were kept "
         "and flagged for review (see the Chunks page)"),
+    # the Chunks page's curation controls (pages/chunks.py)
+    "page.chunks.disabled_note": ("此分块已停用：它不会被检索到，也不会出现在回答的来源中",
+                                  "This chunk is disabled: it is never retrieved or cited"),
+    "page.chunks.review_note": ("原文件已改动，此分块编辑时依据的原文已不在新文件中：请复核后再保存或停用",
+                                "The file changed and the text this edit was made from is gone: review it, then "
+                                "save or disable it"),
+    "page.chunks.edit_label": ("编辑分块文本（保存后重新嵌入）", "Edit the chunk text (re-embedded on save)"),
+    "page.chunks.save": ("保存修改", "Save edit"),
+    "page.chunks.saved": ("已保存并重新嵌入", "Saved and re-embedded"),
+    "page.chunks.disable": ("停用", "Disable"),
+    "page.chunks.enable": ("启用", "Enable"),
+    "page.chunks.add_title": ("给 {file} 添加一个分块", "Add a chunk to {file}"),
+    "page.chunks.add_label": ("分块文本（例如一组问答）", "Chunk text (for example a question and its answer)"),
+    "page.chunks.add": ("添加分块", "Add chunk"),
 }

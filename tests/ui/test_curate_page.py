@@ -1,0 +1,41 @@
+"""The Chunks page's curation controls through AppTest: edit and disable a chunk, see Retrieval change."""
+from __future__ import annotations
+
+from tests.ui.conftest import frame, texts
+
+
+def test_edit_and_disable_on_the_chunks_page_change_retrieval(corpus_env):
+    at = corpus_env.app("chunks")
+    table = at.dataframe(key="chunks_table").value
+    first_id = table["ID"].iloc[0]
+    edit_key = next(t.key for t in at.text_area if t.key.startswith(f"chunks_edit_{first_id}"))
+    at.text_area(key=edit_key).input("独角兽 飞船 使用 量子 引擎 航行")  # submitted with the form
+    next(b for b in at.button if b.label.startswith("保存")).click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    at.switch_page("pages/retrieval.py").run()
+    at.text_input(key="retrieval_query").input("独角兽 飞船 量子 引擎").run()
+    results = frame(at, "向量名次")
+    assert not at.exception
+    assert any("独角兽" in md for md in texts(at.markdown)) or "独角兽" in " ".join(map(str, results.to_numpy().ravel()))
+
+    at.switch_page("pages/chunks.py").run()
+    disable = next(b for b in at.button if b.label.startswith("停用"))
+    disable.click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "⊘" in at.dataframe(key="chunks_table").value["✎"].iloc[0]  # still shown, marked disabled
+    assert any("已停用" in c.value for c in at.caption)
+    states = {c.id: c for c in corpus_env.chunks()}
+    assert first_id in states  # not deleted
+    at.switch_page("pages/retrieval.py").run()
+    at.text_input(key="retrieval_query").input("独角兽 飞船 量子 引擎").run()
+    assert "独角兽" not in " ".join(map(str, frame(at, "向量名次").to_numpy().ravel()))
+
+
+def test_empty_edit_on_the_page_is_refused_and_nothing_changes(corpus_env):
+    at = corpus_env.app("chunks")
+    before = {c.id: c.text for c in corpus_env.chunks()}
+    edit_key = next(t.key for t in at.text_area if t.key.startswith("chunks_edit_"))
+    at.text_area(key=edit_key).input("   ")
+    next(b for b in at.button if b.label.startswith("保存")).click().run()
+    assert at.error and "空" in at.error[0].value
+    assert {c.id: c.text for c in corpus_env.chunks()} == before
