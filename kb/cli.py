@@ -179,6 +179,26 @@ def cmd_chunk(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+@command("export")
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    report = KnowledgeBase.open(settings, args.kb, create=False)
+    try:
+        done = report.export_archive(Path(args.output))
+    finally:
+        report.close()
+    _out(args, done.to_dict(), _t("cli.export.done", kb=done.kb, path=done.path, docs=done.n_documents,
+                                  files=done.n_files, mb=f"{done.size_bytes / 1e6:.1f}", seconds=done.seconds))
+    return 0
+
+
+@command("import")
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    done = KnowledgeBase.import_archive(settings, Path(args.archive), args.as_name, args.rebuild)
+    _out(args, done.to_dict(), _t("cli.import.done", kb=done.kb, docs=done.n_documents, chunks=done.n_chunks,
+                                  seconds=done.seconds))
+    return 0
+
+
 @command("delete")
 def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
     with _open(args, settings) as kb:
@@ -390,7 +410,7 @@ def _number(flag: str, *, integer: bool = False, low: float, high: float, rule: 
 
 
 _ARG_ORIGIN = "python -m kb"
-_WRITERS = ("ingest", "delete", "reindex", "rebuild", "repair", "chunk")
+_WRITERS = ("ingest", "delete", "reindex", "rebuild", "repair", "chunk", "import", "sync")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -419,6 +439,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("id", nargs="?", help=_t("cli.help.chunk_id"))
     sp.add_argument("--text", help=_t("cli.help.chunk_text"))
     sp.add_argument("--doc", help=_t("cli.help.document"))
+    sp = add("export")
+    sp.add_argument("-o", "--output", required=True, help=_t("cli.help.export_output"))
+    sp = sub.add_parser("import", help=_t("cli.help.import"))
+    sp.add_argument("--json", action="store_true", help=_t("cli.help.json"))
+    sp.add_argument("archive", help=_t("cli.help.archive"))
+    sp.add_argument("--as", dest="as_name", help=_t("cli.help.as_name"))
+    sp.add_argument("--rebuild", action="store_true", help=_t("cli.help.import_rebuild"))
     sp = add("delete")
     sp.add_argument("document", help=_t("cli.help.document"))
     add("check")
@@ -469,7 +496,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
         settings = Settings.load(args.config)
         use_data_dir(settings.data_dir)  # jieba's cache under data_dir, never the shared /tmp
-        if getattr(args, "kb", None) is None and args.command != "kbs":
+        if getattr(args, "kb", None) is None and args.command not in ("kbs", "import"):
             args.kb = settings.storage.default_kb
         if getattr(args, "kb", None) is not None:
             args.kb = normalise_kb_name(args.kb)  # `ｎｏｔｅｓ` and `notes` are one knowledge base

@@ -30,6 +30,7 @@ from .store.curation import Curation, Edit
 from .types import CheckReport, Chunk, Document, FileResult, IngestReport, KBInfo, RepairReport
 
 if TYPE_CHECKING:
+    from .archive import ExportReport, ImportReport
     from .chat import Answer, ChatEvent, ChatService, PromptPreview, Turn
     from .ollama import OllamaStatus, SetupProgress
     from .sessions import SessionInfo
@@ -381,6 +382,34 @@ class KnowledgeBase:
         """The edit log, newest first: who, when, before and after."""
         with self.store.read() as view:
             return view.edits(since, limit)
+
+    # ------------------------------------------------------------------ back up and restore (kb/archive.py)
+
+    def export_archive(self, out: Path | str) -> "ExportReport":
+        """One tar archive of this knowledge base: originals, a database snapshot, checksums."""
+        from .archive import export
+
+        return export(self.settings, self.name, Path(out))
+
+    def export_bytes(self) -> bytes:
+        from .archive import export_bytes
+
+        return export_bytes(self.settings, self.name)
+
+    @staticmethod
+    def import_archive(settings: Settings, path: Path | str, as_name: str | None = None,
+                       rebuild: bool = False) -> "ImportReport":
+        """Restore an archive as a new knowledge base after verifying every checksum (nothing written before)."""
+        from .archive import import_archive
+
+        return import_archive(settings, Path(path), as_name, rebuild)
+
+    @staticmethod
+    def import_bytes(settings: Settings, data: bytes, file_name: str, as_name: str | None = None,
+                     rebuild: bool = False) -> "ImportReport":
+        from .archive import import_bytes
+
+        return import_bytes(settings, data, as_name, rebuild, file_name)
 
     # ------------------------------------------------------------------ searching
 

@@ -150,4 +150,17 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "cli.chunk.id_missing": ("`chunk {action}` 需要分块 id", "`chunk {action}` needs a chunk id"),
     "cli.chunk.doc_missing": ("`chunk add` 需要 `--doc 文件名`", "`chunk add` needs `--doc FILE`"),
     "cli.chunk.text_missing": ("`chunk {action}` 需要 `--text 文本`", "`chunk {action}` needs `--text TEXT`"),
+    "cli.help.export": ("把知识库备份为一个归档文件", "back up a knowledge base as one archive file"),
+    "cli.help.export_output": ("要写入的归档文件", "the archive file to write"),
+    "cli.help.import": ("从归档文件恢复知识库（先校验每个校验值）",
+                        "restore a knowledge base from an archive (every checksum verified first)"),
+    "cli.help.archive": ("归档文件", "the archive file"),
+    "cli.help.as_name": ("导入为这个名称", "import under this name"),
+    "cli.help.import_rebuild": ("归档用的是另一个嵌入模型时：导入后用当前模型重新嵌入",
+                                "if the archive used another embedder: re-embed with the configured one"),
+    "cli.export.done": ("已备份知识库 “{kb}”：{docs} 个文档，{files} 个文件，{mb} MB → {path}（{seconds} 秒）",
+                        "Backed up knowledge base '{kb}': {docs} document(s), {files} file(s), {mb} MB -> {path} "
+                        "({seconds} s)"),
+    "cli.import.done": ("已导入知识库 “{kb}”：{docs} 个文档，{chunks} 个分块（{seconds} 秒）",
+                        "Imported knowledge base '{kb}': {docs} document(s), {chunks} chunk(s) ({seconds} s)"),
 }

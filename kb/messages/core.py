@@ -60,4 +60,45 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "page.chunks.add_title": ("给 {file} 添加一个分块", "Add a chunk to {file}"),
     "page.chunks.add_label": ("分块文本（例如一组问答）", "Chunk text (for example a question and its answer)"),
     "page.chunks.add": ("添加分块", "Add chunk"),
+    # back up and restore (kb/archive.py)
+    "archive.not_found": ("找不到备份文件 {path}", "There is no archive file {path}"),
+    "archive.unreadable": (
+        "无法读取备份文件 {path}（{reason}）：文件可能不完整或已损坏；什么也没有导入",
+        "Cannot read the archive {path} ({reason}): it may be truncated or damaged; nothing was imported"),
+    "archive.write_failed": ("无法写入备份文件 {path}（{reason}）", "Cannot write the archive {path} ({reason})"),
+    "archive.unsafe_name": (
+        "备份文件 {path} 中有不安全的成员名 “{member}”（绝对路径或 `..`）：已拒绝，什么也没有写入",
+        "The archive {path} holds an unsafe member name '{member}' (absolute or with `..`): refused, nothing "
+        "was written"),
+    "archive.not_a_file": (
+        "备份文件 {path} 中的 “{member}” 不是普通文件（链接或设备）：已拒绝，什么也没有写入",
+        "'{member}' in the archive {path} is not a regular file (a link or device): refused, nothing was written"),
+    "archive.duplicate": ("备份文件 {path} 中 “{member}” 出现了两次：已拒绝",
+                          "'{member}' appears twice in the archive {path}: refused"),
+    "archive.no_manifest": ("{path} 不是 KB Studio 的备份：缺少 archive.json",
+                            "{path} is not a KB Studio archive: archive.json is missing"),
+    "archive.manifest_bad": ("备份文件 {path} 的 archive.json 无效（{reason}）",
+                             "The archive.json of {path} is invalid ({reason})"),
+    "archive.unlisted": ("备份文件 {path} 中的 “{member}” 不在清单中：已拒绝，什么也没有写入",
+                         "'{member}' in the archive {path} is not in its manifest: refused, nothing was written"),
+    "archive.member_missing": (
+        "备份文件 {path} 缺少 “{member}”（文件不完整？）：什么也没有导入",
+        "The archive {path} lacks '{member}' (truncated?): nothing was imported"),
+    "archive.checksum": (
+        "备份文件 {path} 中 “{member}” 的校验值不符（文件被改动或损坏）：什么也没有导入",
+        "The checksum of '{member}' in the archive {path} does not match (changed or damaged): nothing was "
+        "imported"),
+    "archive.newer": (
+        "备份文件 {path} 来自较新的 KB Studio（格式 {version}，本版本最多支持 {supported}）：请先升级",
+        "The archive {path} was made by a newer KB Studio (format {version}; this version reads up to "
+        "{supported}): upgrade first"),
+    "archive.name_taken": (
+        "已经有名为 “{name}” 的知识库：什么也没有改。请用 `--as 新名称` 导入为另一个知识库",
+        "A knowledge base named '{name}' already exists: nothing was changed. Import it under another name "
+        "with `--as NEW_NAME`"),
+    "archive.embedder_differs": (
+        "备份文件 {path} 是用嵌入模型 {built} 建立的，而当前配置为 {configured}：请加上 `--rebuild` 导入并重新嵌入，"
+        "或改用相同的嵌入模型",
+        "The archive {path} was built with the embedder {built}, and {configured} is configured: import it with "
+        "`--rebuild` to re-embed it, or configure the same embedder"),
 }
