@@ -101,4 +101,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "或改用相同的嵌入模型",
         "The archive {path} was built with the embedder {built}, and {configured} is configured: import it with "
         "`--rebuild` to re-embed it, or configure the same embedder"),
+    # the Overview page's backup controls (pages/overview.py)
+    "page.overview.backup": ("备份与恢复", "Back up and restore"),
+    "page.overview.prepare_download": ("生成备份", "Make a backup"),
+    "page.overview.download": ("下载备份", "Download the backup"),
+    "page.overview.upload": ("从备份恢复（.tar）", "Restore from a backup (.tar)"),
+    "page.overview.as_name": ("导入为（留空则用原名称）", "Import as (empty: the original name)"),
+    "page.overview.rebuild": ("嵌入模型不同时重新嵌入", "Re-embed if the embedder differs"),
+    "page.overview.restore": ("恢复", "Restore"),
+    "page.overview.restored": ("已恢复知识库 “{kb}”：{docs} 个文档，{chunks} 个分块",
+                               "Restored knowledge base '{kb}': {docs} document(s), {chunks} chunk(s)"),
 }

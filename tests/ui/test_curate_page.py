@@ -39,3 +39,19 @@ def test_empty_edit_on_the_page_is_refused_and_nothing_changes(corpus_env):
     next(b for b in at.button if b.label.startswith("保存")).click().run()
     assert at.error and "空" in at.error[0].value
     assert {c.id: c.text for c in corpus_env.chunks()} == before
+
+
+def test_overview_backup_download_and_restore(corpus_env):
+    at = corpus_env.app()
+    at.button(key="overview_export").click().run()
+    assert not at.exception and not at.error
+    archive = at.session_state["overview_archive"]
+    assert archive[:0] == b"" and len(archive) > 10_000
+    at.file_uploader(key="overview_import_file").set_value(
+        [("notes.kbarchive.tar", archive, "application/x-tar")]).run()
+    at.text_input(key="overview_import_as").input("restored").run()
+    at.button(key="overview_import").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("restored" in s.value for s in at.success)
+    at.button(key="overview_import").click().run()  # again: the name is taken now
+    assert at.error and "--as" in at.error[0].value
