@@ -199,6 +199,25 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+@command("sync")
+def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
+    """Add new, replace changed and (--prune) remove gone files of a folder; --dry-run only lists them."""
+    bar = _Bar(enabled=not args.no_progress and not args.dry_run)
+    with _open(args, settings, create=True) as kb:
+        report = kb.sync(Path(args.folder), dry_run=args.dry_run, prune=args.prune, progress=bar)
+    bar.close()
+    lines = [f"{_t(f'cli.sync.{i.action}'):>10}  {i.name}" + (f"  ({i.message()})" if i.code else "")
+             for i in report.items if i.action != "unchanged"]
+    counts = {a: report.count(a) for a in ("add", "replace", "unchanged", "remove", "duplicate", "skipped",
+                                           "failed", "not_done")}
+    lines.append(_t("cli.sync.summary_dry" if report.dry_run else "cli.sync.summary", kb=report.kb,
+                    seconds=f"{report.seconds:.1f}", embedded=report.n_embedded, **counts))
+    _out(args, report.to_dict(), "\n".join(lines))
+    if report.cancelled:
+        return 130
+    return 0 if report.ok else 1
+
+
 @command("delete")
 def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
     with _open(args, settings) as kb:
@@ -439,6 +458,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("id", nargs="?", help=_t("cli.help.chunk_id"))
     sp.add_argument("--text", help=_t("cli.help.chunk_text"))
     sp.add_argument("--doc", help=_t("cli.help.document"))
+    sp = add("sync")
+    sp.add_argument("folder", help=_t("cli.help.sync_folder"))
+    sp.add_argument("--dry-run", action="store_true", help=_t("cli.help.dry_run"))
+    sp.add_argument("--prune", action="store_true", help=_t("cli.help.prune"))
+    sp.add_argument("--no-progress", action="store_true", help=_t("cli.help.no_progress"))
     sp = add("export")
     sp.add_argument("-o", "--output", required=True, help=_t("cli.help.export_output"))
     sp = sub.add_parser("import", help=_t("cli.help.import"))

@@ -31,6 +31,7 @@ from .types import CheckReport, Chunk, Document, FileResult, IngestReport, KBInf
 
 if TYPE_CHECKING:
     from .archive import ExportReport, ImportReport
+    from .sync import SyncReport
     from .chat import Answer, ChatEvent, ChatService, PromptPreview, Turn
     from .ollama import OllamaStatus, SetupProgress
     from .sessions import SessionInfo
@@ -382,6 +383,13 @@ class KnowledgeBase:
         """The edit log, newest first: who, when, before and after."""
         with self.store.read() as view:
             return view.edits(since, limit)
+
+    def sync(self, folder: Path | str, dry_run: bool = False, prune: bool = False,
+             progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> "SyncReport":
+        """Bring the knowledge base in step with a folder (kb/sync.py); `dry_run` only says what would change."""
+        from .sync import sync
+
+        return sync(self, Path(folder), dry_run, prune, progress, cancel)
 
     # ------------------------------------------------------------------ back up and restore (kb/archive.py)
 

@@ -163,4 +163,28 @@ MESSAGES: dict[str, tuple[str, str]] = {
                         "({seconds} s)"),
     "cli.import.done": ("已导入知识库 “{kb}”：{docs} 个文档，{chunks} 个分块（{seconds} 秒）",
                         "Imported knowledge base '{kb}': {docs} document(s), {chunks} chunk(s) ({seconds} s)"),
+    "cli.help.sync": ("让知识库与一个文件夹保持一致", "keep a knowledge base in step with a folder"),
+    "cli.help.sync_folder": ("本机上的文件夹", "a folder on this machine"),
+    "cli.help.dry_run": ("只列出会发生的变化，不做任何修改", "only list what would change; change nothing"),
+    "cli.help.prune": ("删除文件夹中已没有的文档（知识库与文件夹完全一致）",
+                       "remove documents the folder no longer holds (the knowledge base mirrors the folder)"),
+    "cli.sync.add": ("新增", "add"),
+    "cli.sync.replace": ("替换", "replace"),
+    "cli.sync.unchanged": ("未变", "unchanged"),
+    "cli.sync.remove": ("删除", "remove"),
+    "cli.sync.duplicate": ("重复", "duplicate"),
+    "cli.sync.skipped": ("跳过", "skipped"),
+    "cli.sync.failed": ("失败", "failed"),
+    "cli.sync.not_done": ("未完成", "not done"),
+    "cli.sync.summary": (
+        "知识库 “{kb}”：新增 {add}，替换 {replace}，未变 {unchanged}，删除 {remove}，重复 {duplicate}，跳过 {skipped}，"
+        "失败 {failed}，未完成 {not_done}；嵌入 {embedded} 个分块，用时 {seconds} 秒",
+        "knowledge base '{kb}': {add} added, {replace} replaced, {unchanged} unchanged, {remove} removed, "
+        "{duplicate} duplicate, {skipped} skipped, {failed} failed, {not_done} not done; {embedded} chunk(s) "
+        "embedded in {seconds} s"),
+    "cli.sync.summary_dry": (
+        "试运行（什么也没有改），知识库 “{kb}”：将新增 {add}，替换 {replace}，删除 {remove}；未变 {unchanged}，"
+        "重复 {duplicate}，跳过 {skipped}",
+        "dry run (nothing changed), knowledge base '{kb}': would add {add}, replace {replace}, remove {remove}; "
+        "{unchanged} unchanged, {duplicate} duplicate, {skipped} skipped"),
 }

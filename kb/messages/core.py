@@ -111,4 +111,22 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "page.overview.restore": ("恢复", "Restore"),
     "page.overview.restored": ("已恢复知识库 “{kb}”：{docs} 个文档，{chunks} 个分块",
                                "Restored knowledge base '{kb}': {docs} document(s), {chunks} chunk(s)"),
+    # folder sync (kb/sync.py)
+    "sync.folder_missing": ("文件夹 {folder} 不存在（或不是文件夹）：什么也没有改",
+                            "The folder {folder} does not exist (or is not a folder): nothing was changed"),
+    "sync.cannot_read_folder": ("无法读取文件夹 {path}（{reason}），已跳过：它可能在同步过程中被删除或移走",
+                                "Cannot read the folder {path} ({reason}); skipped: it may have been removed or "
+                                "moved during the sync"),
+    "sync.cannot_read_file": ("无法读取文件 {path}（{reason}），已跳过", "Cannot read the file {path} ({reason}); skipped"),
+    "sync.symlink_loop": ("{path} 是指回已扫描文件夹（{target}）的符号链接：为避免循环未进入",
+                          "{path} is a symbolic link back to a folder already scanned ({target}): not entered, "
+                          "to avoid a loop"),
+    "sync.too_many": (
+        "文件夹 {folder} 中的文件超过 {limit} 个：什么也没有改。请分别同步其中的子文件夹",
+        "The folder {folder} holds more than {limit} files: nothing was changed. Sync its sub-folders one at a "
+        "time"),
+    "sync.duplicate": ("{file} 与 {same_as} 内容相同：只保存一份", "{file} has the same content as {same_as}: stored once"),
+    "sync.not_done": ("已取消：这一项（{action}）没有执行", "Cancelled: this one ({action}) was not done"),
+    "sync.changed_meanwhile": ("{path} 在同步过程中被修改：这次没有导入，请再同步一次",
+                               "{path} changed during the sync: not ingested this time; sync again"),
 }
