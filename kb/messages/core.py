@@ -129,4 +129,20 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "sync.not_done": ("已取消：这一项（{action}）没有执行", "Cancelled: this one ({action}) was not done"),
     "sync.changed_meanwhile": ("{path} 在同步过程中被修改：这次没有导入，请再同步一次",
                                "{path} changed during the sync: not ingested this time; sync again"),
+    # the Upload page's folder sync (pages/upload.py)
+    "page.sync.title": ("同步文件夹", "Sync a folder"),
+    "page.sync.folder": ("本机上的文件夹路径", "A folder path on this machine"),
+    "page.sync.prune": ("删除文件夹中已没有的文档", "Remove documents the folder no longer holds"),
+    "page.sync.dry_run": ("预览变化", "Preview changes"),
+    "page.sync.run": ("同步", "Sync"),
+    "page.sync.cancel": ("取消", "Cancel"),
+    "page.sync.summary": (
+        "新增 {add}，替换 {replace}，未变 {unchanged}，删除 {remove}，重复 {duplicate}，跳过 {skipped}，失败 {failed}，"
+        "未完成 {not_done}（{seconds} 秒）",
+        "{add} added, {replace} replaced, {unchanged} unchanged, {remove} removed, {duplicate} duplicate, "
+        "{skipped} skipped, {failed} failed, {not_done} not done ({seconds} s)"),
+    "page.sync.summary_dry": (
+        "预览（什么也没有改）：将新增 {add}，替换 {replace}，删除 {remove}；未变 {unchanged}，重复 {duplicate}，跳过 {skipped}",
+        "Preview (nothing changed): would add {add}, replace {replace}, remove {remove}; {unchanged} unchanged, "
+        "{duplicate} duplicate, {skipped} skipped"),
 }

@@ -55,3 +55,22 @@ def test_overview_backup_download_and_restore(corpus_env):
     assert any("restored" in s.value for s in at.success)
     at.button(key="overview_import").click().run()  # again: the name is taken now
     assert at.error and "--as" in at.error[0].value
+
+
+def test_upload_page_syncs_a_folder_after_a_preview(app_env, tmp_path):
+    from tests.ui.conftest import wait_job
+
+    folder = tmp_path / "notes"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.md").write_text("# 甲\n\n第一篇。\n", encoding="utf-8")
+    (folder / "sub" / "b.md").write_text("# 乙\n\n第二篇。\n", encoding="utf-8")
+    at = app_env.app("upload")
+    at.text_input(key="upload_sync_folder").input(str(folder)).run()
+    at.button(key="upload_sync_dry").click().run()
+    wait_job(at, "sync")
+    assert any("预览" in s.value and "新增 2" in s.value for s in at.success), [s.value for s in at.success]
+    assert app_env.chunks() == []
+    at.button(key="upload_sync_run").click().run()
+    wait_job(at, "sync")
+    assert any("新增 2" in s.value for s in at.success)
+    assert {c.file_name for c in app_env.chunks()} == {"a.md", "sub › b.md"}
