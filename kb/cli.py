@@ -218,6 +218,34 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if report.ok else 1
 
 
+def _personal_eval(args: argparse.Namespace, settings: Settings) -> int:
+    """`eval` without a file: the knowledge base's own question set (kb/questions.py), written out for `eval`."""
+    from .questions import write_jsonl
+
+    with _open(args, settings) as kb:
+        path = write_jsonl(kb)
+    try:
+        args.file = str(path)
+        return COMMANDS["eval"](args, settings)
+    finally:
+        path.unlink(missing_ok=True)
+
+
+@command("digest")
+def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
+    with _open(args, settings) as kb:
+        d = kb.digest(args.since, use_model=not args.no_model)
+    lines = [_t("cli.digest.head", kb=d.kb, since=d.since, n=len(d.entries), edits=d.n_edits)]
+    for e in d.entries:
+        lines.append(f"{_t(f'cli.digest.{e.action}'):>6}  {e.file_name}  ({e.at}, "
+                     + _t("cli.digest.chunks", n=e.n_chunks) + ")")
+        if e.summary:
+            lines.append(f"        {e.summary}")
+    lines += [_t("cli.warning", text=render(n)) for n in d.notes]
+    _out(args, d.to_dict(), "\n".join(lines))
+    return 0
+
+
 @command("delete")
 def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
     with _open(args, settings) as kb:
@@ -463,6 +491,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--dry-run", action="store_true", help=_t("cli.help.dry_run"))
     sp.add_argument("--prune", action="store_true", help=_t("cli.help.prune"))
     sp.add_argument("--no-progress", action="store_true", help=_t("cli.help.no_progress"))
+    sp = add("digest")
+    sp.add_argument("--since", default="24h", help=_t("cli.help.since"))
+    sp.add_argument("--no-model", action="store_true", help=_t("cli.help.no_model"))
     sp = add("export")
     sp.add_argument("-o", "--output", required=True, help=_t("cli.help.export_output"))
     sp = sub.add_parser("import", help=_t("cli.help.import"))
@@ -490,7 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--doc", action="append", help=_t("cli.help.only_doc"))
     sp.add_argument("--history", help=_t("cli.help.history"))
     sp = add("eval")
-    sp.add_argument("file", help=_t("cli.help.eval_file"))
+    sp.add_argument("file", nargs="?", help=_t("cli.help.eval_file_personal"))
     sp.add_argument("--mode", choices=["dense", "bm25", "hybrid"], help=_t("cli.help.mode"))
     sp.add_argument("--k", type=k, default=10, help=_t("cli.help.k"))
     sp.add_argument("--docs-only", action="store_true", help=_t("cli.help.docs_only"))
@@ -526,6 +557,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.kb = normalise_kb_name(args.kb)  # `ｎｏｔｅｓ` and `notes` are one knowledge base
         if args.command in _WRITERS:
             settings.require_writable_data_dir()  # a clear message now, not a traceback mid-batch
+        if args.command == "eval" and args.file is None:
+            return _personal_eval(args, settings)
         return COMMANDS[args.command](args, settings)
     except KBError as exc:
         if getattr(args, "json", False):

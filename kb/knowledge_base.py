@@ -31,6 +31,7 @@ from .types import CheckReport, Chunk, Document, FileResult, IngestReport, KBInf
 
 if TYPE_CHECKING:
     from .archive import ExportReport, ImportReport
+    from .digest import Digest
     from .sync import SyncReport
     from .chat import Answer, ChatEvent, ChatService, PromptPreview, Turn
     from .ollama import OllamaStatus, SetupProgress
@@ -211,22 +212,25 @@ class KnowledgeBase:
                                        configured=self.embedder.name)
             yield w
 
-    def ingest(self, paths: Iterable[Path | str], progress: ProgressFn | None = None) -> IngestReport:
-        """Ingest files from disk. Each file gets a result; one bad file never stops the batch."""
+    def ingest(self, paths: Iterable[Path | str], progress: ProgressFn | None = None,
+               cancel: threading.Event | None = None) -> IngestReport:
+        """Ingest files from disk. Each file gets a result; one bad file never stops the batch.
+        `cancel` (checked between files) or Ctrl-C stops it: what committed stays, the rest is "not done"."""
         sources: list[Source | FileResult] = []
         for p in paths:
             try:
                 sources.append(Source.from_path(Path(p)))
             except IngestError as exc:
                 sources.append(FileResult.failed(exc.file, exc))
-        return self._ingest(sources, progress)
+        return self._ingest(sources, progress, cancel=cancel)
 
-    def ingest_bytes(self, files: Sequence[tuple[str, bytes]], progress: ProgressFn | None = None) -> IngestReport:
+    def ingest_bytes(self, files: Sequence[tuple[str, bytes]], progress: ProgressFn | None = None,
+                     cancel: threading.Event | None = None) -> IngestReport:
         """Ingest uploaded files given as (name, bytes)."""
-        return self._ingest([Source.from_bytes(n, d) for n, d in files], progress)
+        return self._ingest([Source.from_bytes(n, d) for n, d in files], progress, cancel=cancel)
 
     def _ingest(self, sources: Sequence[Source | FileResult], progress: ProgressFn | None,
-                force: bool = False) -> IngestReport:
+                force: bool = False, cancel: threading.Event | None = None) -> IngestReport:
         started = time.monotonic()
         notify = progress or (lambda _p: None)
         if self.store.read_only:
@@ -240,8 +244,17 @@ class KnowledgeBase:
                 if isinstance(src, FileResult):
                     results.append(src)
                     continue
+                if cancel is not None and cancel.is_set():
+                    results.append(_not_done(src.name))
+                    continue
                 notify(IngestProgress(i, len(sources), src.name, "reading"))
-                result = self._ingest_one(w, src, i, len(sources), notify, seen, force)
+                try:
+                    result = self._ingest_one(w, src, i, len(sources), notify, seen, force)
+                except KeyboardInterrupt:  # Ctrl-C: this file rolled back, the rest not started
+                    cancel = cancel or threading.Event()
+                    cancel.set()
+                    results.append(_not_done(src.name))
+                    continue
                 results.append(result)
                 notify(IngestProgress(i, len(sources), src.name, "done", 1, 1))
                 log.info("ingest kb=%s file=%s status=%s chunks=%d embedded=%d", self.name, result.file_name,
@@ -390,6 +403,35 @@ class KnowledgeBase:
         from .sync import sync
 
         return sync(self, Path(folder), dry_run, prune, progress, cancel)
+
+    # ------------------------------------------------------------------ personal eval set, digest
+
+    def mark_relevant(self, question: str, chunk_id: str) -> bool:
+        """"This is the right chunk" for a question: appended to this knowledge base's own question set."""
+        from .questions import mark_relevant
+
+        return mark_relevant(self, question, chunk_id)
+
+    def personal_questions(self) -> list[dict[str, Any]]:
+        from .questions import questions
+
+        return questions(self)
+
+    def personal_eval(self, mode: str | None = None, k: int = 10):
+        """hit@k / MRR on the personal question set (kb/evaluate.py's report)."""
+        from .evaluate import evaluate
+        from .questions import items
+
+        found = items(self)
+        if not found:
+            raise KBError("eval.personal_empty", kb=self.name)
+        return evaluate(self, found, mode=mode, k=k)
+
+    def digest(self, since: str = "24h", use_model: bool = True) -> "Digest":
+        """What was added, replaced and removed since `since` (24h, 7d, ...), with a summary per new document."""
+        from .digest import digest
+
+        return digest(self, since, use_model)
 
     # ------------------------------------------------------------------ back up and restore (kb/archive.py)
 
@@ -583,6 +625,10 @@ class KnowledgeBase:
         name = kb_name(name)
         return rebuild(settings, name, kbs_dir(settings) / name, build_cached_embedder(settings, embedder), progress)
 
+
+
+def _not_done(name: str) -> FileResult:
+    return FileResult.failed(name, IngestError(name, "batch.not_done"))
 
 
 def _kept_warning(doc: Document) -> str:

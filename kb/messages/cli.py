@@ -187,4 +187,16 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "重复 {duplicate}，跳过 {skipped}",
         "dry run (nothing changed), knowledge base '{kb}': would add {add}, replace {replace}, remove {remove}; "
         "{unchanged} unchanged, {duplicate} duplicate, {skipped} skipped"),
+    "cli.help.eval_file_personal": ("JSONL 问题集（省略则用知识库自己的问题集）",
+                                    "the JSONL question set (omitted: the knowledge base's own set)"),
+    "cli.help.digest": ("列出最近新增、改动和删除的文档，并附上摘要",
+                        "list the documents added, changed and removed lately, with a summary each"),
+    "cli.help.since": ("时间范围：30m、24h、7d、2w", "time span: 30m, 24h, 7d, 2w"),
+    "cli.help.no_model": ("不请求 Ollama 生成摘要（用第一个标题）", "do not ask Ollama for summaries (first heading)"),
+    "cli.digest.head": ("知识库 “{kb}” 自 {since} 以来：{n} 个文档有变化，{edits} 次手工编辑",
+                        "knowledge base '{kb}' since {since}: {n} document(s) changed, {edits} hand edit(s)"),
+    "cli.digest.added": ("新增", "added"),
+    "cli.digest.replaced": ("更新", "changed"),
+    "cli.digest.removed": ("删除", "removed"),
+    "cli.digest.chunks": ("{n} 个分块", "{n} chunks"),
 }

@@ -145,4 +145,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "预览（什么也没有改）：将新增 {add}，替换 {replace}，删除 {remove}；未变 {unchanged}，重复 {duplicate}，跳过 {skipped}",
         "Preview (nothing changed): would add {add}, replace {replace}, remove {remove}; {unchanged} unchanged, "
         "{duplicate} duplicate, {skipped} skipped"),
+    "batch.not_done": ("已取消：这个文件没有导入（已导入的文件保留）",
+                       "cancelled: this file was not ingested (the files already ingested stay)"),
+    # personal eval set and digest (kb/questions.py, kb/digest.py)
+    "eval.personal_empty": (
+        "知识库 “{kb}” 还没有自己的问题集：在“检索”页的结果上点“这是正确的分块”来添加问题",
+        "Knowledge base '{kb}' has no question set of its own yet: add questions with \"this is the right chunk\" "
+        "on a result of the Retrieval page"),
+    "digest.since_invalid": ("“{value}” 不是有效的时间范围：请写成 30m、24h、7d 或 2w",
+                             "'{value}' is not a valid time span: write it as 30m, 24h, 7d or 2w"),
+    "digest.no_model": ("Ollama 没有回应：摘要改用各文档的第一个标题",
+                        "Ollama did not answer: each document's first heading is shown instead of a summary"),
 }

@@ -27,6 +27,12 @@ CREATE INDEX IF NOT EXISTS curation_doc ON curation(doc_id);
 CREATE TABLE IF NOT EXISTS edits (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL,
     chunk_id TEXT NOT NULL, doc_id TEXT NOT NULL, file_name TEXT NOT NULL, before TEXT, after TEXT);
+CREATE TABLE IF NOT EXISTS questions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, who TEXT NOT NULL, question TEXT NOT NULL,
+    chunk_id TEXT NOT NULL, file_name TEXT NOT NULL, evidence TEXT NOT NULL, UNIQUE (question, chunk_id));
+CREATE TABLE IF NOT EXISTS activity (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, action TEXT NOT NULL, doc_id TEXT NOT NULL,
+    file_name TEXT NOT NULL, n_chunks INTEGER NOT NULL);
 """
 
 # the row ids an index may hold: every chunk but the disabled ones
@@ -126,6 +132,32 @@ def replace_for_doc(conn: sqlite3.Connection, doc_id: str, new_rows: Sequence[Cu
     conn.execute("DELETE FROM curation WHERE doc_id=?", (doc_id,))
     for row in new_rows:
         put(conn, row)
+
+
+def has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone() is not None
+
+
+def questions(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """The knowledge base's own question set: each question with the chunk a user marked right for it."""
+    if not has_table(conn, "questions"):
+        return []
+    cols = ("id", "at", "who", "question", "chunk_id", "file_name", "evidence")
+    return [dict(zip(cols, r)) for r in conn.execute(f"SELECT {', '.join(cols)} FROM questions ORDER BY id")]
+
+
+def activity(conn: sqlite3.Connection, since: str) -> list[dict[str, Any]]:
+    """Documents added, replaced and removed since `since` (ISO time), oldest first."""
+    if not has_table(conn, "activity"):
+        return []
+    cols = ("at", "action", "doc_id", "file_name", "n_chunks")
+    return [dict(zip(cols, r)) for r in conn.execute(f"SELECT {', '.join(cols)} FROM activity WHERE at >= ? "
+                                                     "ORDER BY id", (since,))]
+
+
+def record(conn: sqlite3.Connection, action: str, doc_id: str, file_name: str, n_chunks: int) -> None:
+    conn.execute("INSERT INTO activity (at, action, doc_id, file_name, n_chunks) VALUES (?,?,?,?,?)",
+                 (utc_now(), action, doc_id, file_name, int(n_chunks)))
 
 
 def log(conn: sqlite3.Connection, entries: Sequence[Edit]) -> None:

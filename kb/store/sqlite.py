@@ -262,6 +262,12 @@ class _Reads:
     def edits(self, since: str | None = None, limit: int = 1000) -> list[Edit]:
         return cur.edits(self._conn, since, limit)
 
+    def questions(self) -> list[dict[str, Any]]:
+        return cur.questions(self._conn)
+
+    def activity(self, since: str) -> list[dict[str, Any]]:
+        return cur.activity(self._conn, since)
+
     def changes_since(self, generation: int) -> list[tuple[int, bool]] | None:
         """(row id, added?) of every change after `generation`, in order; None when the log no
         longer reaches that far back (the caller then reloads whole)."""
@@ -376,6 +382,7 @@ class Writer(_Reads):
                                      (doc.file_name, doc.doc_id)).fetchall()
             removed = self._delete_rows([r[0] for r in old])
             added = self._insert(doc, chunks, vectors, terms)
+            cur.record(self._conn, "replaced" if old else "added", doc.doc_id, doc.file_name, len(chunks))
             if curation is not None:
                 cur.replace_for_doc(self._conn, doc.doc_id, curation)
                 cur.log(self._conn, edits)
@@ -385,8 +392,11 @@ class Writer(_Reads):
 
     def delete_document(self, doc_id: str) -> list[int]:
         with self.transaction("deleting a document") as generation:
+            row = self._conn.execute("SELECT file_name FROM documents WHERE doc_id=?", (doc_id,)).fetchone()
             removed = self._delete_rows([doc_id])
             self._conn.execute("DELETE FROM curation WHERE doc_id=?", (doc_id,))
+            if row is not None:
+                cur.record(self._conn, "removed", doc_id, row[0], len(removed))
             self._log(generation, removed, False)
         return removed
 
@@ -460,6 +470,14 @@ class Writer(_Reads):
             cur.log(self._conn, [edit])
             self._log(generation, [rowid], True)
         return rowid
+
+    def add_question(self, question: str, chunk_id: str, file_name: str, evidence: str) -> bool:
+        """A question and the chunk marked right for it, in the personal eval set; False if already there."""
+        with self.transaction("marking a chunk relevant"):
+            cursor = self._conn.execute(
+                "INSERT OR IGNORE INTO questions (at, who, question, chunk_id, file_name, evidence) "
+                "VALUES (?,?,?,?,?,?)", (utc_now(), cur.who(), question, chunk_id, file_name, evidence))
+        return cursor.rowcount > 0
 
     def remove_orphans(self) -> int:
         """Chunks of no document and vectors of no chunk (left by damage, never by our writes)."""
