@@ -128,3 +128,17 @@ def _backup() -> None:
 
 
 _backup()
+
+
+def _latest_digest() -> None:
+    """The last day's changes (no model call here: the page must not wait for Ollama)."""
+    from ui import safe
+
+    d = kb.digest("24h", use_model=False)
+    st.subheader(safe.coded("page.overview.digest", {"n": len(d.entries), "edits": d.n_edits}, state.lang()))
+    for e in d.entries[-20:]:
+        st.markdown(safe.coded("page.overview.digest_line", {"action": e.action, "file": e.file_name,
+                                                             "summary": e.summary, "at": e.at[:16]}, state.lang()))
+
+
+_latest_digest()

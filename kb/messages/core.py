@@ -156,4 +156,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
                              "'{value}' is not a valid time span: write it as 30m, 24h, 7d or 2w"),
     "digest.no_model": ("Ollama 没有回应：摘要改用各文档的第一个标题",
                         "Ollama did not answer: each document's first heading is shown instead of a summary"),
+    "page.overview.digest": ("最近 24 小时：{n} 个文档有变化，{edits} 次手工编辑",
+                             "The last 24 hours: {n} document(s) changed, {edits} hand edit(s)"),
+    "page.overview.digest_line": ("- {at} · {action} · **{file}** — {summary}", "- {at} · {action} · **{file}** — {summary}"),
 }

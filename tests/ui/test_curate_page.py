@@ -43,6 +43,7 @@ def test_empty_edit_on_the_page_is_refused_and_nothing_changes(corpus_env):
 
 def test_overview_backup_download_and_restore(corpus_env):
     at = corpus_env.app()
+    assert any("最近 24 小时：2 个文档有变化" in m.value for m in at.subheader)  # the latest digest
     at.button(key="overview_export").click().run()
     assert not at.exception and not at.error
     archive = at.session_state["overview_archive"]
