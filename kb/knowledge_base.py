@@ -248,12 +248,16 @@ class KnowledgeBase:
                     results.append(_not_done(src.name))
                     continue
                 notify(IngestProgress(i, len(sources), src.name, "reading"))
+                before = w.document(src.name)
                 try:
                     result = self._ingest_one(w, src, i, len(sources), notify, seen, force)
-                except KeyboardInterrupt:  # Ctrl-C: this file rolled back, the rest not started
+                except KeyboardInterrupt:  # Ctrl-C: this file rolled back (or committed just before), the rest not started
                     cancel = cancel or threading.Event()
                     cancel.set()
-                    results.append(_not_done(src.name))
+                    after = w.document(src.name)
+                    results.append(_not_done(src.name) if after == before else
+                                   FileResult(after.file_name, "replaced" if before else "added", after.doc_id,
+                                              after.n_chunks))
                     continue
                 results.append(result)
                 notify(IngestProgress(i, len(sources), src.name, "done", 1, 1))

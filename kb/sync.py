@@ -190,36 +190,46 @@ def sync(kb: "KnowledgeBase", folder: Path, dry_run: bool = False, prune: bool =
         done += [i for i in items if i.action not in ("add", "replace", "remove")]
         seen: set[str] = set()
         for n, item in enumerate(work):
-            if cancelled or (cancel is not None and cancel.is_set()):
+            try:  # Ctrl-C anywhere in a file's turn: that file rolled back, it and the rest are not done
+                if cancelled or (cancel is not None and cancel.is_set()):
+                    raise KeyboardInterrupt
+                result, n_embedded = _carry_out(kb, w, item, files, n, len(work), notify, seen)
+            except KeyboardInterrupt:
                 cancelled = True
-                done.append(SyncItem("not_done", item.name, item.path, "sync.not_done", {"action": item.action}))
+                # the signal may land after this file's commit: the database says whether it happened
+                done.append(item if _committed(w, item, files) else
+                            SyncItem("not_done", item.name, item.path, "sync.not_done", {"action": item.action}))
                 continue
-            try:
-                if item.action == "remove":
-                    doc = w.document(item.name)
-                    if doc is not None:
-                        w.delete_document(doc.doc_id)
-                        kb._release_original(w, doc)
-                    done.append(item)
-                    notify(IngestProgress(n, len(work), item.name, "done", 1, 1))
-                    continue
-                f = files[item.name]
-                src = Source(f.name, f.size, _reader(f))
-                result: FileResult = kb._ingest_one(w, src, n, len(work), notify, seen)
-            except KeyboardInterrupt:  # Ctrl-C: what committed stays; this file and the rest are not done
-                cancelled = True
-                done.append(SyncItem("not_done", item.name, item.path, "sync.not_done", {"action": item.action}))
-                continue
+            done.append(result)
+            embedded += n_embedded
             notify(IngestProgress(n, len(work), item.name, "done", 1, 1))
-            embedded += result.n_embedded
-            if result.status == "failed":
-                done.append(SyncItem("failed", item.name, item.path, result.error_code or "legacy.text",
-                                     dict(result.error_params) or {"text": result.error or ""}))
-            else:
-                done.append(item)
         kb._persist(w)
     return SyncReport(kb.name, str(folder), False, tuple(done), round(time.monotonic() - started, 3), embedded,
                       cancelled)
+
+
+def _carry_out(kb: "KnowledgeBase", w, item: SyncItem, files: dict[str, _File], n: int, total: int, notify,
+               seen: set[str]) -> tuple[SyncItem, int]:
+    """One planned change, committed in its own transaction: (what was done, chunks embedded)."""
+    if item.action == "remove":
+        doc = w.document(item.name)
+        if doc is not None:
+            w.delete_document(doc.doc_id)
+            kb._release_original(w, doc)
+        return item, 0
+    f = files[item.name]
+    result: FileResult = kb._ingest_one(w, Source(f.name, f.size, _reader(f)), n, total, notify, seen)
+    if result.status == "failed":
+        return SyncItem("failed", item.name, item.path, result.error_code or "legacy.text",
+                        dict(result.error_params) or {"text": result.error or ""}), 0
+    return item, result.n_embedded
+
+
+def _committed(w, item: SyncItem, files: dict[str, _File]) -> bool:
+    doc = w.document(item.name)
+    if item.action == "remove":
+        return doc is None
+    return doc is not None and doc.file_hash == files[item.name].digest
 
 
 def _reader(f: _File) -> Callable[[], bytes]:
