@@ -227,6 +227,8 @@ def import_archive(settings: Settings, path: Path, as_name: str | None = None, r
         conn = sqlite3.connect(staging / DB_NAME)
         try:
             conn.execute("UPDATE meta SET value=? WHERE key='uuid'", (kb_uuid,))
+            if name != manifest["name"]:
+                _rename_documents(conn, name)
             conn.commit()
         except sqlite3.Error as exc:
             raise KBError("archive.unreadable", path=str(path), reason=str(exc)) from exc
@@ -250,6 +252,19 @@ def import_archive(settings: Settings, path: Path, as_name: str | None = None, r
         KnowledgeBase.rebuild(settings, name)
         rebuilt = True
     return ImportReport(name, str(manifest["name"]), n_docs, n_chunks, rebuilt, round(time.monotonic() - started, 3))
+
+
+def _rename_documents(conn: sqlite3.Connection, name: str) -> None:
+    """Document ids are made from the knowledge base's name (kb/ingest.py), and re-chunking finds a
+    document's curation by its id: under a new name every id is what ingesting there would make."""
+    from .ingest import doc_id_for
+    from .store.curation import has_table
+
+    tables = ["documents", "chunks"] + [t for t in ("curation", "edits", "activity") if has_table(conn, t)]
+    for old, file_name in conn.execute("SELECT doc_id, file_name FROM documents").fetchall():
+        new = doc_id_for(name, file_name)
+        for table in tables:
+            conn.execute(f"UPDATE {table} SET doc_id=? WHERE doc_id=?", (new, old))
 
 
 def export_bytes(settings: Settings, name: str) -> bytes:

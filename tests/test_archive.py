@@ -35,7 +35,7 @@ def exported(tmp_path):
 
 def _snapshot(kb):
     docs = [(d.file_name, d.file_hash, d.n_chunks) for d in kb.documents()]
-    chunks = [s.to_dict() | {"kb": None} for s in kb.chunk_states()]
+    chunks = [s.to_dict() | {"kb": None, "doc_id": None} for s in kb.chunk_states()]  # ids follow the kb name
     results = [[(r.chunk.id, round(r.fused_score, 6)) for r in kb.search(q, k=5).results] for q in QUESTIONS]
     return docs, chunks, results
 
@@ -49,6 +49,9 @@ def test_round_trip_keeps_documents_chunks_curation_and_search_results(exported)
         assert [e.action for e in a.edits()] == [e.action for e in b.edits()]
         assert a.store.uuid != b.store.uuid
         assert b.check().ok
+        b.reindex()
+        assert [x.to_dict() | {"kb": None, "doc_id": None, "id": None} for x in a.chunk_states()] == \
+            [x.to_dict() | {"kb": None, "doc_id": None, "id": None} for x in b.chunk_states()]
 
 
 def _rewrite(archive, out, change):
@@ -120,3 +123,18 @@ def test_cli_import_errors_exit_2(exported, tmp_path):
     assert out.returncode == 2 and "already exists" in out.stderr
     out = kb_cli(data, "import", str(tmp_path / "nope.tar"), KB_LANG="en")
     assert out.returncode == 2 and "no archive file" in out.stderr
+
+
+def test_import_with_another_embedder_rebuilds_and_keeps_the_curation(exported):
+    data, settings, archive = exported
+    other = make_settings(data, "builtin")
+    done = KnowledgeBase.import_archive(other, archive, "rebuilt", rebuild=True)
+    assert done.rebuilt
+    with KnowledgeBase.open(settings, "notes") as a, KnowledgeBase.open(other, "rebuilt") as b:
+        assert b.store.embedder_name != a.store.embedder_name
+        strip = lambda kb: [(s.chunk.file_name, s.chunk.text, s.disabled, s.edited, s.manual)  # noqa: E731
+                            for s in kb.chunk_states()]
+        assert strip(a) == strip(b)
+        assert b.check().ok
+        b.reindex()  # re-chunking under the new name still finds every edit
+        assert strip(a) == strip(b) and b.check().ok
