@@ -21,7 +21,17 @@ def _ingest() -> None:
     files = st.session_state.get(state.upload_key()) or []
     payload = [(f.name, f.getvalue()) for f in files]  # read now: the upload is gone after the next run
     state.reset_upload()
-    _start("ingest", lambda report: kb.ingest_bytes(payload, progress=report))
+    import threading
+
+    cancel = threading.Event()  # checked between files: what committed stays, the rest is "not done"
+    st.session_state["upload_ingest_cancel"] = cancel
+    _start("ingest", lambda report: kb.ingest_bytes(payload, progress=report, cancel=cancel))
+
+
+def _ingest_cancel() -> None:
+    cancel = st.session_state.get("upload_ingest_cancel")
+    if cancel is not None:
+        cancel.set()
 
 
 def _reindex(file_name: str | None) -> None:
@@ -133,7 +143,13 @@ files = st.file_uploader(t("upload.files"), type=TYPES, accept_multiple_files=Tr
                          help=tm("upload.help", mb=f"{kb.settings.storage.max_file_mb:g}"))
 st.button(tm("upload.ingest", n=len(files or [])), key=K.UPLOAD_INGEST, type="primary", icon=":material/input:",
           disabled=busy or not files, on_click=_ingest)
-render.job_panel("ingest", _progress, _result)
+def _ingest_progress(job: jobs.Job) -> None:
+    _progress(job)
+    if job.kind == "ingest" and st.session_state.get("upload_ingest_cancel") is not None:
+        st.button(L("page.sync.cancel"), key="upload_ingest_stop", icon=":material/stop:", on_click=_ingest_cancel)
+
+
+render.job_panel("ingest", _ingest_progress, _result)
 
 _sync_panel()
 
