@@ -120,10 +120,15 @@ def export(settings: Settings, name: str, out: Path) -> ExportReport:
 
 
 def _safe_name(path: str, member: str) -> None:
+    """Only the names an export writes: archive.json, kb/kb.sqlite, kb/files/<one plain name>."""
     p = PurePosixPath(member)
     if member.startswith(("/", "\\")) or p.is_absolute() or ".." in p.parts or "\\" in member or ":" in member \
             or not member or member != p.as_posix():
         raise KBError("archive.unsafe_name", path=path, member=member[:200])
+    ok = (member in (MANIFEST, f"kb/{DB_NAME}") or
+          (len(p.parts) == 3 and p.parts[:2] == ("kb", "files") and not p.name.startswith(".")))
+    if not ok:
+        raise KBError("archive.unlisted", path=path, member=member[:200])
 
 
 def _open(path: Path) -> tarfile.TarFile:

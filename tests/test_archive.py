@@ -138,3 +138,11 @@ def test_import_with_another_embedder_rebuilds_and_keeps_the_curation(exported):
         assert b.check().ok
         b.reindex()  # re-chunking under the new name still finds every edit
         assert strip(a) == strip(b) and b.check().ok
+
+
+def test_a_member_outside_the_layout_is_refused(exported, tmp_path):
+    _data, settings, archive = exported
+
+    def extra(n, d):
+        return ("kb/chats.sqlite", d) if n.startswith("kb/files/") else (n, d)
+    _refused(settings, _rewrite(archive, tmp_path / "e.tar", extra), "archive.unlisted", as_name="y1")
