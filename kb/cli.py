@@ -160,14 +160,12 @@ def cmd_chunks(args: argparse.Namespace, settings: Settings) -> int:
 @command("chunk")
 def cmd_chunk(args: argparse.Namespace, settings: Settings) -> int:
     """Curate one chunk by hand: disable, enable, edit its text, or add a chunk to a document."""
-    from .errors import KBError as _KBError
-
     if args.action in ("disable", "enable", "edit") and not args.id:
-        raise _KBError("cli.chunk.id_missing", action=args.action)
+        raise KBError("cli.chunk.id_missing", action=args.action)
     if args.action == "add" and not args.doc:
-        raise _KBError("cli.chunk.doc_missing")
+        raise KBError("cli.chunk.doc_missing")
     if args.action in ("edit", "add") and args.text is None:
-        raise _KBError("cli.chunk.text_missing", action=args.action)
+        raise KBError("cli.chunk.text_missing", action=args.action)
     with _open(args, settings) as kb:
         if args.action == "edit":
             state = kb.edit_chunk(args.id, args.text)
@@ -181,11 +179,8 @@ def cmd_chunk(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("export")
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
-    report = KnowledgeBase.open(settings, args.kb, create=False)
-    try:
-        done = report.export_archive(Path(args.output))
-    finally:
-        report.close()
+    with KnowledgeBase.open(settings, args.kb, create=False) as kb:
+        done = kb.export_archive(Path(args.output))
     _out(args, done.to_dict(), _t("cli.export.done", kb=done.kb, path=done.path, docs=done.n_documents,
                                   files=done.n_files, mb=f"{done.size_bytes / 1e6:.1f}", seconds=done.seconds))
     return 0

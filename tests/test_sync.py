@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from kb import KnowledgeBase, sync as sync_module
+from kb import sync as sync_module
 from kb.errors import KBError
 
 from .reliability.helpers import kb_cli
