@@ -157,6 +157,90 @@ def cmd_chunks(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+@command("chunk")
+def cmd_chunk(args: argparse.Namespace, settings: Settings) -> int:
+    """Curate one chunk by hand: disable, enable, edit its text, or add a chunk to a document."""
+    if args.action in ("disable", "enable", "edit") and not args.id:
+        raise KBError("cli.chunk.id_missing", action=args.action)
+    if args.action == "add" and not args.doc:
+        raise KBError("cli.chunk.doc_missing")
+    if args.action in ("edit", "add") and args.text is None:
+        raise KBError("cli.chunk.text_missing", action=args.action)
+    with _open(args, settings) as kb:
+        if args.action == "edit":
+            state = kb.edit_chunk(args.id, args.text)
+        elif args.action == "add":
+            state = kb.add_chunk(args.doc, args.text)
+        else:
+            state = kb.disable_chunk(args.id, args.action == "disable")
+    _out(args, state.to_dict(), _t(f"cli.chunk.{args.action}", id=state.chunk.id, locator=state.chunk.locator))
+    return 0
+
+
+@command("export")
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    with KnowledgeBase.open(settings, args.kb, create=False) as kb:
+        done = kb.export_archive(Path(args.output))
+    _out(args, done.to_dict(), _t("cli.export.done", kb=done.kb, path=done.path, docs=done.n_documents,
+                                  files=done.n_files, mb=f"{done.size_bytes / 1e6:.1f}", seconds=done.seconds))
+    return 0
+
+
+@command("import")
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    done = KnowledgeBase.import_archive(settings, Path(args.archive), args.as_name, args.rebuild)
+    _out(args, done.to_dict(), _t("cli.import.done", kb=done.kb, docs=done.n_documents, chunks=done.n_chunks,
+                                  seconds=done.seconds))
+    return 0
+
+
+@command("sync")
+def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
+    """Add new, replace changed and (--prune) remove gone files of a folder; --dry-run only lists them."""
+    bar = _Bar(enabled=not args.no_progress and not args.dry_run)
+    with _open(args, settings, create=True) as kb:
+        report = kb.sync(Path(args.folder), dry_run=args.dry_run, prune=args.prune, progress=bar)
+    bar.close()
+    lines = [f"{_t(f'cli.sync.{i.action}'):>10}  {i.name}" + (f"  ({i.message()})" if i.code else "")
+             for i in report.items if i.action != "unchanged"]
+    counts = {a: report.count(a) for a in ("add", "replace", "unchanged", "remove", "duplicate", "skipped",
+                                           "failed", "not_done")}
+    lines.append(_t("cli.sync.summary_dry" if report.dry_run else "cli.sync.summary", kb=report.kb,
+                    seconds=f"{report.seconds:.1f}", embedded=report.n_embedded, **counts))
+    _out(args, report.to_dict(), "\n".join(lines))
+    if report.cancelled:
+        return 130
+    return 0 if report.ok else 1
+
+
+def _personal_eval(args: argparse.Namespace, settings: Settings) -> int:
+    """`eval` without a file: the knowledge base's own question set (kb/questions.py), written out for `eval`."""
+    from .questions import write_jsonl
+
+    with _open(args, settings) as kb:
+        path = write_jsonl(kb)
+    try:
+        args.file = str(path)
+        return COMMANDS["eval"](args, settings)
+    finally:
+        path.unlink(missing_ok=True)
+
+
+@command("digest")
+def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
+    with _open(args, settings) as kb:
+        d = kb.digest(args.since, use_model=not args.no_model)
+    lines = [_t("cli.digest.head", kb=d.kb, since=d.since, n=len(d.entries), edits=d.n_edits)]
+    for e in d.entries:
+        lines.append(f"{_t(f'cli.digest.{e.action}'):>6}  {e.file_name}  ({e.at}, "
+                     + _t("cli.digest.chunks", n=e.n_chunks) + ")")
+        if e.summary:
+            lines.append(f"        {e.summary}")
+    lines += [_t("cli.warning", text=render(n)) for n in d.notes]
+    _out(args, d.to_dict(), "\n".join(lines))
+    return 0
+
+
 @command("delete")
 def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
     with _open(args, settings) as kb:
@@ -421,7 +505,7 @@ def _number(flag: str, *, integer: bool = False, low: float, high: float, rule: 
 
 
 _ARG_ORIGIN = "python -m kb"
-_WRITERS = ("ingest", "delete", "reindex", "rebuild", "repair")
+_WRITERS = ("ingest", "delete", "reindex", "rebuild", "repair", "chunk", "import", "sync")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -445,6 +529,26 @@ def build_parser() -> argparse.ArgumentParser:
     add("docs")
     sp = add("chunks")
     sp.add_argument("--doc", help=_t("cli.help.document"))
+    sp = add("chunk")
+    sp.add_argument("action", choices=["disable", "enable", "edit", "add"], help=_t("cli.help.chunk_action"))
+    sp.add_argument("id", nargs="?", help=_t("cli.help.chunk_id"))
+    sp.add_argument("--text", help=_t("cli.help.chunk_text"))
+    sp.add_argument("--doc", help=_t("cli.help.document"))
+    sp = add("sync")
+    sp.add_argument("folder", help=_t("cli.help.sync_folder"))
+    sp.add_argument("--dry-run", action="store_true", help=_t("cli.help.dry_run"))
+    sp.add_argument("--prune", action="store_true", help=_t("cli.help.prune"))
+    sp.add_argument("--no-progress", action="store_true", help=_t("cli.help.no_progress"))
+    sp = add("digest")
+    sp.add_argument("--since", default="24h", help=_t("cli.help.since"))
+    sp.add_argument("--no-model", action="store_true", help=_t("cli.help.no_model"))
+    sp = add("export")
+    sp.add_argument("-o", "--output", required=True, help=_t("cli.help.export_output"))
+    sp = sub.add_parser("import", help=_t("cli.help.import"))
+    sp.add_argument("--json", action="store_true", help=_t("cli.help.json"))
+    sp.add_argument("archive", help=_t("cli.help.archive"))
+    sp.add_argument("--as", dest="as_name", help=_t("cli.help.as_name"))
+    sp.add_argument("--rebuild", action="store_true", help=_t("cli.help.import_rebuild"))
     sp = add("delete")
     sp.add_argument("document", help=_t("cli.help.document"))
     add("check")
@@ -508,12 +612,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.load(args.config)
         use_data_dir(settings.data_dir)  # jieba's cache under data_dir, never the shared /tmp
         args.kb_given = getattr(args, "kb", None)
-        if getattr(args, "kb", None) is None and args.command != "kbs":
+        if getattr(args, "kb", None) is None and args.command not in ("kbs", "import"):
             args.kb = settings.storage.default_kb
         if getattr(args, "kb", None) is not None:
             args.kb = normalise_kb_name(args.kb)  # `ｎｏｔｅｓ` and `notes` are one knowledge base
         if args.command in _WRITERS:
             settings.require_writable_data_dir()  # a clear message now, not a traceback mid-batch
+        if args.command == "eval" and not args.sets and "list" not in (args.ablate or []):
+            return _personal_eval(args, settings)  # no file: the knowledge base's own question set
         return COMMANDS[args.command](args, settings)
     except KBError as exc:
         if getattr(args, "json", False):

@@ -217,7 +217,7 @@ def prepare(kb: str, name: str, data: bytes, chunking: ChunkingSettings) -> Prep
         inputs.append(embed_input(chunk))
         terms.append(chunk_terms(chunk, title))
     if not chunks:
-        raise IngestError(name, "ingest.no_text")
+        raise IngestError(name, "ingest.nothing_extracted")
     document = Document(doc_id=doc_id, kb=kb, file_name=name, file_hash=file_hash(data), size_bytes=len(data),
                         kind=loaded.kind, n_chunks=len(chunks), n_pages=loaded.n_pages, ingested_at=utc_now(),
                         metadata=loaded.metadata, warnings=tuple(loaded.warnings))

@@ -24,10 +24,15 @@ from .errors import EmbedderMismatch, EmbeddingError, IngestError, KBError, Know
 from .factory import build_cached_embedder, embedder_id, kbs_dir
 from .ingest import Prepared, Source, check_source, file_hash, prepare
 from .retrieval import Retriever, SearchOptions, SearchResult
+from . import curate
 from .store import Indexes, KBStore, Originals, ReadView, Writer, read_manifest
+from .store.curation import Curation, Edit
 from .types import CheckReport, Chunk, Document, FileResult, IngestReport, KBInfo, RepairReport
 
 if TYPE_CHECKING:
+    from .archive import ExportReport, ImportReport
+    from .digest import Digest
+    from .sync import SyncReport
     from .chat import Answer, ChatEvent, ChatService, PromptPreview, Turn
     from .ollama import OllamaStatus, SetupProgress
     from .sessions import SessionInfo
@@ -207,22 +212,25 @@ class KnowledgeBase:
                                        configured=self.embedder.name)
             yield w
 
-    def ingest(self, paths: Iterable[Path | str], progress: ProgressFn | None = None) -> IngestReport:
-        """Ingest files from disk. Each file gets a result; one bad file never stops the batch."""
+    def ingest(self, paths: Iterable[Path | str], progress: ProgressFn | None = None,
+               cancel: threading.Event | None = None) -> IngestReport:
+        """Ingest files from disk. Each file gets a result; one bad file never stops the batch.
+        `cancel` (checked between files) or Ctrl-C stops it: what committed stays, the rest is "not done"."""
         sources: list[Source | FileResult] = []
         for p in paths:
             try:
                 sources.append(Source.from_path(Path(p)))
             except IngestError as exc:
                 sources.append(FileResult.failed(exc.file, exc))
-        return self._ingest(sources, progress)
+        return self._ingest(sources, progress, cancel=cancel)
 
-    def ingest_bytes(self, files: Sequence[tuple[str, bytes]], progress: ProgressFn | None = None) -> IngestReport:
+    def ingest_bytes(self, files: Sequence[tuple[str, bytes]], progress: ProgressFn | None = None,
+                     cancel: threading.Event | None = None) -> IngestReport:
         """Ingest uploaded files given as (name, bytes)."""
-        return self._ingest([Source.from_bytes(n, d) for n, d in files], progress)
+        return self._ingest([Source.from_bytes(n, d) for n, d in files], progress, cancel=cancel)
 
     def _ingest(self, sources: Sequence[Source | FileResult], progress: ProgressFn | None,
-                force: bool = False) -> IngestReport:
+                force: bool = False, cancel: threading.Event | None = None) -> IngestReport:
         started = time.monotonic()
         notify = progress or (lambda _p: None)
         if self.store.read_only:
@@ -236,8 +244,21 @@ class KnowledgeBase:
                 if isinstance(src, FileResult):
                     results.append(src)
                     continue
+                if cancel is not None and cancel.is_set():
+                    results.append(_not_done(src.name))
+                    continue
                 notify(IngestProgress(i, len(sources), src.name, "reading"))
-                result = self._ingest_one(w, src, i, len(sources), notify, seen, force)
+                before = w.document(src.name)
+                try:
+                    result = self._ingest_one(w, src, i, len(sources), notify, seen, force)
+                except KeyboardInterrupt:  # Ctrl-C: this file rolled back (or committed just before), the rest not started
+                    cancel = cancel or threading.Event()
+                    cancel.set()
+                    after = w.document(src.name)
+                    results.append(_not_done(src.name) if after == before else
+                                   FileResult(after.file_name, "replaced" if before else "added", after.doc_id,
+                                              after.n_chunks))
+                    continue
                 results.append(result)
                 notify(IngestProgress(i, len(sources), src.name, "done", 1, 1))
                 log.info("ingest kb=%s file=%s status=%s chunks=%d embedded=%d", self.name, result.file_name,
@@ -275,9 +296,10 @@ class KnowledgeBase:
                                   round(time.monotonic() - t0, 3), warnings=existing.warnings)
             prepared = prepare(self.name, name, data, self.settings.chunking)
             prepared.document.metadata["chunker"] = signature
+            prepared, rows, edits = curate.apply(prepared, w.curation(prepared.document.doc_id))
             vectors, n_embedded = self._embed(prepared, i, n, notify)
             notify(IngestProgress(i, n, name, "saving"))
-            self._commit(w, prepared, vectors, data, existing)
+            self._commit(w, prepared, vectors, data, existing, rows, edits)
         except (IngestError, EmbeddingError) as exc:
             return FileResult.failed(name, exc, seconds=round(time.monotonic() - t0, 3))
         except StoreError as exc:
@@ -309,12 +331,12 @@ class KnowledgeBase:
         return np.vstack(parts), embedded
 
     def _commit(self, w: Writer, prepared: Prepared, vectors: np.ndarray, data: bytes | None,
-                old: Document | None) -> None:
+                old: Document | None, rows: Sequence[Curation] | None = None, edits: Sequence[Edit] = ()) -> None:
         """The original first (so a committed document always has one), then the one transaction."""
         doc = prepared.document
         if data is not None:
             self.originals.keep(doc.file_hash, doc.file_name, data)
-        w.replace_document(doc, prepared.chunks, vectors, prepared.terms)
+        w.replace_document(doc, prepared.chunks, vectors, prepared.terms, rows, edits)
         if old and (old.file_hash != doc.file_hash or old.file_name != doc.file_name):
             self._release_original(w, old)
 
@@ -354,6 +376,94 @@ class KnowledgeBase:
                                                 seen, force=True))
             self._persist(w)
         return IngestReport(self.name, tuple(results), round(time.monotonic() - started, 3))
+
+    # ------------------------------------------------------------------ curating (kb/curate.py)
+
+    def chunk_states(self, document: str | None = None) -> list[curate.ChunkState]:
+        """Chunks with what was done to them by hand (disabled, edited, added, to review)."""
+        with self.store.read() as view:
+            return curate.states(view, None if document is None else self._require(view, document).doc_id)
+
+    def edit_chunk(self, chunk_id: str, text: str) -> curate.ChunkState:
+        """Replace a chunk's text (re-embedded, keyword index updated); kept through re-chunking."""
+        return curate.edit(self, chunk_id, text)
+
+    def disable_chunk(self, chunk_id: str, disabled: bool = True) -> curate.ChunkState:
+        """A disabled chunk is never retrieved and is still shown."""
+        return curate.set_disabled(self, chunk_id, disabled)
+
+    def add_chunk(self, document: str, text: str) -> curate.ChunkState:
+        """A chunk written by hand (a question-and-answer pair, say), appended to a document."""
+        return curate.add(self, document, text)
+
+    def edits(self, since: str | None = None, limit: int = 1000) -> list[Edit]:
+        """The edit log, newest first: who, when, before and after."""
+        with self.store.read() as view:
+            return view.edits(since, limit)
+
+    def sync(self, folder: Path | str, dry_run: bool = False, prune: bool = False,
+             progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> "SyncReport":
+        """Bring the knowledge base in step with a folder (kb/sync.py); `dry_run` only says what would change."""
+        from .sync import sync
+
+        return sync(self, Path(folder), dry_run, prune, progress, cancel)
+
+    # ------------------------------------------------------------------ personal eval set, digest
+
+    def mark_relevant(self, question: str, chunk_id: str) -> bool:
+        """"This is the right chunk" for a question: appended to this knowledge base's own question set."""
+        from .questions import mark_relevant
+
+        return mark_relevant(self, question, chunk_id)
+
+    def personal_questions(self) -> list[dict[str, Any]]:
+        from .questions import questions
+
+        return questions(self)
+
+    def personal_eval(self, mode: str | None = None, k: int = 10):
+        """hit@k / MRR on the personal question set (kb/evaluate.py's report)."""
+        from .evaluate import evaluate
+        from .questions import items
+
+        found = items(self)
+        if not found:
+            raise KBError("eval.personal_empty", kb=self.name)
+        return evaluate(self, found, mode=mode, k=k)
+
+    def digest(self, since: str = "24h", use_model: bool = True) -> "Digest":
+        """What was added, replaced and removed since `since` (24h, 7d, ...), with a summary per new document."""
+        from .digest import digest
+
+        return digest(self, since, use_model)
+
+    # ------------------------------------------------------------------ back up and restore (kb/archive.py)
+
+    def export_archive(self, out: Path | str) -> "ExportReport":
+        """One tar archive of this knowledge base: originals, a database snapshot, checksums."""
+        from .archive import export
+
+        return export(self.settings, self.name, Path(out))
+
+    def export_bytes(self) -> bytes:
+        from .archive import export_bytes
+
+        return export_bytes(self.settings, self.name)
+
+    @staticmethod
+    def import_archive(settings: Settings, path: Path | str, as_name: str | None = None,
+                       rebuild: bool = False) -> "ImportReport":
+        """Restore an archive as a new knowledge base after verifying every checksum (nothing written before)."""
+        from .archive import import_archive
+
+        return import_archive(settings, Path(path), as_name, rebuild)
+
+    @staticmethod
+    def import_bytes(settings: Settings, data: bytes, file_name: str, as_name: str | None = None,
+                     rebuild: bool = False) -> "ImportReport":
+        from .archive import import_bytes
+
+        return import_bytes(settings, data, as_name, rebuild, file_name)
 
     # ------------------------------------------------------------------ searching
 
@@ -519,6 +629,10 @@ class KnowledgeBase:
         name = kb_name(name)
         return rebuild(settings, name, kbs_dir(settings) / name, build_cached_embedder(settings, embedder), progress)
 
+
+
+def _not_done(name: str) -> FileResult:
+    return FileResult.failed(name, IngestError(name, "batch.not_done"))
 
 
 def _kept_warning(doc: Document) -> str:

@@ -13,6 +13,7 @@ from .errors import EmbeddingError, IngestError, KnowledgeBaseNotFound
 from .ingest import Prepared, prepare, prepared_from_chunks
 from .knowledge_base import EMBED_BATCH, IngestProgress, ProgressFn
 from .store import Indexes, KBStore, Originals, Writer, write_manifest
+from .store.curation import Curation, Edit
 from .types import Document, FileResult, IngestReport
 
 
@@ -29,7 +30,7 @@ def rebuild(settings: Settings, name: str, folder: Path, cached: CachedEmbedder,
             items, results = rebuilder.everything(w, Originals(folder))
             if any(r.status == "failed" for r in results):
                 return IngestReport(name, tuple(results), round(time.monotonic() - started, 3))
-            w.replace_all(items, cached.name, cached.dim)
+            w.replace_all(items, cached.name, cached.dim, rebuilder.rows, rebuilder.edits)
             write_manifest(folder, name, store.uuid, cached.name, cached.dim, store.created_at)
             store.embedder_name, store.dim = cached.name, cached.dim
             Indexes(store).persist(w)
@@ -48,6 +49,8 @@ class Rebuilder:
         self.name = name
         self.embedder = embedder
         self.notify = progress or (lambda _p: None)
+        self.rows: list[Curation] = []  # curation re-applied by `everything`, stored with the new contents
+        self.edits: list[Edit] = []
 
     def waiting(self) -> None:
         self.notify(IngestProgress(0, 0, "", "waiting"))
@@ -66,6 +69,13 @@ class Rebuilder:
         prepared.document.metadata["chunker"] = signature
         return prepared
 
+    def curated(self, w: Writer, file_name: str, data: bytes) -> tuple[Prepared, list[Curation], list[Edit]]:
+        """`from_original` with the document's hand edits, disables and added chunks applied (kb/curate.py)."""
+        from .curate import apply
+
+        prepared = self.from_original(file_name, data)
+        return apply(prepared, w.curation(prepared.document.doc_id))
+
     def everything(self, w: Writer, originals: Originals):
         items, results = [], []
         docs = w.documents()
@@ -75,16 +85,18 @@ class Rebuilder:
             data = originals.read_intact(doc.file_hash, doc.file_name)
             try:
                 if data is not None:
-                    prepared = self.from_original(doc.file_name, data, doc)
+                    prepared, rows, edits = self.curated(w, doc.file_name, data)
                     status, warnings = "replaced", prepared.document.warnings
-                else:
-                    prepared = prepared_from_chunks(doc, w.chunks(doc.doc_id))
+                else:  # the stored chunks already hold the edits, under their curated ids
+                    prepared, rows, edits = prepared_from_chunks(doc, w.chunks(doc.doc_id)), w.curation(doc.doc_id), []
                     status, warnings = "kept", (*doc.warnings, missing_original_warning(doc))
                 vectors = self.embed(prepared, i, len(docs))
             except (IngestError, EmbeddingError) as exc:
                 results.append(FileResult.failed(doc.file_name, exc, doc.doc_id))
                 continue
             items.append((prepared.document, prepared.chunks, vectors, prepared.terms))
+            self.rows += rows
+            self.edits += edits
             results.append(FileResult(doc.file_name, status, doc.doc_id, len(prepared.chunks), len(prepared.chunks),
                                       round(time.monotonic() - t0, 3), warnings=tuple(warnings)))
         return items, results

@@ -5,9 +5,16 @@ use_navigation()  # a page run on its own must go through the entry (see ui/navi
 
 import streamlit as st
 
-from ui import context, render, tables
+from kb.errors import KBError
+from ui import context, render, safe, tables
 from ui.i18n import t, tm
-from ui.state import K
+from ui.state import K, lang
+
+
+def L(code: str, **params: object) -> str:
+    """A label of the curation controls (kb/messages/core.py `page.chunks.*`), as safe Markdown."""
+    return safe.coded(code, params, lang())
+
 
 kb = context.kb()
 st.title(t("chunks.title"))
@@ -16,7 +23,8 @@ if not documents:
     st.info(t("chunks.empty"), icon=":material/info:")
     st.page_link("pages/upload.py", label=t("overview.go_upload"), icon=":material/upload_file:")
     st.stop()
-all_chunks = kb.chunks()
+states = {s.chunk.id: s for s in kb.chunk_states()}
+all_chunks = [s.chunk for s in states.values()]
 
 by_name = {d.file_name: d for d in documents}
 f_doc, f_page, f_heading, f_text = st.columns([3, 1, 2, 2])
@@ -32,10 +40,14 @@ shown = tables.filter_chunks(in_doc, None, page, heading, text)
 
 def _table() -> None:
     st.caption(tm("chunks.count", n=len(shown), total=len(all_chunks)))
+    frame = tables.chunk_rows(shown)
+    frame.insert(0, "✎", [_flags(states[c.id]) for c in shown])
+    styled = frame.style.apply(lambda row: ["color: #9e9e9e" if states[shown[row.name].id].disabled else ""
+                                            for _ in row], axis=1)
     event = st.dataframe(
-        tables.chunk_rows(shown), hide_index=True, key=K.CHUNKS_TABLE, on_select="rerun",
+        styled, hide_index=True, key=K.CHUNKS_TABLE, on_select="rerun",
         selection_mode="single-row", height=360,
-        column_order=[tables.col(c) for c in ("position", "file", "page", "heading", "text", "chars", "kind", "id")],
+        column_order=["✎", *(tables.col(c) for c in ("position", "file", "page", "heading", "text", "chars", "kind", "id"))],
         column_config={tables.col("position"): st.column_config.NumberColumn(width=60),
                        tables.col("file"): st.column_config.TextColumn(width=150),
                        tables.col("page"): st.column_config.TextColumn(width=50),
@@ -53,10 +65,54 @@ def _table() -> None:
     st.subheader(t("chunks.detail"))
     if not rows:
         st.caption(t("chunks.pick_row"))
+    state = states[chosen.id]
     st.markdown(render.chunk_caption(chosen))
-    render.chunk_text(chosen, [text] if text.strip() else ())
+    if state.disabled:
+        st.caption(L("page.chunks.disabled_note"))
+        st.markdown(f":gray[{render.escape_md(chosen.text)}]")
+    else:
+        render.chunk_text(chosen, [text] if text.strip() else ())
+    if state.review:
+        st.warning(L("page.chunks.review_note"), icon=":material/rate_review:")
     st.caption(tm("chunks.meta", position=chosen.position, kind=chosen.kind, chars=len(chosen.text), id=chosen.id,
                  hash=chosen.content_hash[:12]))
+    _curate(state)
+
+
+def _flags(state) -> str:
+    return "".join(mark for on, mark in ((state.disabled, "⊘"), (state.edited, "✎"), (state.manual, "+"),
+                                         (state.review, "!")) if on)
+
+
+def _curate(state) -> None:
+    """Edit, disable or enable the chosen chunk, or add one to its document: one kb call each."""
+    chunk = state.chunk
+    with st.form(f"chunk_edit_{chunk.id}", border=False):
+        new_text = st.text_area(L("page.chunks.edit_label"), value=chunk.text, height=160, key=f"chunks_edit_{chunk.id}_{chunk.content_hash[:8]}")
+        left, right = st.columns(2)
+        save = left.form_submit_button(L("page.chunks.save"), icon=":material/save:")
+        toggle = right.form_submit_button(L("page.chunks.enable" if state.disabled else "page.chunks.disable"),
+                                          icon=":material/block:")
+    try:
+        if save:
+            kb.edit_chunk(chunk.id, new_text)
+            st.toast(L("page.chunks.saved"))
+            st.rerun()
+        if toggle:
+            kb.disable_chunk(chunk.id, not state.disabled)
+            st.rerun()
+    except KBError as exc:
+        render.error(exc)
+    with st.expander(L("page.chunks.add_title", file=chunk.file_name)):
+        with st.form(f"chunk_add_{chunk.doc_id}", border=False):
+            added = st.text_area(L("page.chunks.add_label"), key=f"chunks_add_{chunk.doc_id}")
+            add = st.form_submit_button(L("page.chunks.add"), icon=":material/add:")
+        if add:
+            try:
+                kb.add_chunk(chunk.file_name, added)
+                st.rerun()
+            except KBError as exc:
+                render.error(exc)
 
 
 def _stats() -> None:

@@ -93,3 +93,52 @@ refresh.button(t("overview.refresh"), key=K.OVERVIEW_REFRESH, icon=":material/re
 if snapshot is not None:
     checked.caption(t("status.checking") if state.status_wanted() else
                     tm("status.checked_at", ago=max(time.time() - snapshot.at, 0.0)))
+
+
+def _backup() -> None:
+    """Download this knowledge base as one archive, or restore one (kb/archive.py verifies it first)."""
+    from kb import KnowledgeBase
+    from kb.errors import KBError
+    from ui import safe
+
+    def L(code: str, **params: object) -> str:
+        return safe.coded(code, params, state.lang())
+
+    st.subheader(L("page.overview.backup"))
+    left, right = st.columns(2)
+    if left.button(L("page.overview.prepare_download"), key="overview_export", icon=":material/archive:"):
+        try:
+            st.session_state["overview_archive"] = kb.export_bytes()
+        except KBError as exc:
+            render.error(exc)
+    archive = st.session_state.get("overview_archive")
+    if archive:
+        left.download_button(L("page.overview.download"), archive, file_name=f"{kb.name}.kbarchive.tar",
+                             mime="application/x-tar", key="overview_download", icon=":material/download:")
+    upload = right.file_uploader(L("page.overview.upload"), type=["tar"], key="overview_import_file")
+    as_name = right.text_input(L("page.overview.as_name"), key="overview_import_as")
+    rebuild = right.checkbox(L("page.overview.rebuild"), key="overview_import_rebuild")
+    if upload is not None and right.button(L("page.overview.restore"), key="overview_import", icon=":material/unarchive:"):
+        try:
+            done = KnowledgeBase.import_bytes(kb.settings, upload.getvalue(), upload.name, as_name.strip() or None,
+                                              rebuild)
+            right.success(L("page.overview.restored", kb=done.kb, docs=done.n_documents, chunks=done.n_chunks))
+        except KBError as exc:
+            render.error(exc)
+
+
+_backup()
+
+
+def _latest_digest() -> None:
+    """The last day's changes (no model call here: the page must not wait for Ollama)."""
+    from ui import safe
+
+    d = kb.digest("24h", use_model=False)
+    st.subheader(safe.coded("page.overview.digest", {"n": len(d.entries), "edits": d.n_edits}, state.lang()))
+    for e in d.entries[-20:]:
+        st.markdown(safe.coded("page.overview.digest_line", {"action": e.action, "file": e.file_name,
+                                                             "summary": e.summary, "at": e.at[:16]}, state.lang()))
+
+
+_latest_digest()

@@ -21,7 +21,17 @@ def _ingest() -> None:
     files = st.session_state.get(state.upload_key()) or []
     payload = [(f.name, f.getvalue()) for f in files]  # read now: the upload is gone after the next run
     state.reset_upload()
-    _start("ingest", lambda report: kb.ingest_bytes(payload, progress=report))
+    import threading
+
+    cancel = threading.Event()  # checked between files: what committed stays, the rest is "not done"
+    st.session_state["upload_ingest_cancel"] = cancel
+    _start("ingest", lambda report: kb.ingest_bytes(payload, progress=report, cancel=cancel))
+
+
+def _ingest_cancel() -> None:
+    cancel = st.session_state.get("upload_ingest_cancel")
+    if cancel is not None:
+        cancel.set()
 
 
 def _reindex(file_name: str | None) -> None:
@@ -67,6 +77,65 @@ def _result(job: jobs.Job) -> None:
                                 tables.col("seconds"): st.column_config.NumberColumn(format="%.2f")})
 
 
+def L(code: str, **params: object) -> str:
+    """A label of the folder-sync control (kb/messages/core.py `page.sync.*`), as safe Markdown."""
+    from ui import safe
+
+    return safe.coded(code, params, state.lang())
+
+
+def _sync(dry_run: bool) -> None:
+    import threading
+
+    folder = st.session_state.get("upload_sync_folder", "").strip()
+    prune = bool(st.session_state.get("upload_sync_prune"))
+    cancel = threading.Event()
+    st.session_state["upload_sync_cancel"] = cancel
+    _start("sync", lambda report: kb.sync(folder, dry_run=dry_run, prune=prune, progress=report, cancel=cancel))
+
+
+def _sync_cancel() -> None:
+    cancel = st.session_state.get("upload_sync_cancel")
+    if cancel is not None:
+        cancel.set()
+
+
+def _sync_result(job: jobs.Job) -> None:
+    _other_kb(job)
+    if job.error:
+        render.error(job.error)
+        return
+    report = job.result
+    counts = {a: report.count(a) for a in ("add", "replace", "unchanged", "remove", "duplicate", "skipped",
+                                           "failed", "not_done")}
+    (st.success if report.ok else st.warning)(
+        L("page.sync.summary_dry" if report.dry_run else "page.sync.summary", seconds=report.seconds, **counts))
+    rows = [{"✓": i.action, "name": i.name, "why": i.message(state.lang())} for i in report.items
+            if i.action != "unchanged"]
+    if rows:
+        st.dataframe(rows, hide_index=True, key="upload_sync_results")
+
+
+def _sync_progress(job: jobs.Job) -> None:
+    _progress(job)
+    st.button(L("page.sync.cancel"), key="upload_sync_stop", icon=":material/stop:", on_click=_sync_cancel)
+
+
+def _sync_panel() -> None:
+    st.subheader(L("page.sync.title"))
+    sync_job = state.jobs().get("sync")
+    running = sync_job is not None and sync_job.running
+    st.text_input(L("page.sync.folder"), key="upload_sync_folder", placeholder="/home/me/notes")
+    st.checkbox(L("page.sync.prune"), key="upload_sync_prune")
+    left, right = st.columns(2)
+    ready = bool(st.session_state.get("upload_sync_folder", "").strip())
+    left.button(L("page.sync.dry_run"), key="upload_sync_dry", disabled=running or not ready,
+                icon=":material/preview:", on_click=_sync, args=(True,))
+    right.button(L("page.sync.run"), key="upload_sync_run", type="primary", disabled=running or busy or not ready,
+                 icon=":material/sync:", on_click=_sync, args=(False,))
+    render.job_panel("sync", _sync_progress, _sync_result)
+
+
 st.title(t("upload.title"))
 job = state.jobs().get("ingest")
 busy = job is not None and job.running
@@ -74,7 +143,15 @@ files = st.file_uploader(t("upload.files"), type=TYPES, accept_multiple_files=Tr
                          help=tm("upload.help", mb=f"{kb.settings.storage.max_file_mb:g}"))
 st.button(tm("upload.ingest", n=len(files or [])), key=K.UPLOAD_INGEST, type="primary", icon=":material/input:",
           disabled=busy or not files, on_click=_ingest)
-render.job_panel("ingest", _progress, _result)
+def _ingest_progress(job: jobs.Job) -> None:
+    _progress(job)
+    if job.kind == "ingest" and st.session_state.get("upload_ingest_cancel") is not None:
+        st.button(L("page.sync.cancel"), key="upload_ingest_stop", icon=":material/stop:", on_click=_ingest_cancel)
+
+
+render.job_panel("ingest", _ingest_progress, _result)
+
+_sync_panel()
 
 st.subheader(tm("upload.documents", kb=kb.name))
 documents = kb.documents()

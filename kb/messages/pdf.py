@@ -1,7 +1,7 @@
 """Messages of reading PDFs and of turning a file into chunks (kb/loaders.py PDF part, kb/ingest.prepare)."""
 
 MESSAGES: dict[str, tuple[str, str]] = {
-    "ingest.no_text": ("无法从文件中提取任何文字：没有可索引的内容", "no text could be extracted from the file: nothing to index"),
+    "ingest.nothing_extracted": ("无法从文件中提取任何文字：没有可索引的内容", "no text could be extracted from the file: nothing to index"),
     "pdf.encrypted_method": ("PDF 使用了此处无法打开的加密方式（{reason}）：请另存一份未加密的副本再试",
                              "the PDF is encrypted with a method that cannot be opened here ({reason}): save an "
                              "unencrypted copy and try again"),

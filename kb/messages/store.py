@@ -76,6 +76,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "check.chunk_text_changed": (
         "{file} 的 {n} 个分块文本与其校验值不符（在 KB Studio 之外被修改过）",
         "{n} chunk(s) of {file} no longer match their checksum (changed outside KB Studio)"),
+    "check.curation_orphans": (
+        "{n} 条手工编辑记录找不到对应的分块", "{n} hand-curation record(s) point to no chunk"),
+    "check.curation_text": (
+        "{file} 中手工编辑过的分块文本与编辑记录不一致",
+        "hand-edited chunks of {file} differ from the text their edit record holds"),
     "check.vectors_bad": (
         "{n} 个向量损坏（长度不是 {dim} 维、含非有限数值，或不是单位长度）",
         "{n} vector(s) are damaged (not {dim} values, not finite, or not unit length)"),

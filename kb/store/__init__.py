@@ -4,6 +4,8 @@ Layout of `<data_dir>/kbs/<name>/`:
 
     manifest.json    name, uuid, embedder, dim, format version: what makes the folder a knowledge base
     kb.sqlite        THE TRUTH: documents, chunks, vectors, meta (generation, uuid, embedder, dim), changelog
+                     + (format 3, kb/store/curation.py) curation, edits, questions, activity: hand
+                     edits and disables kept through re-chunking, their log, the personal eval set, the digest
     index.faiss      derived: the vectors, for search          } stamped in index.json with the
     bm25/bm25.npz    derived: the keyword index                } generation they hold and their sha256
     files/           stored originals by content (<sha256><ext>), each with a sidecar naming its documents

@@ -145,7 +145,25 @@ def _check_database(conn: sqlite3.Connection, found: _Found, manifest: dict | No
     bad = len(bad_vector_rows(conn, dim))
     if bad:
         found.add("check.vectors_bad", DB_NAME, n=bad, dim=dim)
+    _check_curation(conn, found)
     return n_docs, n_chunks, n_vectors
+
+
+def _check_curation(conn: sqlite3.Connection, found: _Found) -> None:
+    """Hand edits: each curation row belongs to a chunk of its document, and an edited or hand-written
+    chunk holds exactly the text the row remembers (its hash was checked above, so that is its edited text)."""
+    from .curation import has_tables
+
+    if not has_tables(conn):
+        return
+    lost = conn.execute("SELECT COUNT(*) FROM curation u LEFT JOIN chunks c ON c.id = u.chunk_id "
+                        "WHERE c.rowid IS NULL OR c.doc_id != u.doc_id").fetchone()[0]
+    if lost:
+        found.add("check.curation_orphans", DB_NAME, n=lost)
+    for (file_name,) in conn.execute("SELECT DISTINCT d.file_name FROM curation u JOIN chunks c ON c.id = u.chunk_id "
+                                     "JOIN documents d ON d.doc_id = c.doc_id "
+                                     "WHERE u.text IS NOT NULL AND u.text != c.text"):
+        found.add("check.curation_text", DB_NAME, file=file_name)
 
 
 def bad_vector_rows(conn: sqlite3.Connection, dim: int) -> list[int]:
@@ -183,7 +201,7 @@ def _check_index_files(folder: Path, view: ReadView, found: _Found) -> None:
 
         try:
             index = faiss.read_index(str(folder / FAISS_FILE))
-            n_chunks = view.counts()[1]
+            n_chunks = view.n_enabled()  # disabled chunks are in no index
             if index.ntotal != n_chunks or index.d != view.dim():
                 found.add("check.index_damaged", FAISS_FILE)
         except RuntimeError:
@@ -368,8 +386,9 @@ def _repair_contents(folder: Path, name: str, rebuilder: "Rebuilder", codes: set
                 if data is None or hashlib.sha256(data).hexdigest() != doc.file_hash:
                     actions.append(("repair.text_unfixable", {"file": doc.file_name}))
                     continue
-                prepared = rebuilder.from_original(doc.file_name, data)
-                w.replace_document(prepared.document, prepared.chunks, rebuilder.embed(prepared), prepared.terms)
+                prepared, rows, edits = rebuilder.curated(w, doc.file_name, data)
+                w.replace_document(prepared.document, prepared.chunks, rebuilder.embed(prepared), prepared.terms,
+                                   rows, edits)
                 actions.append(("repair.document_remade", {"file": doc.file_name}))
             # vectors that are damaged or missing: re-embedded from their chunk
             bad = set(bad_vector_rows(conn, w.dim()))

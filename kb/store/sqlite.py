@@ -28,13 +28,15 @@ import numpy as np
 
 from ..errors import EmbedderMismatch, KBError, KnowledgeBaseNotFound, StoreError
 from ..types import Chunk, Document
+from . import curation as cur
+from .curation import Curation, Edit
 from .files import utc_now, write_atomic
 from .lock import WriterLock
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3  # 3: curation and edits (kb/store/curation.py)
+READABLE_VERSIONS = (1, 2, 3)
 LOG_KEEP = 256  # generations of changelog kept; a reader further behind reloads its indexes whole
 DB_NAME = "kb.sqlite"
 MANIFEST_KEYS = ("name", "embedder", "dim", "created_at")
@@ -54,7 +56,7 @@ CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id, position);
 CREATE TABLE IF NOT EXISTS vectors (rowid INTEGER PRIMARY KEY, vec BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS changelog (generation INTEGER NOT NULL, rowid INTEGER NOT NULL, added INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS changelog_gen ON changelog(generation);
-"""
+""" + cur.SCHEMA
 
 
 def read_manifest(folder: Path, name: str) -> dict[str, Any]:
@@ -201,15 +203,17 @@ class _Reads:
 
         Raises StoreError when a stored vector does not have the knowledge base's dimension."""
         dim = self.dim()
+        on = f" WHERE {cur.ENABLED}" if cur.has_tables(self._conn) else ""
         if rowids is None:
-            rows = self._conn.execute("SELECT rowid, vec FROM vectors ORDER BY rowid").fetchall()
+            rows = self._conn.execute(f"SELECT rowid, vec FROM vectors{on} ORDER BY rowid").fetchall()
         else:
             rows = []
             ids = [int(i) for i in rowids]
+            and_on = on.replace(" WHERE ", " AND ")
             for i in range(0, len(ids), 500):
                 batch = ids[i:i + 500]
                 rows += self._conn.execute(f"SELECT rowid, vec FROM vectors WHERE rowid IN "
-                                           f"({','.join('?' * len(batch))})", batch).fetchall()
+                                           f"({','.join('?' * len(batch))}){and_on}", batch).fetchall()
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         if not rows:
             return ids, np.zeros((0, dim), dtype=np.float32)
@@ -220,15 +224,19 @@ class _Reads:
         return ids, mat
 
     def terms(self, rowids: Sequence[int] | None = None) -> tuple[list[int], list[list[str]]]:
+        """(row ids, keyword terms) of chunks an index holds: disabled chunks are left out."""
+        on = f" WHERE {cur.ENABLED}" if cur.has_tables(self._conn) else ""
         if rowids is None:
-            rows = self._conn.execute("SELECT rowid, terms FROM chunks ORDER BY rowid").fetchall()
+            rows = self._conn.execute(f"SELECT rowid, terms FROM chunks{on} ORDER BY rowid").fetchall()
         else:
             rows = []
             ids = [int(i) for i in rowids]
+            and_on = on.replace(" WHERE ", " AND ")
             for i in range(0, len(ids), 500):
                 batch = ids[i:i + 500]
                 rows += self._conn.execute(f"SELECT rowid, terms FROM chunks WHERE rowid IN "
-                                           f"({','.join('?' * len(batch))}) ORDER BY rowid", batch).fetchall()
+                                           f"({','.join('?' * len(batch))}){and_on} ORDER BY rowid",
+                                           batch).fetchall()
         return [r[0] for r in rows], [r[1].split(" ") if r[1] else [] for r in rows]
 
     def counts(self) -> tuple[int, int, int]:
@@ -236,6 +244,29 @@ class _Reads:
         c = self._conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
         v = self._conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
         return d, c, v
+
+    def n_enabled(self) -> int:
+        """Chunks an index holds (disabled ones are left out)."""
+        if not cur.has_tables(self._conn):
+            return self.counts()[1]
+        return self._conn.execute(f"SELECT COUNT(*) FROM chunks WHERE {cur.ENABLED}").fetchone()[0]
+
+    def chunk_row(self, chunk_id: str) -> tuple[int, Chunk] | None:
+        r = self._conn.execute(f"SELECT {self._CHUNK_COLS} FROM chunks c JOIN documents d USING (doc_id) "
+                               "WHERE c.id=?", (chunk_id,)).fetchone()
+        return self._chunk(r) if r else None
+
+    def curation(self, doc_id: str | None = None) -> list[Curation]:
+        return cur.rows(self._conn, doc_id)
+
+    def edits(self, since: str | None = None, limit: int = 1000) -> list[Edit]:
+        return cur.edits(self._conn, since, limit)
+
+    def questions(self) -> list[dict[str, Any]]:
+        return cur.questions(self._conn)
+
+    def activity(self, since: str) -> list[dict[str, Any]]:
+        return cur.activity(self._conn, since)
 
     def changes_since(self, generation: int) -> list[tuple[int, bool]] | None:
         """(row id, added?) of every change after `generation`, in order; None when the log no
@@ -339,9 +370,11 @@ class Writer(_Reads):
     # ------------------------------------------------------------------ writes
 
     def replace_document(self, doc: Document, chunks: Sequence[Chunk], vectors: np.ndarray,
-                         terms: Sequence[Sequence[str]]) -> tuple[list[int], list[int]]:
+                         terms: Sequence[Sequence[str]], curation: Sequence[Curation] | None = None,
+                         edits: Sequence[Edit] = ()) -> tuple[list[int], list[int]]:
         """Put a document (replacing one of the same file name or id) in one transaction.
-        Returns (new row ids, removed row ids)."""
+        `curation`, when given, replaces the document's curation rows (kb/curate.py made them match the
+        new chunks) and `edits` are logged with it. Returns (new row ids, removed row ids)."""
         if len(chunks) != len(vectors) or len(chunks) != len(terms):
             raise ValueError("chunks, vectors and terms must have the same length")
         with self.transaction(f"saving {doc.file_name}") as generation:
@@ -349,20 +382,35 @@ class Writer(_Reads):
                                      (doc.file_name, doc.doc_id)).fetchall()
             removed = self._delete_rows([r[0] for r in old])
             added = self._insert(doc, chunks, vectors, terms)
+            cur.record(self._conn, "replaced" if old else "added", doc.doc_id, doc.file_name, len(chunks))
+            if curation is not None:
+                cur.replace_for_doc(self._conn, doc.doc_id, curation)
+                cur.log(self._conn, edits)
             self._log(generation, removed, False)
             self._log(generation, added, True)
         return added, removed
 
     def delete_document(self, doc_id: str) -> list[int]:
         with self.transaction("deleting a document") as generation:
+            row = self._conn.execute("SELECT file_name FROM documents WHERE doc_id=?", (doc_id,)).fetchone()
             removed = self._delete_rows([doc_id])
+            self._conn.execute("DELETE FROM curation WHERE doc_id=?", (doc_id,))
+            if row is not None:
+                cur.record(self._conn, "removed", doc_id, row[0], len(removed))
             self._log(generation, removed, False)
         return removed
 
     def replace_all(self, items: Sequence[tuple[Document, Sequence[Chunk], np.ndarray, Sequence[Sequence[str]]]],
-                    embedder: str, dim: int) -> None:
-        """Swap in a whole new content (rebuild, repair) in one transaction; readers reload whole."""
+                    embedder: str, dim: int, curation: Sequence[Curation] | None = None,
+                    edits: Sequence[Edit] = ()) -> None:
+        """Swap in a whole new content (rebuild, repair) in one transaction; readers reload whole.
+        `curation`, when given, replaces every curation row (re-applied to the new chunks)."""
         with self.transaction("rebuilding") as generation:
+            if curation is not None:
+                self._conn.execute("DELETE FROM curation")
+                for row in curation:
+                    cur.put(self._conn, row)
+                cur.log(self._conn, edits)
             self._conn.execute("DELETE FROM vectors")
             self._conn.execute("DELETE FROM chunks")
             self._conn.execute("DELETE FROM documents")
@@ -384,6 +432,53 @@ class Writer(_Reads):
             self._log(generation, list(vectors), False)
             self._log(generation, list(vectors), True)
 
+    def edit_chunk(self, rowid: int, text: str, content_hash: str, vector: np.ndarray, terms: Sequence[str],
+                   row: Curation, edit: Edit) -> None:
+        """A chunk's new text, vector and keyword terms, its curation row and the log line: one transaction.
+        The row id stays; the changelog records it removed and added, so every index takes the new text."""
+        with self.transaction("editing a chunk") as generation:
+            self._conn.execute("UPDATE chunks SET text=?, content_hash=?, terms=? WHERE rowid=?",
+                               (text, content_hash, " ".join(t.replace(" ", "_") for t in terms), int(rowid)))
+            self._conn.execute("UPDATE vectors SET vec=? WHERE rowid=?",
+                               (np.asarray(vector, dtype=np.float32).tobytes(), int(rowid)))
+            cur.put(self._conn, row)
+            cur.log(self._conn, [edit])
+            self._log(generation, [rowid], False)
+            self._log(generation, [rowid], True)
+
+    def set_curation(self, rowid: int, row: Curation, edit: Edit) -> None:
+        """Disable or enable a chunk: the row stays, the indexes drop it or take it back."""
+        with self.transaction("disabling a chunk") as generation:
+            cur.put(self._conn, row)
+            cur.log(self._conn, [edit])
+            self._log(generation, [rowid], not row.disabled)
+
+    def add_chunk(self, chunk: Chunk, vector: np.ndarray, terms: Sequence[str], row: Curation, edit: Edit) -> int:
+        """A chunk written by hand, appended to its document."""
+        with self.transaction("adding a chunk") as generation:
+            cursor = self._conn.execute(
+                "INSERT INTO chunks (id, doc_id, position, text, content_hash, page, page_end, heading_path, "
+                "kind, terms) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (chunk.id, chunk.doc_id, chunk.position, chunk.text, chunk.content_hash, chunk.page,
+                 chunk.page_end, json.dumps(list(chunk.heading_path), ensure_ascii=False), chunk.kind,
+                 " ".join(t.replace(" ", "_") for t in terms)))
+            rowid = int(cursor.lastrowid)
+            self._conn.execute("INSERT INTO vectors (rowid, vec) VALUES (?,?)",
+                               (rowid, np.asarray(vector, dtype=np.float32).tobytes()))
+            self._conn.execute("UPDATE documents SET n_chunks = n_chunks + 1 WHERE doc_id=?", (chunk.doc_id,))
+            cur.put(self._conn, row)
+            cur.log(self._conn, [edit])
+            self._log(generation, [rowid], True)
+        return rowid
+
+    def add_question(self, question: str, chunk_id: str, file_name: str, evidence: str) -> bool:
+        """A question and the chunk marked right for it, in the personal eval set; False if already there."""
+        with self.transaction("marking a chunk relevant"):
+            cursor = self._conn.execute(
+                "INSERT OR IGNORE INTO questions (at, who, question, chunk_id, file_name, evidence) "
+                "VALUES (?,?,?,?,?,?)", (utc_now(), cur.who(), question, chunk_id, file_name, evidence))
+        return cursor.rowcount > 0
+
     def remove_orphans(self) -> int:
         """Chunks of no document and vectors of no chunk (left by damage, never by our writes)."""
         with self.transaction("removing orphans") as generation:
@@ -393,6 +488,7 @@ class Writer(_Reads):
                                "(SELECT doc_id FROM documents))")
             self._conn.execute("DELETE FROM chunks WHERE doc_id NOT IN (SELECT doc_id FROM documents)")
             extra = self._conn.execute("DELETE FROM vectors WHERE rowid NOT IN (SELECT rowid FROM chunks)").rowcount
+            extra += self._conn.execute("DELETE FROM curation WHERE chunk_id NOT IN (SELECT id FROM chunks)").rowcount
             self._log(generation, rows, False)
         return len(rows) + max(extra, 0)
 
@@ -519,7 +615,8 @@ class KBStore:
         return store
 
     def _migrate(self, manifest: dict[str, Any]) -> None:
-        """Bring a format-1 database (no uuid, no changelog) up to format 2, in place."""
+        """Bring an older database up to the current format, in place: format 1 lacks the uuid and the
+        changelog, format 2 the curation and edits tables (3). Every step only adds."""
         conn = _connect(self.db_path, read_only=False)
         try:
             meta = _meta(conn)
