@@ -128,6 +128,13 @@ class KnowledgeBase:
                 log.warning("index files not written kb=%s reason=%s", self.name, exc)
 
     @staticmethod
+    def file_types() -> list[str]:
+        """The file extensions ingest reads (without the dot): PDF, Markdown, text, Office, HTML, images."""
+        from .loaders import supported_extensions
+
+        return supported_extensions()
+
+    @staticmethod
     def list_all(settings: Settings) -> list[KBInfo]:
         """Every knowledge base in the data folder, damaged ones included (with what is wrong)."""
         root = kbs_dir(settings)

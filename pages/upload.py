@@ -5,12 +5,13 @@ use_navigation()  # a page run on its own must go through the entry (see ui/navi
 
 import streamlit as st
 
+from kb import KnowledgeBase
+
 from ui import context, jobs, render, state, tables
 from ui.i18n import t, tm
 from ui.state import K
 
 kb = context.kb()
-TYPES = ["pdf", "md", "markdown", "txt"]
 
 
 def _start(kind: str, work) -> None:
@@ -139,7 +140,7 @@ def _sync_panel() -> None:
 st.title(t("upload.title"))
 job = state.jobs().get("ingest")
 busy = job is not None and job.running
-files = st.file_uploader(t("upload.files"), type=TYPES, accept_multiple_files=True, key=state.upload_key(),
+files = st.file_uploader(t("upload.files"), type=KnowledgeBase.file_types(), accept_multiple_files=True, key=state.upload_key(),
                          help=tm("upload.help", mb=f"{kb.settings.storage.max_file_mb:g}"))
 st.button(tm("upload.ingest", n=len(files or [])), key=K.UPLOAD_INGEST, type="primary", icon=":material/input:",
           disabled=busy or not files, on_click=_ingest)

@@ -85,7 +85,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "overview.refresh": ("刷新状态", "Refresh status"),
     # upload
     "upload.title": ("上传文档", "Upload documents"),
-    "upload.files": ("选择 PDF、Markdown 或文本文件（可多选）", "Choose PDF, Markdown or text files (several at once)"),
+    "upload.files": ("选择文件（可多选）：PDF、Markdown、文本、Word、PowerPoint、Excel/CSV、HTML 或图片",
+                     "Choose files (several at once): PDF, Markdown, text, Word, PowerPoint, Excel/CSV, HTML or images"),
     "upload.help": ("每个文件最大 {mb} MB。同名文件会被替换，内容未变的文件会被跳过。",
                     "Up to {mb} MB per file. A file with the same name is replaced; unchanged files are skipped."),
     "upload.ingest": ("导入 {n} 个文件", "Ingest {n} file(s)"),
