@@ -220,7 +220,8 @@ def _personal_eval(args: argparse.Namespace, settings: Settings) -> int:
     with _open(args, settings) as kb:
         path = write_jsonl(kb)
     try:
-        args.file = str(path)
+        args.sets = [str(path)]  # with --kb given, the set is scored on that knowledge base
+        args.kb_given = args.kb
         return COMMANDS["eval"](args, settings)
     finally:
         path.unlink(missing_ok=True)

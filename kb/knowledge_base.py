@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .digest import Digest
     from .sync import SyncReport
     from .chat import Answer, ChatEvent, ChatService, PromptPreview, Turn
+    from .fit import FitReport
     from .ollama import OllamaStatus, SetupProgress
     from .sessions import SessionInfo
 
@@ -585,6 +586,20 @@ class KnowledgeBase:
         with build_ollama_admin(self.settings, timeout=self.settings.ollama.timeout) as admin:
             admin.setup_model(self.settings.ollama.model, self.settings.ollama.modelfile, progress)
         self._ctx_cache = None
+
+    def model_fit(self, num_ctx: int | None = None, vram_gib: float | None = None) -> "FitReport":
+        """Which answer models fit this machine's GPU at a context length, before downloading any (kb/fit.py)."""
+        from .fit import fit_for
+
+        return fit_for(self.settings, num_ctx=num_ctx, vram_gib=vram_gib)
+
+    def use_model(self, name: str, progress: Callable[["SetupProgress"], None] | None = None) -> str:
+        """Make `name` the answer model: the Modelfile's FROM, then the model created in Ollama."""
+        from .fit import choose
+
+        old = choose(self.settings, name, progress)
+        self._ctx_cache = None
+        return old
 
     # ------------------------------------------------------------------ verifying and repairing
 

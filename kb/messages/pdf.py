@@ -14,9 +14,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "pdf.too_slow": ("读取 PDF 超过 {limit} 秒（第 {page} 页，共 {pages} 页）：文件可能有问题，请拆分或重新导出",
                      "reading the PDF took longer than {limit} s (page {page} of {pages}): the file may be "
                      "malformed; split or re-export it"),
-    "pdf.scanned": ("PDF 没有文字层，OCR 也没有在页面图像中识别出文字：请检查文件是否是空白页或图像质量太差",
-                    "the PDF has no text layer and OCR found no text in its page images: check that the pages are "
-                    "not blank and the scan is legible"),
+    "pdf.scanned": ("PDF 没有文字层（空白页或扫描件），OCR 也没有在页面图像中识别出文字：请检查页面不是空白的、扫描清晰可读",
+                    "the PDF has no text layer (blank or scanned pages) and OCR found no text in its page images: "
+                    "check that the pages are not blank and the scan is legible"),
     "pdf.over_limits": (
         "PDF 的 {pages} 页中没有一页能读出文字：{failed} 页超出了 PDF 读取库的限制或内容流损坏（{error}）。"
         "这不是扫描件：请用其他工具重新导出（例如“打印为 PDF”）或拆分后再上传",
