@@ -7,7 +7,7 @@ import streamlit as st
 
 import time
 
-from ui import context, jobs, render, sidebar, state, status as ollama_status
+from ui import context, jobs, render, sidebar, state, status as ollama_status, tables
 from ui.i18n import t, tm
 from ui.state import K
 
@@ -16,6 +16,35 @@ kb = context.kb()
 
 def _setup() -> None:
     state.jobs()["setup"] = jobs.start("setup", kb.name, kb.setup_model)
+
+
+def _use_model() -> None:
+    name = st.session_state.get("fit_pick")
+    if name:
+        state.jobs()["setup"] = jobs.start("setup", kb.name, lambda report: kb.use_model(name, report))
+
+
+def _fit() -> None:
+    """Which answer model fits the card, at which context length: asked only when the user clicks."""
+    from kb import KBError
+
+    with st.expander(t("overview.fit"), icon=":material/memory:"):
+        a, b, c = st.columns([2, 2, 1], vertical_alignment="bottom")
+        num_ctx = a.number_input(t("overview.fit_ctx"), 512, 131072, int(kb.settings.chat.num_ctx), 512, key="fit_ctx")
+        vram = b.number_input(t("overview.fit_vram"), 0.0, 96.0, 0.0, 0.5, key="fit_vram")
+        if c.button(t("overview.fit_run"), key="fit_run"):
+            try:
+                st.session_state["fit_report"] = kb.model_fit(num_ctx=int(num_ctx), vram_gib=vram or None)
+            except KBError as exc:
+                render.error(exc)
+        report = st.session_state.get("fit_report")
+        if report is None:
+            return
+        st.dataframe(tables.fit_frame(report), hide_index=True, key="fit_table")
+        fitting = [r.model for r in report.results if r.verdict != "too_big"]
+        if fitting:
+            st.selectbox(t("overview.fit_pick"), fitting, key="fit_pick", format_func=render.escape_md)
+            st.button(t("overview.fit_use"), key="fit_use", on_click=_use_model, icon=":material/download:")
 
 
 st.title(t("overview.title"))
@@ -142,3 +171,4 @@ def _latest_digest() -> None:
 
 
 _latest_digest()
+_fit()

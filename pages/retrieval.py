@@ -6,7 +6,7 @@ use_navigation()  # a page run on its own must go through the entry (see ui/navi
 import streamlit as st
 
 from kb import KBError
-from ui import context, render, state, tables
+from ui import context, render, safe, state, tables
 from ui.i18n import t, tm
 from ui.state import K
 
@@ -48,14 +48,45 @@ def _results(result) -> None:
                                     format="percent", min_value=0.0, max_value=1.0, width=110,
                                     help=t("retrieval.coverage_help"))})
     for r in result.results:
-        score = tm("retrieval.score_line", fused=r.fused_score,
-                  dense=f"{r.dense_score:.3f}" if r.dense_score is not None else "—",
-                  bm25=f"{r.bm25_score:.2f}" if r.bm25_score is not None else "—")
-        mark = ":material/check_circle:" if r.passed else ":material/radio_button_unchecked:"
-        with st.expander(f"{mark} #{r.fused_rank} {render.chunk_caption(r.chunk)} · {score}", key=f"ret_{r.chunk.id}"):
-            if r.matched_terms:
-                st.caption(tm("retrieval.matched", terms=" · ".join(r.matched_terms)))
-            render.chunk_text(r.chunk, r.matched_terms)
+        _one_result(r)
+    _personal()
+
+
+def _one_result(r) -> None:
+    """One result: its scores, what matched (terms and fields), its text, and "this is the right chunk"."""
+    score = tm("retrieval.score_line", fused=r.fused_score,
+              dense=f"{r.dense_score:.3f}" if r.dense_score is not None else "—",
+              bm25=f"{r.bm25_score:.2f}" if r.bm25_score is not None else "—")
+    mark = ":material/check_circle:" if r.passed else ":material/radio_button_unchecked:"
+    with st.expander(f"{mark} #{r.fused_rank} {render.chunk_caption(r.chunk)} · {score}", key=f"ret_{r.chunk.id}"):
+        if r.matched_terms:
+            st.caption(tm("retrieval.matched", terms=" · ".join(r.matched_terms)))
+        fields = r.matched_fields
+        if fields:
+            st.caption(tm("retrieval.fields", fields=" · ".join(t(f"field.{f}") for f in fields)))
+        render.chunk_text(r.chunk, r.matched_terms)
+        if st.button(t("retrieval.mark_right"), key=f"ret_mark_{r.chunk.id}", icon=":material/task_alt:",
+                     help=t("retrieval.mark_right_help")):
+            try:
+                kb.mark_relevant(query, r.chunk.id)
+            except KBError as exc:
+                render.error(exc)
+            else:
+                st.success(t("retrieval.marked"), icon=":material/bookmark_added:")
+
+
+def _personal() -> None:
+    """The knowledge base's own question set, grown with "this is the right chunk"."""
+    if not st.button(t("retrieval.run_personal"), key="ret_personal_eval", icon=":material/fact_check:",
+                     help=t("retrieval.run_personal_help")):
+        return
+    try:
+        report = kb.personal_eval(mode=options["mode"], k=10)
+    except KBError as exc:
+        render.error(exc)
+        return
+    st.markdown(tm("retrieval.personal_result", n=report.n_answerable, hit1=report.hit_at[1], hit5=report.hit_at[5],
+                   mrr=report.mrr_at_10))
 
 
 def _chart(result) -> None:
@@ -137,9 +168,12 @@ st.caption(tm("retrieval.summary", terms=" · ".join(result.query_terms) or "—
              gate=t("gate.pass") if result.gate_passed else t("gate.fail"), n=len(result.relevant),
              ms=sum(result.timings_ms.values())))
 if not result.gate_passed:
-    st.warning(tm("retrieval.gate_failed", threshold=options["threshold"]), icon=":material/block:")
-    if result.gate_reason:
-        st.caption(render.error_md(result.gate_reason))
+    st.warning(t("retrieval.gate_declined"), icon=":material/block:")
+    if result.gate_code:
+        st.caption(safe.coded(result.gate_code, result.gate_params, state.lang()))
+if result.calibration:
+    st.caption(tm("retrieval.calibration", floor=result.calibration.get("floor", 0.0),
+                  support=result.calibration.get("support", 0.0), n=result.calibration.get("n", 0)))
 if result.missing_names:
     st.caption(tm("retrieval.missing_names", names="、".join(result.missing_names)))
 

@@ -45,6 +45,39 @@ STRINGS: dict[str, tuple[str, str]] = {
     "status.checking": ("正在检查 Ollama…", "Checking Ollama…"),
     "status.checked_at": ("{ago:.0f} 秒前检查", "checked {ago:.0f} s ago"),
     "sidebar.placement": ("模型位置：{where}", "Model runs on: {where}"),
+    # retrieval: fields, the calibrated gate, the personal question set
+    "retrieval.fields": ("命中字段：{fields}", "Matched fields: {fields}"),
+    "field.file": ("文件名", "file name"),
+    "field.title": ("标题", "title"),
+    "field.heading": ("标题路径", "heading path"),
+    "retrieval.gate_declined": ("没有结果通过相关性门槛：仅限资料模式下会回答“知识库中没有找到相关内容”",
+                                "No result passed the relevance gate: docs-only chat would answer that the notes "
+                                "do not cover it"),
+    "retrieval.calibration": ("门槛按本知识库校准：下限 {floor:.3f}，支持线 {support:.3f}（{n} 个自测问题）",
+                              "Gate calibrated on this knowledge base: floor {floor:.3f}, support {support:.3f} "
+                              "({n} pseudo-questions)"),
+    "retrieval.mark_right": ("这是正确的分块", "This is the right chunk"),
+    "retrieval.mark_right_help": ("把这个问题和这个分块加入本知识库自己的问题集，之后可以用它检验设置是否有改进",
+                                  "Add this question and chunk to this knowledge base's own question set, to check "
+                                  "later whether a setting change helped"),
+    "retrieval.marked": ("已加入本知识库的问题集", "Added to this knowledge base's question set"),
+    "retrieval.run_personal": ("用我的问题集评测", "Score my question set"),
+    "retrieval.run_personal_help": ("对你标记过的问题计算 hit@k 和 MRR（与 `python -m kb eval --kb 名称` 相同）",
+                                    "hit@k and MRR over the questions you marked (the same as "
+                                    "`python -m kb eval --kb NAME`)"),
+    "retrieval.personal_result": ("我的问题集：{n} 个问题，hit@1 {hit1:.2f}，hit@5 {hit5:.2f}，MRR@10 {mrr:.3f}",
+                                  "My question set: {n} questions, hit@1 {hit1:.2f}, hit@5 {hit5:.2f}, "
+                                  "MRR@10 {mrr:.3f}"),
+    # overview: which model fits
+    "overview.fit": ("哪个模型放得下显卡？（下载之前检查）", "Which model fits the card? (check before downloading)"),
+    "overview.fit_ctx": ("上下文长度 num_ctx", "Context length num_ctx"),
+    "overview.fit_vram": ("显存（GiB，0 = 用 nvidia-smi 检测）", "GPU memory (GiB, 0 = ask nvidia-smi)"),
+    "overview.fit_run": ("检查", "Check"),
+    "overview.fit_use": ("使用所选模型（写入 Modelfile 并创建）", "Use the selected model (writes the Modelfile, creates it)"),
+    "overview.fit_pick": ("模型", "Model"),
+    "fit.fits": ("完全放在 GPU 上", "fits on the GPU"),
+    "fit.splits": ("CPU/GPU 分担（较慢）", "splits CPU/GPU (slower)"),
+    "fit.too_big": ("太大", "too big"),
     # overview
     "overview.title": ("概览", "Overview"),
     "overview.documents": ("文档", "Documents"),
@@ -280,6 +313,12 @@ STRINGS: dict[str, tuple[str, str]] = {
     "col.warnings": ("提示（如无文字的页）", "Warnings (e.g. pages without text)"),
     "col.count": ("分块数", "Chunks"),
     "col.rank": ("名次", "Rank"),
+    "col.model": ("模型", "Model"),
+    "col.needed_gib": ("需要（GiB）", "Needs (GiB)"),
+    "col.verdict": ("结论", "Verdict"),
+    "col.gpu_layers": ("GPU 上的层", "Layers on GPU"),
+    "col.max_context": ("最大上下文", "Largest context"),
+    "col.installed": ("已安装", "Installed"),
     "col.source": ("来源", "Source"),
     "col.fused": ("融合", "Fused"),
     "col.dense": ("向量", "Dense"),

@@ -189,3 +189,15 @@ def compare_frame(a: "SearchResult", b: "SearchResult") -> "pd.DataFrame":
     for name in ("rank_a", "rank_b"):
         frame[col(name)] = frame[col(name)].astype("Int64")
     return frame
+
+
+def fit_frame(report) -> "pd.DataFrame":
+    """The fit check: each model's memory need at the context length, the verdict, the largest context."""
+    import pandas as pd
+
+    rows = []
+    for r in report.results:
+        rows.append({col("model"): r.model, col("needed_gib"): round(r.estimate.total / 2**30, 2),
+                     col("verdict"): t(f"fit.{r.verdict}"), col("gpu_layers"): f"{r.gpu_layers}/{r.layers}",
+                     col("max_context"): r.max_context or 0, col("installed"): r.installed})
+    return pd.DataFrame(rows)

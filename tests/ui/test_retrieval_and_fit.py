@@ -1,0 +1,31 @@
+"""The Retrieval page grows the knowledge base's own question set; the Overview page says which model fits."""
+from __future__ import annotations
+
+from tests.ollama_standin import OllamaStandin
+from tests.ui.conftest import texts
+
+
+def test_mark_the_right_chunk_then_score_my_questions(corpus_env):
+    at = corpus_env.app("retrieval")
+    at.text_input(key="retrieval_query").input("大模型 是什么").run()
+    assert not at.exception
+    first = next(b for b in at.button if b.key and b.key.startswith("ret_mark_"))
+    first.click().run()
+    assert any("已加入" in s for s in texts(at.success))
+    at.button(key="ret_personal_eval").click().run()
+    assert not at.exception and not at.error
+    shown = " ".join(m.value for m in at.markdown)
+    assert "我的问题集：1 个问题" in shown and "hit@1 1\\.00" in shown  # the marked chunk is found first
+
+
+def test_the_overview_says_which_model_fits_a_4_gib_card(app_env):
+    with OllamaStandin(models=["qwen2.5:1.5b"]) as server:
+        app_env.ollama(server.url)
+        at = app_env.app()
+        at.number_input(key="fit_vram").set_value(4.0).run()
+        at.button(key="fit_run").click().run()
+        assert not at.exception and not at.error
+        table = next(df.value for df in at.dataframe if "结论" in df.value.columns)
+        verdicts = dict(zip(table["模型"], table["结论"]))
+        assert verdicts["qwen2.5:1.5b"] == "完全放在 GPU 上"
+        assert any(name.startswith("qwen3") for name in verdicts)
