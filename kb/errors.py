@@ -20,8 +20,6 @@ class KBError(Exception):
     def __init__(self, code: str, /, **params: Any):
         from .messages import require_code
 
-        if code and (" " in code or not code.isascii()):  # TRANSITION: a sentence, not yet a catalog code
-            params, code = {"text": code}, "legacy.text"
         require_code(code)
         self.code = code
         self.params = {k: _plain(v) for k, v in params.items()}

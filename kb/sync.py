@@ -220,8 +220,7 @@ def _carry_out(kb: "KnowledgeBase", w, item: SyncItem, files: dict[str, _File], 
     f = files[item.name]
     result: FileResult = kb._ingest_one(w, Source(f.name, f.size, _reader(f)), n, total, notify, seen)
     if result.status == "failed":
-        return SyncItem("failed", item.name, item.path, result.error_code or "legacy.text",
-                        dict(result.error_params) or {"text": result.error or ""}), 0
+        return SyncItem("failed", item.name, item.path, result.error_code or "", dict(result.error_params)), 0
     return item, result.n_embedded
 
 

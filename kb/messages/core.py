@@ -1,7 +1,6 @@
 """Messages of the knowledge base itself: names, opening, listing, ingest batches."""
 
 MESSAGES: dict[str, tuple[str, str]] = {
-    "legacy.text": ("{text}", "{text}"),  # TRANSITION: removed once every raise site has a code
     "kb.name_invalid": (
         "“{name}” 不是有效的知识库名称：请使用字母、数字、- 和 _（最多 64 个字符）",
         "'{name}' is not a valid knowledge base name: use letters, digits, - and _ (up to 64 characters)"),
