@@ -168,7 +168,10 @@ st.caption(tm("retrieval.summary", terms=" · ".join(result.query_terms) or "—
              gate=t("gate.pass") if result.gate_passed else t("gate.fail"), n=len(result.relevant),
              ms=sum(result.timings_ms.values())))
 if not result.gate_passed:
-    st.warning(t("retrieval.gate_declined"), icon=":material/block:")
+    if result.calibration is None:  # a threshold set by hand
+        st.warning(tm("retrieval.gate_failed", threshold=options["threshold"]), icon=":material/block:")
+    else:
+        st.warning(t("retrieval.gate_declined"), icon=":material/block:")
     if result.gate_code:
         st.caption(safe.coded(result.gate_code, result.gate_params, state.lang()))
 if result.calibration:
