@@ -37,6 +37,7 @@ class StorageSettings:
 class EmbedderSettings:
     name: str = "builtin"
     batch_size: int = 32
+    workers: int = 0  # processes embedding in parallel for the builtin embedder: 0 = one per core, 1 = none
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,7 @@ class Settings:
         name = self.embedder.name
         need(name in ("builtin", "hash") or (name.startswith("ollama:") and len(name) > 7), "embedder", "name")
         need(self.embedder.batch_size >= 1, "embedder", "batch_size")
+        need(0 <= self.embedder.workers <= 64, "embedder", "workers")
         c = self.chunking
         need(c.size >= 50, "chunking", "size")
         need(0 <= c.overlap < c.size // 2, "chunking", "overlap")

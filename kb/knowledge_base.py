@@ -21,7 +21,7 @@ import numpy as np
 from .config import Settings, normalise_kb_name
 from .embedders import CachedEmbedder, Embedder
 from .errors import EmbedderMismatch, EmbeddingError, IngestError, KBError, KnowledgeBaseNotFound, StoreError
-from .factory import build_cached_embedder, embedder_id, kbs_dir
+from .factory import build_cached_embedder, close_embedder, embedder_id, kbs_dir
 from .ingest import Prepared, Source, check_source, file_hash, prepare
 from .retrieval import Retriever, SearchOptions, SearchResult
 from . import curate
@@ -168,7 +168,7 @@ class KnowledgeBase:
     def close(self) -> None:
         if self._chat is not None:
             self._chat.sessions.close()
-        self.embedder.cache.close()
+        close_embedder(self.embedder)
         self.store.close()
 
     def __enter__(self) -> "KnowledgeBase":
@@ -637,7 +637,7 @@ class KnowledgeBase:
         try:
             return repair(folder, name, Rebuilder(settings, name, cached, progress))
         finally:
-            cached.cache.close()
+            close_embedder(cached)
 
     @staticmethod
     def rebuild(settings: Settings, name: str, embedder: Embedder | None = None,

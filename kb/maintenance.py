@@ -9,6 +9,7 @@ import numpy as np
 
 from .config import Settings
 from .embedders import CachedEmbedder
+from .factory import close_embedder
 from .errors import EmbeddingError, IngestError, KnowledgeBaseNotFound
 from .ingest import Prepared, prepare, prepared_from_chunks
 from .knowledge_base import EMBED_BATCH, IngestProgress, ProgressFn
@@ -20,7 +21,7 @@ from .types import Document, FileResult, IngestReport
 def rebuild(settings: Settings, name: str, folder: Path, cached: CachedEmbedder,
             progress: ProgressFn | None) -> IngestReport:
     if not (folder / "manifest.json").exists():
-        cached.cache.close()
+        close_embedder(cached)
         raise KnowledgeBaseNotFound("kb.not_found", name=name, folder=str(folder.parent))
     store = KBStore.open(folder, name)
     try:
@@ -37,7 +38,7 @@ def rebuild(settings: Settings, name: str, folder: Path, cached: CachedEmbedder,
         return IngestReport(name, tuple(results), round(time.monotonic() - started, 3))
     finally:
         store.close()
-        cached.cache.close()
+        close_embedder(cached)
 
 
 class Rebuilder:
