@@ -354,8 +354,12 @@ class Writer(_Reads):
         return StoreError(code, kb=self.name, action=action, reason=text)
 
     def _prune_log(self, generation: int) -> None:
+        """Drop changelog rows older than LOG_KEEP generations. The floor only ever rises: a rebuild in this
+        same transaction may have raised it to `generation` (its rows are not logged), and lowering it again
+        would let a reader apply an empty log over a whole new content."""
         floor = generation - LOG_KEEP
-        if floor > 0 and generation % 32 == 0:
+        current = int(self.meta().get("log_floor", "0"))
+        if floor > current and generation % 32 == 0:
             self._conn.execute("DELETE FROM changelog WHERE generation <= ?", (floor,))
             self._set("log_floor", str(floor))
 

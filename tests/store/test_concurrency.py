@@ -127,7 +127,8 @@ def test_stress_readers_and_writers_lose_nothing(tmp_path):
         have = {d.file_name: d.file_hash for d in kb.documents()}
         for name, digest in expected.items():
             assert have.get(name) == digest, (name, digest, have.get(name))
-        assert kb.check().ok
+        report = kb.check()
+        assert report.ok, [str(p) for p in report.problems]
     check = kb_cli(data, "check", "--kb", "notes")
     assert check.returncode == 0, check.stdout
     maint = sum(1 for line in (tmp_path / "m1.log").read_text().splitlines() if line.startswith("maint"))
@@ -248,3 +249,25 @@ def test_a_delete_while_searching_never_raises(tmp_path):
             t.join()
         assert not errors, errors[:3]
         assert kb.check().ok
+
+
+def test_a_rebuild_at_a_log_pruning_generation_keeps_readers_right(tmp_path):
+    """The changelog is pruned every 32 generations; a rebuild committing at such a generation must still make
+    readers reload whole (its floor may not be lowered again by the pruning)."""
+    from kb.store.sqlite import LOG_KEEP
+
+    settings = make_settings(tmp_path / "data")
+    kb = KnowledgeBase.open(settings, "notes")
+    kb.ingest(corpus_files()[:1])
+    kb.search("显存")  # this process now holds a snapshot of an early generation
+    other = KnowledgeBase.open(settings, "notes")
+    while other.store.generation() % 32 != 31 or other.store.generation() < LOG_KEEP:  # the next commit is % 32
+        other.ingest_bytes([("tick.md", f"# 计数\n\n第 {other.store.generation()} 次。".encode())])
+    before = kb.store.generation()
+    kb.search("显存")
+    other.close()
+    assert KnowledgeBase.rebuild(settings, "notes").ok  # commits at a generation divisible by 32
+    assert kb.store.generation() % 32 == 0 and kb.store.generation() > before
+    kb.search("显存")
+    assert kb.check().ok, [str(p) for p in kb.check().problems]
+    kb.close()

@@ -9,7 +9,6 @@ import pytest
 from markdown_it import MarkdownIt
 
 from kb import KBError
-from kb.errors import IngestError
 from ui import safe
 
 HOSTILE = [
@@ -143,13 +142,6 @@ def test_kb_error_commands_copy_correctly():
     codes = [c.content for c in _inline(md) if c.type == "code_inline"]
     assert codes == ["python -m kb docs --kb notes"]
     assert "\\-" not in "".join(codes)
-
-
-def test_legacy_sentences_keep_their_commands_as_code():
-    exc = IngestError("a.md", "cannot read ![x](http://127.0.0.2/l.png): run `python -m kb check --kb notes`")
-    md = safe.kb_message(exc, "zh")
-    assert [c.content for c in _inline(md) if c.type == "code_inline"] == ["python -m kb check --kb notes"]
-    assert not re.search(r"(?<!\\)!\[", md)
 
 
 def test_an_unknown_code_still_renders_safely():
