@@ -15,7 +15,7 @@ from kb.errors import KBError
 from kb.prompting import validate_history
 
 from .conftest import REPO, corpus_files, make_settings
-from .reliability.helpers import require_mount, tmpfs
+from .reliability.helpers import fill_disk, require_mount, tmpfs
 
 REPLY = "根据资料，LangChain 的名称源自链(chain)，它把多个步骤串起来 [1]。"
 
@@ -89,13 +89,7 @@ def test_a_full_disk_while_saving_history_keeps_the_answer(tmp_path, ollama_stan
         with KnowledgeBase.open(settings, "notes") as kb:
             kb.ingest(corpus_files()[1:2])
             assert kb.ask("LangChain 是什么？", session="full").error is None
-            filler = disk / "filler.bin"
-            with open(filler, "wb", buffering=0) as fh:
-                try:
-                    while True:
-                        fh.write(b"\0" * 65536)
-                except OSError:
-                    pass
+            filler = fill_disk(disk)
             answer = kb.ask("LangChain 有什么用？" + "很长的问题。" * 300, session="full")
             assert answer.text == REPLY and answer.error is None
             assert [n.code for n in answer.notices] == ["chat.history_not_saved"]

@@ -69,3 +69,17 @@ def tmpfs(size: str) -> Iterator[Path]:
 
 def remount_read_only(path: Path) -> None:
     subprocess.run(["mount", "-o", "remount,ro", str(path)], check=True)
+
+
+def fill_disk(disk: Path, leave: int = 0) -> Path:
+    """Fill the filesystem of `disk` (unbuffered, so the disk-full error comes in the loop), then give back
+    `leave` bytes. Returns the filler file (unlink it to free the space)."""
+    filler = disk / "filler.bin"
+    with open(filler, "ab", buffering=0) as fh:
+        try:
+            while True:
+                fh.write(b"\0" * 65536)
+        except OSError:
+            pass
+    os.truncate(filler, max(0, filler.stat().st_size - leave))
+    return filler

@@ -1,14 +1,13 @@
 """A full disk and a read-only data folder: clear errors, nothing lost, reading still works."""
 from __future__ import annotations
 
-import os
 
 import pytest
 
 from kb import KnowledgeBase, StoreError
 
 from ..conftest import corpus_files, make_settings
-from .helpers import remount_read_only, require_mount, tmpfs
+from .helpers import fill_disk, remount_read_only, require_mount, tmpfs
 
 
 def test_disk_full_while_writing_keeps_the_previous_state():
@@ -21,14 +20,7 @@ def test_disk_full_while_writing_keeps_the_previous_state():
             before = sorted(d.file_name for d in kb.documents())
             n_chunks = kb.info().n_chunks
             # Fill the disk, leaving a little room so the failure happens mid-write.
-            filler = disk / "filler.bin"
-            with open(filler, "wb", buffering=0) as fh:
-                try:
-                    while True:
-                        fh.write(b"\0" * 65536)
-                except OSError:
-                    pass
-            os.truncate(filler, max(0, filler.stat().st_size - 20_000))
+            filler = fill_disk(disk, 20_000)
             big = "\n\n".join(f"## 第{i}节\n\n" + "磁盘写满测试的内容，需要占用空间。" * 40 for i in range(200))
             report = kb.ingest_bytes([("big.md", big.encode())])
             failure = report.files[0]
@@ -63,17 +55,6 @@ def test_read_only_data_folder_still_reads_and_searches_and_says_why_writes_fail
                 kb.delete(names[0])
 
 
-def _fill(disk, leave: int) -> None:
-    filler = disk / "filler.bin"
-    with open(filler, "ab", buffering=0) as fh:
-        try:
-            while True:
-                fh.write(b"\0" * 65536)
-        except OSError:
-            pass
-    os.truncate(filler, max(0, filler.stat().st_size - leave))
-
-
 def test_rebuild_and_repair_on_a_full_disk_change_nothing_and_say_why():
     require_mount()
     with tmpfs("16m") as disk:
@@ -81,11 +62,11 @@ def test_rebuild_and_repair_on_a_full_disk_change_nothing_and_say_why():
         with KnowledgeBase.open(settings, "notes") as kb:
             assert kb.ingest(corpus_files()[:3]).ok
             before = sorted((d.file_name, d.file_hash) for d in kb.documents())
-        _fill(disk, 200_000)  # room to open and read, not to write everything again
+        fill_disk(disk, 200_000)  # room to open and read, not to write everything again
         with pytest.raises(StoreError) as info:
             KnowledgeBase.rebuild(settings, "notes")
         assert info.value.code == "store.disk_full", info.value.params
-        _fill(disk, 0)  # and with no room at all, even opening says why
+        fill_disk(disk, 0)  # and with no room at all, even opening says why
         with pytest.raises(StoreError) as info:
             KnowledgeBase.open(settings, "notes")
         assert info.value.code == "store.disk_full_read"

@@ -139,7 +139,7 @@ def test_an_ollama_error_is_shown_in_the_sessions_language_and_never_as_markdown
 
 
 def test_an_answer_the_full_disk_could_not_store_stays_on_screen_with_its_notice(monkeypatch, ollama_standin):
-    from tests.reliability.helpers import require_mount, tmpfs
+    from tests.reliability.helpers import fill_disk, require_mount, tmpfs
     from tests.ui.conftest import MD, AppEnv
 
     require_mount()
@@ -152,13 +152,7 @@ def test_an_answer_the_full_disk_could_not_store_stays_on_screen_with_its_notice
         at.segmented_control(key="chat_mode").set_value("chat").run()
         at.chat_input(key="chat_input").set_value("RAG 是什么？").run()
         assert len(at.chat_message) == 2
-        filler = disk / "filler.bin"
-        with open(filler, "wb", buffering=0) as fh:
-            try:
-                while True:
-                    fh.write(b"\0" * 65536)
-            except OSError:
-                pass
+        filler = fill_disk(disk)
         at.chat_input(key="chat_input").set_value("它有什么优点？" + "很长的问题。" * 300).run()
         assert not at.exception, at.exception
         for _ in range(2):  # the answer's own run, then any later one (here: a click on nothing)
