@@ -198,22 +198,26 @@ class _Reads:
     def dim(self) -> int:
         return int(self.meta().get("dim", "0"))
 
+    def _enabled_rows(self, column: str, table: str, rowids: Sequence[int] | None) -> list[tuple[int, Any]]:
+        """(row id, column) of the rows an index holds (disabled chunks left out), all or some, by row id."""
+        on = f" WHERE {cur.ENABLED}" if cur.has_tables(self._conn) else ""
+        if rowids is None:
+            return self._conn.execute(f"SELECT rowid, {column} FROM {table}{on} ORDER BY rowid").fetchall()
+        rows: list[tuple[int, Any]] = []
+        ids = [int(i) for i in rowids]
+        and_on = on.replace(" WHERE ", " AND ")
+        for i in range(0, len(ids), 500):
+            batch = ids[i:i + 500]
+            rows += self._conn.execute(f"SELECT rowid, {column} FROM {table} WHERE rowid IN "
+                                       f"({','.join('?' * len(batch))}){and_on} ORDER BY rowid", batch).fetchall()
+        return rows
+
     def vectors(self, rowids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(row ids, matrix) of stored vectors; all of them when `rowids` is None.
 
         Raises StoreError when a stored vector does not have the knowledge base's dimension."""
         dim = self.dim()
-        on = f" WHERE {cur.ENABLED}" if cur.has_tables(self._conn) else ""
-        if rowids is None:
-            rows = self._conn.execute(f"SELECT rowid, vec FROM vectors{on} ORDER BY rowid").fetchall()
-        else:
-            rows = []
-            ids = [int(i) for i in rowids]
-            and_on = on.replace(" WHERE ", " AND ")
-            for i in range(0, len(ids), 500):
-                batch = ids[i:i + 500]
-                rows += self._conn.execute(f"SELECT rowid, vec FROM vectors WHERE rowid IN "
-                                           f"({','.join('?' * len(batch))}){and_on}", batch).fetchall()
+        rows = self._enabled_rows("vec", "vectors", rowids)
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         if not rows:
             return ids, np.zeros((0, dim), dtype=np.float32)
@@ -225,18 +229,7 @@ class _Reads:
 
     def terms(self, rowids: Sequence[int] | None = None) -> tuple[list[int], list[list[str]]]:
         """(row ids, keyword terms) of chunks an index holds: disabled chunks are left out."""
-        on = f" WHERE {cur.ENABLED}" if cur.has_tables(self._conn) else ""
-        if rowids is None:
-            rows = self._conn.execute(f"SELECT rowid, terms FROM chunks{on} ORDER BY rowid").fetchall()
-        else:
-            rows = []
-            ids = [int(i) for i in rowids]
-            and_on = on.replace(" WHERE ", " AND ")
-            for i in range(0, len(ids), 500):
-                batch = ids[i:i + 500]
-                rows += self._conn.execute(f"SELECT rowid, terms FROM chunks WHERE rowid IN "
-                                           f"({','.join('?' * len(batch))}){and_on} ORDER BY rowid",
-                                           batch).fetchall()
+        rows = self._enabled_rows("terms", "chunks", rowids)
         return [r[0] for r in rows], [r[1].split(" ") if r[1] else [] for r in rows]
 
     def counts(self) -> tuple[int, int, int]:
