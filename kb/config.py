@@ -41,6 +41,12 @@ class EmbedderSettings:
 
 
 @dataclass(frozen=True)
+class IndexSettings:
+    # chunks at which the vector index turns from exact (flat) to approximate (IVF); kb/store/dense.py
+    approximate_above: int = 200_000
+
+
+@dataclass(frozen=True)
 class ChunkingSettings:
     size: int = 480
     overlap: int = 80
@@ -92,6 +98,7 @@ class Settings:
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
     ollama: OllamaSettings = field(default_factory=OllamaSettings)
     chat: ChatSettings = field(default_factory=ChatSettings)
+    index: IndexSettings = field(default_factory=IndexSettings)
 
     @property
     def data_dir(self) -> Path:
@@ -180,6 +187,7 @@ class Settings:
         need(name in ("builtin", "hash") or (name.startswith("ollama:") and len(name) > 7), "embedder", "name")
         need(self.embedder.batch_size >= 1, "embedder", "batch_size")
         need(0 <= self.embedder.workers <= 64, "embedder", "workers")
+        need(self.index.approximate_above >= 1, "index", "approximate_above")
         c = self.chunking
         need(c.size >= 50, "chunking", "size")
         need(0 <= c.overlap < c.size // 2, "chunking", "overlap")

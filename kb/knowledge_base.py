@@ -112,7 +112,7 @@ class KnowledgeBase:
                                  reason=exc.strerror or str(exc)) from exc
         else:
             raise KnowledgeBaseNotFound("kb.not_found", name=name, folder=str(folder.parent))
-        kb = cls(settings, name, store, Indexes(store), cached)
+        kb = cls(settings, name, store, Indexes(store, settings.index.approximate_above), cached)
         kb._warm_indexes()
         return kb
 

@@ -34,7 +34,7 @@ def rebuild(settings: Settings, name: str, folder: Path, cached: CachedEmbedder,
             w.replace_all(items, cached.name, cached.dim, rebuilder.rows, rebuilder.edits)
             write_manifest(folder, name, store.uuid, cached.name, cached.dim, store.created_at)
             store.embedder_name, store.dim = cached.name, cached.dim
-            Indexes(store).persist(w)
+            Indexes(store, settings.index.approximate_above).persist(w)
         return IngestReport(name, tuple(results), round(time.monotonic() - started, 3))
     finally:
         store.close()

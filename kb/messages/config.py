@@ -18,6 +18,8 @@ _RULES = {
     "storage.default_kb": ("必须是简单的名称（字母、数字、- 和 _）", "must be a simple name (letters, digits, - _)"),
     "embedder.name": ("请使用 'builtin'、'ollama:<模型名>' 或 'hash'", "use 'builtin', 'ollama:<model>' or 'hash'"),
     "embedder.batch_size": ("必须至少为 1", "must be >= 1"),
+    "index.approximate_above": ("必须至少为 1（块数；达到这个数量后向量索引改用近似索引）",
+                                "must be >= 1 (chunks; at this many the vector index becomes approximate)"),
     "embedder.workers": ("必须在 0 到 64 之间（0 = 每个 CPU 核一个进程，1 = 不用额外进程）",
                          "must be between 0 and 64 (0 = one process per core, 1 = no extra process)"),
     "chunking.size": ("必须至少 50 个字符", "must be >= 50 characters"),

@@ -303,7 +303,7 @@ def repair(folder: Path, name: str, rebuilder: "Rebuilder") -> RepairReport:
         store = KBStore.open(folder, name)
         try:
             with store.writer() as w:
-                Indexes(store).persist(w)
+                Indexes(store, rebuilder.settings.index.approximate_above).persist(w)
         finally:
             store.close()
         actions.append(("repair.indexes_rewritten", {}))

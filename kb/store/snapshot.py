@@ -7,7 +7,9 @@ generation a read transaction sees, building it if needed:
    previous one are undisturbed), when the log reaches back that far;
 2. else from the index files, when they are stamped with that generation and their checksums hold;
 3. else from the database itself.
-The new snapshot is swapped in whole. The writer persists the snapshot of its final generation at
+The new snapshot is swapped in whole. The vector index is exact or approximate by size
+(kb/store/dense.py, `[index] approximate_above`); a change that moves it across a bound builds it
+again from the database's vectors of that same generation. The writer persists the snapshot of its final generation at
 the end of every write operation (`persist`), aside and renamed, with checksums in `index.json`.
 """
 from __future__ import annotations
@@ -25,6 +27,7 @@ import numpy as np
 
 from ..bm25 import FILE_NAME as BM25_FILE
 from ..bm25 import BM25Hit, BM25Index
+from . import dense as dense_index
 from .files import fsync_dir, sha256_file, write_atomic
 from .sqlite import KBStore, ReadView, Writer
 
@@ -42,8 +45,7 @@ def _single_query_threads() -> None:
     faiss.omp_set_num_threads(1)
 
 
-def _empty_faiss(dim: int) -> faiss.Index:
-    return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+TERMS_BATCH = 50_000  # chunks whose keyword terms are read and indexed at once by a whole build
 
 
 @dataclass(frozen=True)
@@ -66,11 +68,7 @@ class IndexSnapshot:
 
             raise EmbedderMismatch("store.query_dim", dim=int(q.shape[1]), expected=self.dim)
         k = min(k, self.faiss.ntotal)
-        if allowed is not None:
-            sel = faiss.IDSelectorBatch(np.array(sorted(allowed), dtype=np.int64))
-            scores, ids = self.faiss.search(q, k, params=faiss.SearchParameters(sel=sel))
-        else:
-            scores, ids = self.faiss.search(q, k)
+        scores, ids = dense_index.search(self.faiss, q, k, allowed)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i != -1]
 
     def keyword(self, tokens: Sequence[str], k: int, allowed: Collection[int] | None = None) -> list[BM25Hit]:
@@ -89,26 +87,30 @@ class IndexSnapshot:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.vstack([self.faiss.reconstruct(int(i)) for i in rowids])
 
+    @property
+    def approximate(self) -> bool:
+        return dense_index.is_approximate(self.faiss)
+
     def ids(self) -> set[int]:
-        if self.faiss.ntotal == 0:
-            return set()
-        return set(faiss.vector_to_array(self.faiss.id_map).tolist())
+        return set(dense_index.all_ids(self.faiss).tolist())
 
 
-def _full(view: ReadView | Writer, uuid: str) -> IndexSnapshot:
+def _full(view: ReadView | Writer, uuid: str, approximate_above: int) -> IndexSnapshot:
     dim = view.dim()
     ids, mat = view.vectors()
-    index = _empty_faiss(dim)
-    if len(ids):
-        index.add_with_ids(np.ascontiguousarray(mat), ids)
-    tids, terms = view.terms()
+    index = dense_index.build(ids, mat, dim, approximate_above)
+    del mat
     bm25 = BM25Index()
-    if tids:
-        bm25.add(tids, terms)
+    # the terms a batch at a time: a million chunks' terms as Python strings at once would be ~10 GB
+    for start in range(0, len(ids), TERMS_BATCH):
+        tids, terms = view.terms(ids[start:start + TERMS_BATCH].tolist())
+        if tids:
+            bm25.add(tids, terms)
     return IndexSnapshot(view.generation(), uuid, dim, index, bm25)
 
 
-def _delta(base: IndexSnapshot, view: ReadView | Writer, changes: list[tuple[int, bool]]) -> IndexSnapshot:
+def _delta(base: IndexSnapshot, view: ReadView | Writer, changes: list[tuple[int, bool]],
+           approximate_above: int) -> IndexSnapshot:
     removed = {rowid for rowid, added in changes if not added}
     added = sorted({rowid for rowid, was_added in changes if was_added} - removed)
     # a row id removed and then added again in the log (vectors repaired) counts as both
@@ -127,6 +129,11 @@ def _delta(base: IndexSnapshot, view: ReadView | Writer, changes: list[tuple[int
         tids, terms = view.terms(ids.tolist())
         if tids:
             bm25.add(tids, terms)
+    if not dense_index.fits(index, index.ntotal, approximate_above):
+        # crossed a bound (kb/store/dense.py): the vector index of this generation, built again
+        log.info("vector index rebuilt at n=%d (approximate above %d)", index.ntotal, approximate_above)
+        all_ids, mat = view.vectors()
+        index = dense_index.build(all_ids, mat, base.dim, approximate_above)
     return IndexSnapshot(view.generation(), base.uuid, base.dim, index, bm25)
 
 
@@ -161,9 +168,11 @@ def index_files_state(folder: Path, uuid: str, generation: int) -> tuple[str, st
 class Indexes:
     """The snapshots of one knowledge base in this process."""
 
-    def __init__(self, store: KBStore):
+    def __init__(self, store: KBStore, approximate_above: int = 200_000):
+        """`approximate_above`: chunks from which the vector index is approximate ([index] in settings)."""
         _single_query_threads()
         self.store = store
+        self.approximate_above = approximate_above
         self._current: IndexSnapshot | None = None
         self._build_lock = threading.Lock()
 
@@ -201,12 +210,12 @@ class Indexes:
         if base is not None and base.uuid == view.uuid and base.dim == view.dim():
             changes = view.changes_since(base.generation)
             if changes is not None:
-                return _delta(base, view, changes)
+                return _delta(base, view, changes, self.approximate_above)
         loaded = self._load_files(view)
         if loaded is not None:
             return loaded
         log.info("indexes built from the database kb=%s generation=%d", self.store.name, view.generation())
-        return _full(view, view.uuid)
+        return _full(view, view.uuid, self.approximate_above)
 
     # ------------------------------------------------------------------ files
 
@@ -224,6 +233,10 @@ class Indexes:
             return None
         stamp = read_stamp(self.folder) or {}
         if loaded is None or index.d != view.dim() or index.ntotal != stamp.get("ntotal"):
+            return None
+        if not dense_index.fits(index, index.ntotal, self.approximate_above):
+            log.info("index file of the other kind for its size kb=%s n=%d; building from the database",
+                     self.store.name, index.ntotal)
             return None
         return IndexSnapshot(view.generation(), view.uuid, view.dim(), index, loaded[0])
 
@@ -250,4 +263,5 @@ class Indexes:
                  f"{BM25_DIR}/{BM25_FILE}": sha256_file(folder / BM25_DIR / BM25_FILE)}
         write_atomic(stamp_path, json.dumps({"generation": snapshot.generation, "uuid": snapshot.uuid,
                                              "ntotal": int(snapshot.faiss.ntotal), "dim": snapshot.dim,
+                                             "vectors": "ivf" if snapshot.approximate else "flat",
                                              "files": files}).encode())
