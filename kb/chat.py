@@ -161,9 +161,7 @@ class Answer:
 
 
 def _chunk(d: dict[str, Any]) -> Chunk:
-    fields = {k: v for k, v in d.items() if k in Chunk.__dataclass_fields__}
-    fields["heading_path"] = tuple(fields.get("heading_path") or ())
-    return Chunk(**fields)
+    return Chunk.from_dict(d)
 
 
 def _scored(d: dict[str, Any]) -> ScoredChunk:

@@ -91,6 +91,11 @@ class ChatSettings:
 
 
 @dataclass(frozen=True)
+class OcrSettings:
+    low_confidence: float = 0.8  # pages and chunks read by OCR below this mean confidence are flagged
+
+
+@dataclass(frozen=True)
 class Settings:
     storage: StorageSettings = field(default_factory=StorageSettings)
     embedder: EmbedderSettings = field(default_factory=EmbedderSettings)
@@ -99,6 +104,7 @@ class Settings:
     ollama: OllamaSettings = field(default_factory=OllamaSettings)
     chat: ChatSettings = field(default_factory=ChatSettings)
     index: IndexSettings = field(default_factory=IndexSettings)
+    ocr: OcrSettings = field(default_factory=OcrSettings)
 
     @property
     def data_dir(self) -> Path:
@@ -215,6 +221,7 @@ class Settings:
         need(ch.mode in ("docs", "chat"), "chat", "mode")
         need(ch.num_ctx >= 512, "chat", "num_ctx")
         need(0 < ch.answer_reserve < ch.num_ctx // 2, "chat", "answer_reserve")
+        need(0 <= self.ocr.low_confidence <= 1, "ocr", "low_confidence")
         _check_data_dir(self.storage.data_dir, origins.get("storage.data_dir", "—"))
 
     def require_writable_data_dir(self) -> None:

@@ -15,7 +15,7 @@ from typing import Callable
 
 from .config import ChunkingSettings
 from .errors import IngestError
-from .loaders import clean_file_name, file_kind, load_bytes
+from .loaders import OcrControl, clean_file_name, file_kind, load_bytes
 from .splitter import split_blocks
 from .textproc import FIELD_PREFIX, tokenize
 from .types import Chunk, Document
@@ -193,13 +193,14 @@ def prepared_from_chunks(document: Document, chunks: list[Chunk]) -> Prepared:
     return Prepared(document, chunks, [embed_input(c) for c in chunks], [chunk_terms(c, title) for c in chunks])
 
 
-def prepare(kb: str, name: str, data: bytes, chunking: ChunkingSettings) -> Prepared:
+def prepare(kb: str, name: str, data: bytes, chunking: ChunkingSettings, ocr: OcrControl | None = None) -> Prepared:
     """Parse and chunk one file. Raises IngestError with the reason.
 
     Embedding input: a context header (the heading path) and the text. Keyword terms: those of
-    the heading path and the text, and the field terms of file name and title.
+    the heading path and the text, and the field terms of file name and title. `ocr`: progress,
+    cancel and threshold for the pages read by OCR (kb/loaders.py OcrControl).
     """
-    loaded = load_bytes(name, data)
+    loaded = load_bytes(name, data, ocr)
     doc_id = doc_id_for(kb, name)
     chunks: list[Chunk] = []
     inputs: list[str] = []
@@ -212,7 +213,8 @@ def prepare(kb: str, name: str, data: bytes, chunking: ChunkingSettings) -> Prep
         chunk_id = hashlib.sha256(f"{doc_id}/{position}/{content_hash}".encode()).hexdigest()[:20]
         chunk = Chunk(id=chunk_id, kb=kb, doc_id=doc_id, file_name=name, position=position, text=piece.text,
                       content_hash=content_hash, page=piece.page, page_end=piece.page_end,
-                      heading_path=piece.heading_path, kind=piece.kind)
+                      heading_path=piece.heading_path, kind=piece.kind, sheet=piece.sheet, rows=piece.rows,
+                      ocr=piece.ocr, ocr_confidence=piece.ocr_confidence)
         chunks.append(chunk)
         inputs.append(embed_input(chunk))
         terms.append(chunk_terms(chunk, title))

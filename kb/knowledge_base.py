@@ -30,6 +30,7 @@ from .store.curation import Curation, Edit
 from .types import CheckReport, Chunk, Document, FileResult, IngestReport, KBInfo, RepairReport
 
 if TYPE_CHECKING:
+    from .loaders import OcrControl
     from .archive import ExportReport, ImportReport
     from .digest import Digest
     from .sync import SyncReport
@@ -50,8 +51,8 @@ class IngestProgress:
     file_index: int  # 0-based
     n_files: int
     file_name: str
-    stage: str  # waiting (for another writer) | reading | embedding | saving | done
-    done: int = 0
+    stage: str  # waiting (for another writer) | reading | ocr | embedding | saving | done
+    done: int = 0  # ocr: pages read so far of `total` pages without a text layer; embedding: chunks
     total: int = 0
 
 
@@ -223,7 +224,8 @@ class KnowledgeBase:
     def ingest(self, paths: Iterable[Path | str], progress: ProgressFn | None = None,
                cancel: threading.Event | None = None) -> IngestReport:
         """Ingest files from disk. Each file gets a result; one bad file never stops the batch.
-        `cancel` (checked between files) or Ctrl-C stops it: what committed stays, the rest is "not done"."""
+        `cancel` (checked between files and between OCR pages) or Ctrl-C stops it: what committed stays, the
+        rest is "not done" (a file stopped during OCR reports `ingest.ocr_cancelled`, and nothing of it is written)."""
         sources: list[Source | FileResult] = []
         for p in paths:
             try:
@@ -258,7 +260,7 @@ class KnowledgeBase:
                 notify(IngestProgress(i, len(sources), src.name, "reading"))
                 before = w.document(src.name)
                 try:
-                    result = self._ingest_one(w, src, i, len(sources), notify, seen, force)
+                    result = self._ingest_one(w, src, i, len(sources), notify, seen, force, cancel)
                 except KeyboardInterrupt:  # Ctrl-C: this file rolled back (or committed just before), the rest not started
                     cancel = cancel or threading.Event()
                     cancel.set()
@@ -282,7 +284,7 @@ class KnowledgeBase:
             log.warning("index files not written kb=%s reason=%s; they are rebuilt on the next open", self.name, exc)
 
     def _ingest_one(self, w: Writer, src: Source, i: int, n: int, notify: ProgressFn, seen: set[str],
-                    force: bool = False) -> FileResult:
+                    force: bool = False, cancel: threading.Event | None = None) -> FileResult:
         t0 = time.monotonic()
         max_bytes = int(self.settings.storage.max_file_mb * 1_000_000)
         name = getattr(src, "name", "?")
@@ -302,7 +304,7 @@ class KnowledgeBase:
                 self.originals.keep(existing.file_hash, name, data)  # restores a lost or damaged original
                 return FileResult(name, "unchanged", existing.doc_id, existing.n_chunks, 0,
                                   round(time.monotonic() - t0, 3), warnings=existing.warnings)
-            prepared = prepare(self.name, name, data, self.settings.chunking)
+            prepared = prepare(self.name, name, data, self.settings.chunking, self._ocr_control(i, n, name, notify, cancel))
             prepared.document.metadata["chunker"] = signature
             prepared, rows, edits = curate.apply(prepared, w.curation(prepared.document.doc_id))
             vectors, n_embedded = self._embed(prepared, i, n, notify)
@@ -320,6 +322,14 @@ class KnowledgeBase:
         status = "replaced" if existing else "added"
         return FileResult(name, status, prepared.document.doc_id, len(prepared.chunks), n_embedded,
                           round(time.monotonic() - t0, 3), warnings=prepared.document.warnings)
+
+    def _ocr_control(self, i: int, n: int, name: str, notify: ProgressFn,
+                     cancel: threading.Event | None) -> "OcrControl":
+        """OCR pages reported as stage `ocr` (`OCR 第 3/40 页`), cancelled by the batch's event."""
+        from .loaders import OcrControl
+
+        return OcrControl(progress=lambda done, total: notify(IngestProgress(i, n, name, "ocr", done, total)),
+                          cancel=cancel, low_confidence=self.settings.ocr.low_confidence)
 
     def _chunker_signature(self) -> str:
         c = self.settings.chunking

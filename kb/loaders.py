@@ -16,12 +16,13 @@ from __future__ import annotations
 import io
 import logging
 import re
+import threading
 import time
 import unicodedata
 from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from .errors import IngestError
 from .pdf_layout import heading_key, page_headings, page_lines, push_heading
@@ -45,10 +46,33 @@ class Block:
     page: int | None = None
     heading_path: tuple[str, ...] = ()
     kind: str = "text"  # text | code | table
-    # issue 11 provenance, not yet carried into Chunk by the splitter (see kb/types.py Chunk)
+    # provenance beyond page and heading, carried by the splitter into the chunk (see kb/types.py Chunk)
     sheet: str | None = None
     rows: tuple[int, int] | None = None  # first and last spreadsheet row
-    ocr_confidence: float | None = None  # set when the text came from OCR
+    ocr: bool = False  # the text came from OCR
+    ocr_confidence: float | None = None
+
+
+@dataclass(frozen=True)
+class OcrControl:
+    """What a long OCR job needs from whoever started it: where to report pages, when to stop, and
+    which confidence counts as low. OCR is the one step of reading a file that can take minutes
+    (a 40-page scan takes about 2 s a page), so it reports and checks between pages: a cancelled
+    file stops within one page, before anything of it is written (the caller commits nothing)."""
+
+    progress: Callable[[int, int], None] | None = None  # (pages read so far, pages to read)
+    cancel: threading.Event | None = None
+    low_confidence: float = 0.8
+
+    def before_page(self, name: str, done: int, total: int) -> None:
+        """Report `done` of `total` pages read; raise `ingest.ocr_cancelled` if the job was cancelled."""
+        if self.progress is not None:
+            self.progress(done, total)
+        if self.cancel is not None and self.cancel.is_set():
+            raise IngestError(name, CANCELLED, page=done + 1, total=total)
+
+
+CANCELLED = "ingest.ocr_cancelled"  # the code of a file stopped by cancel during OCR: "not done"
 
 
 @dataclass
@@ -117,13 +141,18 @@ def file_kind(name: str) -> str:
     return SUPPORTED[ext]
 
 
-def load_bytes(name: str, data: bytes) -> LoadedFile:
-    """Parse a file's bytes. Raises IngestError for anything that cannot be indexed."""
+def load_bytes(name: str, data: bytes, ocr: OcrControl | None = None) -> LoadedFile:
+    """Parse a file's bytes. Raises IngestError for anything that cannot be indexed.
+
+    `ocr` reaches the loaders that may OCR (scanned PDF pages, images): progress, cancel, threshold."""
     kind = file_kind(name)
+    ocr = ocr or OcrControl()
     if not data:
         raise IngestError(name, "ingest.empty_file")
     if kind == "pdf":
-        return _load_pdf(name, data)
+        return _load_pdf(name, data, ocr)
+    if kind == "image":
+        return _format_loader(kind)(name, data, ocr=ocr)
     if kind in FORMAT_LOADERS:
         return _format_loader(kind)(name, data)
     text = decode_text(name, data)
@@ -135,11 +164,12 @@ def load_bytes(name: str, data: bytes) -> LoadedFile:
     return LoadedFile(name, kind, iter(_paragraph_blocks(text)))
 
 
-def _ocr_hook(name: str, reader: Any, empty_pages: list[int], loaded: LoadedFile) -> Iterator[Block]:
+def _ocr_hook(name: str, reader: Any, empty_pages: list[int], loaded: LoadedFile,
+              ocr: OcrControl) -> Iterator[Block]:
     """Pages without a text layer go to OCR (kb/formats/ocr.py); returns how many gave text."""
     from .formats.ocr import scanned_pdf_pages
 
-    return (yield from scanned_pdf_pages(name, reader, empty_pages, loaded))
+    return (yield from scanned_pdf_pages(name, reader, empty_pages, loaded, ocr))
 
 
 def _format_loader(kind: str):
@@ -415,7 +445,7 @@ def _paragraph_blocks(text: str) -> list[Block]:
 _TERMINAL = "。！？；：!?;:）)”」"
 
 
-def _load_pdf(name: str, data: bytes) -> LoadedFile:
+def _load_pdf(name: str, data: bytes, ocr: OcrControl | None = None) -> LoadedFile:
     from pypdf import PdfReader
     from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError
 
@@ -438,7 +468,7 @@ def _load_pdf(name: str, data: bytes) -> LoadedFile:
     if n_pages == 0:
         raise IngestError(name, "pdf.no_pages")
     loaded = LoadedFile(name, "pdf", iter(()), metadata=metadata, n_pages=n_pages)
-    loaded.blocks = _pdf_blocks(name, reader, loaded)
+    loaded.blocks = _pdf_blocks(name, reader, loaded, ocr or OcrControl())
     return loaded
 
 
@@ -454,7 +484,7 @@ def _pdf_metadata(reader: Any) -> dict[str, Any]:
     return out
 
 
-def _pdf_blocks(name: str, reader: Any, loaded: LoadedFile) -> Iterator[Block]:
+def _pdf_blocks(name: str, reader: Any, loaded: LoadedFile, ocr: OcrControl) -> Iterator[Block]:
     """Yield the paragraphs of each page; report garbage pages; fail a file with no text layer."""
     started = time.monotonic()
     pages_with_text = 0
@@ -493,7 +523,7 @@ def _pdf_blocks(name: str, reader: Any, loaded: LoadedFile) -> Iterator[Block]:
         yield from _pdf_page_blocks(text, page_no, headings, found if by_font else None)
     if garbage_pages:  # pages whose text layer is garbage are read from their image instead
         empty_pages.extend(garbage_pages)
-    pages_with_text += yield from _ocr_hook(name, reader, empty_pages, loaded)  # OCR: pages without usable text
+    pages_with_text += yield from _ocr_hook(name, reader, empty_pages, loaded, ocr)  # OCR: pages without usable text
     if pages_with_text == 0 and failed:  # unreadable is not the same as scanned: OCR would not help
         raise IngestError(name, "pdf.over_limits", pages=loaded.n_pages, failed=len(failed), error=failed[0])
     if pages_with_text == 0:

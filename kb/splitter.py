@@ -4,8 +4,10 @@ Blocks (paragraphs, code, tables) are cut into "units" no longer than the chunk 
 preferring the strongest boundary available; units are then packed greedily into chunks.
 A new chunk starts with the last whole sentences of the previous one, up to `overlap`
 characters, so a fact that straddles a boundary is still found in one piece.
-Chunks never mix Markdown sections (the heading path is provenance); PDF chunks may run
-over a page break and record both pages.
+Chunks never mix Markdown sections (the heading path is provenance), spreadsheet row blocks, or
+OCR text with a text layer's; PDF chunks may run over a page break and record both pages (not
+OCR chunks: one page each). An OCR
+chunk's confidence is the mean of its pieces' confidences, weighted by characters.
 
 Pure functions: text in, pieces out.
 """
@@ -30,6 +32,10 @@ class Piece:
     page_end: int | None
     heading_path: tuple[str, ...]
     kind: str
+    sheet: str | None = None
+    rows: tuple[int, int] | None = None
+    ocr: bool = False
+    ocr_confidence: float | None = None
 
 
 @dataclass(frozen=True)
@@ -38,13 +44,26 @@ class _Unit:
     page: int | None
     kind: str
     starts_block: bool
+    confidence: float | None = None
+
+
+def _section_key(block: Block) -> tuple:
+    """Blocks with different keys never share a chunk: each chunk has one heading path and one origin.
+    OCR text never runs over a page: a chunk then shows one page image and one page's confidence."""
+    return block.heading_path, block.sheet, block.rows, block.ocr, block.page if block.ocr else None
+
+
+def _mean_confidence(units: list[_Unit]) -> float | None:
+    scored = [(len(u.text), u.confidence) for u in units if u.confidence is not None]
+    chars = sum(n for n, _ in scored)
+    return round(sum(n * c for n, c in scored) / chars, 3) if chars else None
 
 
 def split_blocks(blocks: Iterable[Block], size: int, overlap: int, min_chars: int = 0) -> Iterator[Piece]:
     """Pack blocks into chunks of at most `size` characters (streaming: one section at a time)."""
     section: list[Block] = []
     for block in blocks:
-        if section and block.heading_path != section[-1].heading_path:
+        if section and _section_key(block) != _section_key(section[-1]):
             yield from _pack(section, size, overlap, min_chars)
             section = []
         section.append(block)
@@ -90,12 +109,14 @@ def _units(block: Block, size: int) -> list[_Unit]:
         parts = []
         for sentence in (m.group(0) for m in _SENTENCE.finditer(block.text) if m.group(0)):
             parts.extend(split_text(sentence, size))
-    return [_Unit(p, block.page, block.kind, i == 0) for i, p in enumerate(parts) if p.strip()]
+    return [_Unit(p, block.page, block.kind, i == 0, block.ocr_confidence) for i, p in enumerate(parts) if p.strip()]
 
 
 def _pack(section: list[Block], size: int, overlap: int, min_chars: int) -> Iterator[Piece]:
     units = [u for block in section for u in _units(block, size)]
-    heading = section[0].heading_path
+    first = section[0]
+    heading = first.heading_path
+    origin = {"sheet": first.sheet, "rows": first.rows, "ocr": first.ocr}
     current: list[_Unit] = []
     length = 0
     fresh = 0  # units in `current` that are not overlap from the previous chunk
@@ -111,13 +132,16 @@ def _pack(section: list[Block], size: int, overlap: int, min_chars: int) -> Iter
         pages = [u.page for u in us if u.page is not None]
         kinds = {u.kind for u in us}
         kind = kinds.pop() if len(kinds) == 1 else "text"
-        return Piece(text_of(us), min(pages) if pages else None, max(pages) if pages else None, heading, kind)
+        return Piece(text_of(us), min(pages) if pages else None, max(pages) if pages else None, heading, kind,
+                     ocr_confidence=_mean_confidence(us), **origin)
 
     pieces: list[Piece] = []
+    piece_units: list[list[_Unit]] = []  # the units of each piece, for the fold below
     for unit in units:
         add = len(unit.text) + (1 if unit.starts_block else 0)
         if current and fresh and length + add > size:
             pieces.append(emit(current))
+            piece_units.append(list(current))
             current = _tail(current, overlap) if unit.kind == "text" else []
             if current and sum(len(u.text) for u in current) + add > size:
                 current = []
@@ -128,10 +152,13 @@ def _pack(section: list[Block], size: int, overlap: int, min_chars: int) -> Iter
         fresh += 1
     if current and fresh:
         pieces.append(emit(current))
+        piece_units.append(list(current))
     # A tiny trailing piece is folded into its predecessor when that still fits.
     if len(pieces) >= 2 and len(pieces[-1].text) < min_chars and len(pieces[-2].text) + len(pieces[-1].text) < size * 1.2:
         last, prev = pieces.pop(), pieces.pop()
-        pieces.append(Piece(prev.text + "\n" + last.text, prev.page, last.page_end or prev.page_end, heading, "text"))
+        both = piece_units[-2] + piece_units[-1]
+        pieces.append(Piece(prev.text + "\n" + last.text, prev.page, last.page_end or prev.page_end, heading, "text",
+                            ocr_confidence=_mean_confidence(both), **origin))
     yield from (p for p in pieces if p.text.strip())
 
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import IngestError, KBError
 from .ingest import Source
-from .loaders import clean_file_name, file_kind
+from .loaders import CANCELLED, clean_file_name, file_kind
 from .types import FileResult
 
 if TYPE_CHECKING:
@@ -193,7 +193,9 @@ def sync(kb: "KnowledgeBase", folder: Path, dry_run: bool = False, prune: bool =
             try:  # Ctrl-C anywhere in a file's turn: that file rolled back, it and the rest are not done
                 if cancelled or (cancel is not None and cancel.is_set()):
                     raise KeyboardInterrupt
-                result, n_embedded = _carry_out(kb, w, item, files, n, len(work), notify, seen)
+                result, n_embedded = _carry_out(kb, w, item, files, n, len(work), notify, seen, cancel)
+                if result.action == "not_done":  # cancelled between two OCR pages: nothing of it written
+                    cancelled = True
             except KeyboardInterrupt:
                 cancelled = True
                 # the signal may land after this file's commit: the database says whether it happened
@@ -209,7 +211,7 @@ def sync(kb: "KnowledgeBase", folder: Path, dry_run: bool = False, prune: bool =
 
 
 def _carry_out(kb: "KnowledgeBase", w, item: SyncItem, files: dict[str, _File], n: int, total: int, notify,
-               seen: set[str]) -> tuple[SyncItem, int]:
+               seen: set[str], cancel: threading.Event | None = None) -> tuple[SyncItem, int]:
     """One planned change, committed in its own transaction: (what was done, chunks embedded)."""
     if item.action == "remove":
         doc = w.document(item.name)
@@ -218,7 +220,9 @@ def _carry_out(kb: "KnowledgeBase", w, item: SyncItem, files: dict[str, _File], 
             kb._release_original(w, doc)
         return item, 0
     f = files[item.name]
-    result: FileResult = kb._ingest_one(w, Source(f.name, f.size, _reader(f)), n, total, notify, seen)
+    result: FileResult = kb._ingest_one(w, Source(f.name, f.size, _reader(f)), n, total, notify, seen, cancel=cancel)
+    if result.error_code == CANCELLED:
+        return SyncItem("not_done", item.name, item.path, "sync.not_done", {"action": item.action}), 0
     if result.status == "failed":
         return SyncItem("failed", item.name, item.path, result.error_code or "", dict(result.error_params)), 0
     return item, result.n_embedded

@@ -14,6 +14,15 @@ if TYPE_CHECKING:
     from .errors import KBError
 
 
+def rows_label(first: int, last: int) -> str:
+    """`第 12–20 行` (one row: `第 12 行`): how citations name a spreadsheet's rows."""
+    return f"第 {first} 行" if first == last else f"第 {first}–{last} 行"
+
+
+def slide_label(number: int) -> str:
+    return f"第 {number} 张幻灯片"
+
+
 @dataclass(frozen=True)
 class Chunk:
     """One retrievable piece of a document, with full provenance."""
@@ -29,8 +38,8 @@ class Chunk:
     page_end: int | None = None  # last page, when a chunk spans pages
     heading_path: tuple[str, ...] = ()  # Markdown headings, outermost first
     kind: str = "text"  # text | code | table
-    # issue 11 (optional; the store does not persist them yet, so loaders also put them in
-    # heading_path/page): spreadsheet sheet name and (first, last) row; OCR origin and confidence
+    # Where in its file a chunk came from, beyond page and heading (stored as one JSON `origin`):
+    # a spreadsheet's sheet and its (first, last) row, Excel's own numbers; OCR origin and confidence.
     sheet: str | None = None
     rows: tuple[int, int] | None = None
     ocr: bool = False
@@ -41,21 +50,74 @@ class Chunk:
         return " > ".join(self.heading_path)
 
     @property
+    def is_slide(self) -> bool:
+        """A PowerPoint chunk: its `page` is the slide number."""
+        return self.file_name.lower().endswith((".pptx", ".pptm"))
+
+    @property
     def locator(self) -> str:
-        """Short human reference: `file p.3` or `file / 部署 > 第三步`."""
+        """Short human reference: `file p.3`, `file / 部署 > 第三步`, `数据.xlsx · Sheet1 · 第 12–20 行`,
+        `报告.pptx · 第 3 张幻灯片 · 标题`; text read by OCR says so (`scan.pdf p.2 · OCR`)."""
+        if self.sheet is not None:
+            parts = [self.file_name, self.sheet] + ([rows_label(*self.rows)] if self.rows else [])
+            return " · ".join(parts + (["OCR"] if self.ocr else []))
+        if self.is_slide and self.page is not None:
+            title = [h for h in self.heading_path if h != slide_label(self.page)]
+            return " · ".join([self.file_name, slide_label(self.page)] + title)
         parts = [self.file_name]
         if self.page is not None:
             pages = f"p.{self.page}" if not self.page_end or self.page_end == self.page else f"p.{self.page}-{self.page_end}"
             parts.append(pages)
         if self.heading_path:
             parts.append("/ " + self.heading)
-        return " ".join(parts)
+        return " ".join(parts) + (" · OCR" if self.ocr else "")
+
+    def origin(self) -> dict[str, Any] | None:
+        """The `origin` column: {"sheet", "rows": [a, b], "ocr": true, "ocr_confidence"}, absent keys
+        omitted, None when there is nothing to say (PostgreSQL mirrors it as `origin jsonb`)."""
+        out: dict[str, Any] = {}
+        if self.sheet is not None:
+            out["sheet"] = self.sheet
+        if self.rows is not None:
+            out["rows"] = [int(self.rows[0]), int(self.rows[1])]
+        if self.ocr:
+            out["ocr"] = True
+        if self.ocr_confidence is not None:
+            out["ocr_confidence"] = float(self.ocr_confidence)
+        return out or None
+
+    @staticmethod
+    def origin_fields(origin: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Chunk keyword arguments from a stored `origin` (the inverse of `origin()`); unknown keys ignored."""
+        if not origin:
+            return {}
+        out: dict[str, Any] = {}
+        if origin.get("sheet") is not None:
+            out["sheet"] = str(origin["sheet"])
+        rows = origin.get("rows")
+        if isinstance(rows, (list, tuple)) and len(rows) == 2:
+            out["rows"] = (int(rows[0]), int(rows[1]))
+        if origin.get("ocr"):
+            out["ocr"] = True
+        if origin.get("ocr_confidence") is not None:
+            out["ocr_confidence"] = float(origin["ocr_confidence"])
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["heading_path"] = list(self.heading_path)
         d["rows"] = list(self.rows) if self.rows else None
+        d["locator"] = self.locator
         return d
+
+    @staticmethod
+    def from_dict(d: Mapping[str, Any]) -> "Chunk":
+        """A chunk from `to_dict` output (a saved answer's citations); keys it does not know are ignored."""
+        fields = {k: v for k, v in d.items() if k in Chunk.__dataclass_fields__}
+        fields["heading_path"] = tuple(fields.get("heading_path") or ())
+        rows = fields.get("rows")
+        fields["rows"] = (int(rows[0]), int(rows[1])) if rows else None
+        return Chunk(**fields)
 
 
 @dataclass(frozen=True)

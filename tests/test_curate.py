@@ -8,6 +8,7 @@ import pytest
 
 from kb import KnowledgeBase
 from kb.errors import KBError
+from kb.store import FORMAT_VERSION
 
 from .conftest import make_settings
 from .reliability.helpers import kb_cli
@@ -157,7 +158,7 @@ def test_format_2_database_is_migrated_in_place(settings, tmp_path):
     with KnowledgeBase.open(settings, "notes") as kb:
         kb.disable_chunk(kb.chunks()[0].id)
         _check_ok(kb)
-    assert json.loads((folder / "manifest.json").read_text())["format_version"] == 3
+    assert json.loads((folder / "manifest.json").read_text())["format_version"] == FORMAT_VERSION
 
 
 def test_cli_chunk_commands(tmp_path):

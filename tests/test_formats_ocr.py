@@ -15,8 +15,8 @@ def test_a_scanned_png_is_read_in_order_with_its_confidence():
     got = list(loaded.blocks)
     text = "".join(b.text for b in got)
     assert cer("".join(SCAN_TEXT), text) <= 0.05
-    assert all(b.page == 1 and b.ocr_confidence and b.ocr_confidence > 0.8 for b in got)
-    assert got[0].heading_path[0].startswith("OCR 识别（置信度 ")
+    assert all(b.page == 1 and b.ocr and b.ocr_confidence and b.ocr_confidence > 0.8 for b in got)
+    assert got[0].heading_path == ()  # the OCR origin is in its own fields, not in the heading
     assert loaded.metadata["ocr_pages"]["1"] > 0.8
 
 
@@ -29,7 +29,7 @@ def test_only_the_pages_without_a_text_layer_go_to_ocr():
     for b in got:
         by_page.setdefault(b.page, []).append(b)
     assert sorted(by_page) == [1, 2, 3]
-    assert all(b.ocr_confidence is None for b in by_page[2]) and text_page in "".join(b.text for b in by_page[2])
+    assert all(b.ocr_confidence is None and not b.ocr for b in by_page[2]) and text_page in "".join(b.text for b in by_page[2])
     assert cer("".join(SCAN_TEXT), "".join(b.text for b in by_page[1])) <= 0.05
     assert cer("".join(SCAN_TEXT[::-1]), "".join(b.text for b in by_page[3])) <= 0.05
     assert set(loaded.metadata["ocr_pages"]) == {"1", "3"} and not loaded.warnings
@@ -60,7 +60,9 @@ def test_a_question_answered_on_one_scanned_page_finds_it(kb, no_network):
     report = kb.ingest_bytes([("季报扫描.pdf", scan_pdf(pages)), ("其他.pdf", cjk_pdf(["与销售无关的说明文字。" * 5]))])
     assert [f.status for f in report.files] == ["added", "added"]
     top = [h.chunk for h in kb.search("第三季度销售额是多少").results[:5]]
-    assert any(c.file_name == "季报扫描.pdf" and c.page == 2 for c in top)
+    hit = [c for c in top if c.file_name == "季报扫描.pdf" and c.page == 2]
+    assert hit and hit[0].ocr and hit[0].ocr_confidence > 0.8 and hit[0].locator == "季报扫描.pdf p.2 · OCR"
+    assert not any(c.ocr for c in kb.chunks("其他.pdf"))
     assert no_network == []
 
 

@@ -45,11 +45,10 @@ def test_slides_carry_their_number_and_title():
 def test_a_sheet_is_chunked_by_rows_with_the_header_repeated_and_never_mid_row():
     rows = [["编号", "城市", "备注"]] + [[i, f"城市{i}", "很长的说明" * 5] for i in range(1, 501)]
     got = blocks("数据.xlsx", xlsx_file({"销售": rows}))
-    assert all(b.sheet == "销售" and b.heading_path[0] == "销售" for b in got)
+    assert all(b.sheet == "销售" and b.heading_path == ("销售",) for b in got)  # the rows are in b.rows
     seen = []
     for b in got:
         first, last = b.rows
-        assert b.heading_path[1] == f"第 {first}–{last} 行" or b.heading_path[1] == f"第 {first} 行"
         lines = b.text.split("\n")
         assert len(lines) == last - first + 1 and len(b.text) <= 480
         assert all(line.startswith("编号: ") and "备注: " in line for line in lines)  # whole rows only
@@ -112,7 +111,8 @@ def test_every_new_format_ingests_with_the_network_blocked_and_bad_files_fail_on
     assert no_network == []
     assert kb.check().ok
     top = [h.chunk for h in kb.search("三季度销售额").results[:5]]
-    assert any(c.file_name == "报告.pptx" and c.page == 2 for c in top)
+    slide = [c for c in top if c.file_name == "报告.pptx" and c.page == 2]
+    assert slide and slide[0].locator == "报告.pptx · 第 2 张幻灯片 · 销售" and slide[0].sheet is None
 
 
 def test_a_question_about_one_row_of_a_large_sheet_finds_that_row(kb):
@@ -123,6 +123,7 @@ def test_a_question_about_one_row_of_a_large_sheet_finds_that_row(kb):
     assert report.files[0].status == "added"
     top = [h.chunk for h in kb.search("哪个订单客户拒收 包装破损").results[:5]]
     hit = [c for c in top if "客户拒收" in c.text]
-    first, last = (int(n) for n in hit[0].heading_path[1].strip("第 行").split("–"))
-    assert hit[0].heading_path[0] == "订单" and first <= 1235 <= last  # row 1 is the header
+    first, last = hit[0].rows  # read back from the store's origin column
+    assert hit[0].sheet == "订单" and first <= 1235 <= last  # row 1 is the header
+    assert hit[0].locator == f"订单.xlsx · 订单 · 第 {first}–{last} 行" and not hit[0].ocr
     assert "订单号: D01234；城市: 广州；金额: 3702；状态: 客户拒收，原因是包装破损" in hit[0].text

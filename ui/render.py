@@ -116,7 +116,10 @@ def pages_label(page: int | None, page_end: int | None) -> str:
 
 
 def chunk_caption(chunk: "Chunk") -> str:
-    """File, page and heading of a chunk, escaped for a caption or an expander label."""
+    """File, page and heading of a chunk, escaped for a caption or an expander label. A sheet's chunk
+    says its sheet and rows, a slide's its number and title (`报告.pptx · 第 3 张幻灯片 · 标题`)."""
+    if chunk.sheet is not None or (chunk.is_slide and chunk.page is not None):
+        return escape_md(chunk.locator)
     parts = [escape_md(chunk.file_name)]
     if chunk.page is not None:
         parts.append(t("chunk.page", page=pages_label(chunk.page, chunk.page_end)))

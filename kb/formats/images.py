@@ -16,12 +16,14 @@ from ..errors import IngestError
 MAX_PIXELS = 50_000_000  # 50 MP: a phone photo is 12–48 MP, an A4 scan at 600 dpi is 35 MP
 
 
-def load_image(name: str, data: bytes):
+def load_image(name: str, data: bytes, ocr=None):
+    """`ocr` (kb.loaders.OcrControl): an image is one OCR page, reported and cancellable like a PDF's."""
     from PIL import Image, UnidentifiedImageError
 
-    from ..loaders import LoadedFile
+    from ..loaders import LoadedFile, OcrControl
     from .ocr import ocr_blocks, ocr_image
 
+    ocr = ocr or OcrControl()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -40,9 +42,17 @@ def load_image(name: str, data: bytes):
                           limit_mp=MAX_PIXELS // 1_000_000) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
         raise IngestError(name, "ingest.image_corrupt", reason=f"{exc.__class__.__name__}: {str(exc)[:120]}") from None
+    ocr.before_page(name, 0, 1)
     page = ocr_image(image, page=1)
+    ocr.before_page(name, 1, 1)
     blocks = ocr_blocks(page)
     if not blocks:
         raise IngestError(name, "ingest.image_no_text")
-    metadata = {"ocr_pages": {"1": round(page.confidence or 0.0, 3)}, "width": width, "height": height}
-    return LoadedFile(name, "image", iter(blocks), metadata=metadata, n_pages=1)
+    confidence = round(page.confidence or 0.0, 3)
+    metadata = {"ocr_pages": {"1": confidence}, "width": width, "height": height}
+    notes = []
+    if confidence < ocr.low_confidence:
+        from ..messages import render
+
+        notes.append(render("ingest.ocr_low_confidence", {"pages": "1"}))
+    return LoadedFile(name, "image", iter(blocks), metadata=metadata, warnings=notes, n_pages=1)

@@ -18,13 +18,12 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 log = logging.getLogger(__name__)
 
 MAX_SIDE = 2400  # pixels; an A4 page at 200 dpi is 1654 x 2339
 PDF_DPI = 200
-LOW_CONFIDENCE = 0.80  # pages below this are flagged
 
 
 @dataclass(frozen=True)
@@ -116,19 +115,23 @@ def _join_words(parts: list[str]) -> str:
     return out
 
 
-def ocr_pdf_pages(data: bytes, pages: list[int]) -> Iterator[OcrPage]:
+def ocr_pdf_pages(data: bytes, pages: list[int],
+                  before: Callable[[int, int], None] | None = None) -> Iterator[OcrPage]:
     """Render the given 1-based pages of a PDF with pypdfium2 and OCR each; one page in memory at a time.
 
     Pages without any image object are skipped (a blank page or vector drawing has nothing to
-    read, and a 5,000-page blank PDF must not take an hour). A generator, so a caller can count
-    progress and stop between pages.
+    read, and a 5,000-page blank PDF must not take an hour). `before(done, total)` is called
+    before each page is rendered and once at the end: it reports progress, and stops the job by
+    raising (so a cancel costs at most the page being read).
     """
     import pypdfium2 as pdfium
     import pypdfium2.raw as pdfium_c
 
     document = pdfium.PdfDocument(data)
     try:
-        for number in pages:
+        for done, number in enumerate(pages):
+            if before is not None:
+                before(done, len(pages))
             page = document[number - 1]
             try:
                 if not any(obj.type == pdfium_c.FPDF_PAGEOBJ_IMAGE for obj in page.get_objects(max_depth=3)):
@@ -141,33 +144,51 @@ def ocr_pdf_pages(data: bytes, pages: list[int]) -> Iterator[OcrPage]:
                 yield ocr_image(image, page=number)
             finally:
                 page.close()
+        if before is not None:
+            before(len(pages), len(pages))
     finally:
         document.close()
 
 
-def confidence_label(confidence: float | None) -> str:
-    """What a chunk's heading path says about its OCR origin (until the store has an `ocr` column)."""
-    if confidence is None:
-        return "OCR 识别"
-    flag = "，置信度低" if confidence < LOW_CONFIDENCE else ""
-    return f"OCR 识别（置信度 {confidence:.2f}{flag}）"
+def render_pdf_page(data: bytes, number: int, width: int) -> Any:
+    """A PIL image of one 1-based PDF page, `width` pixels wide (the Chunks page's thumbnail)."""
+    import pypdfium2 as pdfium
+
+    document = pdfium.PdfDocument(data)
+    try:
+        if not 1 <= number <= len(document):
+            raise IndexError(number)
+        page = document[number - 1]
+        try:
+            page_width, _ = page.get_size()
+            bitmap = page.render(scale=max(width, 16) / max(page_width, 1))
+            image = bitmap.to_pil()
+            bitmap.close()
+            return image
+        finally:
+            page.close()
+    finally:
+        document.close()
 
 
 def ocr_blocks(page: OcrPage, base: tuple[str, ...] = ()) -> list[Any]:
+    """A page's paragraphs as blocks marked as OCR text, each with its own confidence (the splitter
+    averages them per chunk, weighted by characters)."""
     from ..loaders import Block
 
-    heading = base + (confidence_label(page.confidence),)
     scores = page.paragraph_confidence or (page.confidence,) * len(page.paragraphs)
-    return [Block(p, page=page.page, heading_path=heading, ocr_confidence=round(c, 3) if c is not None else None)
+    return [Block(p, page=page.page, heading_path=base, ocr=True,
+                  ocr_confidence=round(c, 3) if c is not None else None)
             for p, c in zip(page.paragraphs, scores) if p.strip()]
 
 
-def scanned_pdf_pages(name: str, reader: Any, empty_pages: list[int], loaded: Any) -> Iterator[Any]:
+def scanned_pdf_pages(name: str, reader: Any, empty_pages: list[int], loaded: Any, control: Any) -> Iterator[Any]:
     """The OCR hook of `kb.loaders._pdf_blocks`: blocks of the pages without a text layer.
 
     Returns (through `yield from`) the number of pages that gave text, and removes those pages
     from `empty_pages`, so the caller's "no text layer" error and blank-page warning only speak
     of pages OCR could not read either. Records per-page confidence in `loaded.metadata`.
+    `control` (kb.loaders.OcrControl) gets the page count before each page and may stop the job.
     """
     if not empty_pages:
         return 0
@@ -177,7 +198,7 @@ def scanned_pdf_pages(name: str, reader: Any, empty_pages: list[int], loaded: An
         return 0
     read = 0
     confidences: dict[str, float] = {}
-    for page in ocr_pdf_pages(data, list(empty_pages)):
+    for page in ocr_pdf_pages(data, list(empty_pages), lambda done, total: control.before_page(name, done, total)):
         blocks = ocr_blocks(page)
         log.info("ocr file=%s page=%d boxes=%d confidence=%s seconds=%.2f", name, page.page, page.n_boxes,
                  f"{page.confidence:.3f}" if page.confidence is not None else "-", page.seconds)
@@ -189,7 +210,7 @@ def scanned_pdf_pages(name: str, reader: Any, empty_pages: list[int], loaded: An
         yield from blocks
     if confidences:
         loaded.metadata["ocr_pages"] = confidences
-        low = [p for p, c in confidences.items() if c < LOW_CONFIDENCE]
+        low = [p for p, c in confidences.items() if c < control.low_confidence]
         if low:
             from ..messages import render
 

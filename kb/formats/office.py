@@ -14,6 +14,7 @@ from typing import Any, Iterator
 
 from ..errors import IngestError
 from ..messages import render
+from ..types import slide_label
 from .ooxml import without_macros
 
 _HEADING_STYLE = re.compile(r"^(?:heading|标题)\s*(\d)$", re.IGNORECASE)
@@ -99,10 +100,6 @@ def _dedupe(items: list[str]) -> list[str]:
         if not out or out[-1] != item:
             out.append(item)
     return out
-
-
-def slide_label(number: int) -> str:
-    return f"第 {number} 张幻灯片"
 
 
 def load_pptx(name: str, data: bytes):

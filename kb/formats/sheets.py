@@ -2,9 +2,9 @@
 
 A question about one row must find that row, so every row is written as `列名: 值` pairs with
 the header repeated, and rows are grouped into blocks that fit one chunk (`ROW_BLOCK_CHARS`,
-under the default chunk size of 480): a block never ends mid-row. Each block's heading path is
-the sheet name and its row range (`Sheet1 > 第 12–20 行`, Excel's own row numbers), so the
-splitter keeps blocks apart and citations can point at the rows.
+under the default chunk size of 480): a block never ends mid-row. Each block carries its sheet
+(also its heading path) and its row range (Excel's own row numbers) as provenance: the splitter
+keeps blocks of different rows apart, and citations say `数据.xlsx · Sheet1 · 第 12–20 行`.
 
 Limits are checked before and while reading: a sheet declaring more than `MAX_ROWS` rows or a
 workbook of more than `MAX_CELLS` cells is refused with a message saying how to split it.
@@ -23,10 +23,6 @@ from .ooxml import open_package
 ROW_BLOCK_CHARS = 400
 MAX_ROWS = 50_000  # per sheet
 MAX_CELLS = 500_000  # per workbook (non-empty cells)
-
-
-def rows_label(first: int, last: int) -> str:
-    return f"第 {first} 行" if first == last else f"第 {first}–{last} 行"
 
 
 def _cell(value: Any) -> str:
@@ -54,8 +50,7 @@ def row_blocks(name: str, sheet: str, rows: Iterable[tuple[int, list[str]]], cel
     size = 0
 
     def flush():
-        return Block("\n".join(group), heading_path=(sheet, rows_label(first, last)), kind="table",
-                     sheet=sheet, rows=(first, last))
+        return Block("\n".join(group), heading_path=(sheet,), kind="table", sheet=sheet, rows=(first, last))
 
     for number, values in rows:
         if number > MAX_ROWS + 1:
@@ -81,7 +76,7 @@ def row_blocks(name: str, sheet: str, rows: Iterable[tuple[int, list[str]]], cel
     if group:
         yield flush()
     elif header is not None:  # a sheet holding only its header row still says what it is about
-        yield Block("；".join(header), heading_path=(sheet, rows_label(1, 1)), kind="table", sheet=sheet, rows=(1, 1))
+        yield Block("；".join(header), heading_path=(sheet,), kind="table", sheet=sheet, rows=(1, 1))
 
 
 def load_xlsx(name: str, data: bytes):

@@ -46,6 +46,7 @@ _RULES = {
     "chat.mode": ("请使用 docs 或 chat", "use docs or chat"),
     "chat.num_ctx": ("必须至少为 512", "must be >= 512"),
     "chat.answer_reserve": ("必须大于 0 且小于 num_ctx 的一半", "must be > 0 and under half of num_ctx"),
+    "ocr.low_confidence": ("必须在 0 到 1 之间", "must be between 0 and 1"),
 }
 
 MESSAGES: dict[str, tuple[str, str]] = {

@@ -100,6 +100,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
                              "the image is damaged or of an unknown format ({reason}): export it again as PNG or JPEG"),
     "ingest.image_no_text": ("图片中没有识别出文字（OCR）：没有可索引的内容",
                              "no text was recognised in the image (OCR): nothing to index"),
+    "ingest.ocr_cancelled": (
+        "已取消：OCR 读到第 {page}/{total} 页时停止，这个文件没有导入（已导入的文件保留）",
+        "cancelled: OCR stopped at page {page} of {total}; this file was not ingested (the files already "
+        "ingested stay)"),
     "ingest.ocr_low_confidence": (
         "第 {pages} 页的 OCR 识别置信度较低：请核对这些页的文字，或上传更清晰的扫描件",
         "OCR confidence is low on page(s) {pages}: check their text, or upload a sharper scan"),

@@ -35,8 +35,8 @@ from .lock import WriterLock
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 3  # 3: curation and edits (kb/store/curation.py)
-READABLE_VERSIONS = (1, 2, 3)
+FORMAT_VERSION = 4  # 3: curation and edits (kb/store/curation.py); 4: chunks.origin
+READABLE_VERSIONS = (1, 2, 3, 4)
 LOG_KEEP = 256  # generations of changelog kept; a reader further behind reloads its indexes whole
 DB_NAME = "kb.sqlite"
 MANIFEST_KEYS = ("name", "embedder", "dim", "created_at")
@@ -51,7 +51,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     rowid INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
     doc_id TEXT NOT NULL REFERENCES documents(doc_id), position INTEGER NOT NULL, text TEXT NOT NULL,
     content_hash TEXT NOT NULL, page INTEGER, page_end INTEGER, heading_path TEXT NOT NULL,
-    kind TEXT NOT NULL, terms TEXT NOT NULL);
+    kind TEXT NOT NULL, terms TEXT NOT NULL, origin TEXT);
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id, position);
 CREATE TABLE IF NOT EXISTS vectors (rowid INTEGER PRIMARY KEY, vec BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS changelog (generation INTEGER NOT NULL, rowid INTEGER NOT NULL, added INTEGER NOT NULL);
@@ -123,6 +123,26 @@ def _meta(conn: sqlite3.Connection) -> dict[str, str]:
     return dict(conn.execute("SELECT key, value FROM meta").fetchall())
 
 
+def has_origin(conn: sqlite3.Connection) -> bool:
+    return any(r[1] == "origin" for r in conn.execute("PRAGMA table_info(chunks)"))
+
+
+def _origin(value: str | None) -> dict[str, Any] | None:
+    """A stored `origin`: a JSON object, or NULL. Anything else (a hand-edited row) reads as no origin."""
+    if not value:
+        return None
+    try:
+        got = json.loads(value)
+    except ValueError:
+        return None
+    return got if isinstance(got, dict) else None
+
+
+def origin_json(chunk: Chunk) -> str | None:
+    origin = chunk.origin()
+    return None if origin is None else json.dumps(origin, ensure_ascii=False)
+
+
 class _Reads:
     """Read queries over one connection; shared by ReadView (a read transaction) and Writer."""
 
@@ -130,8 +150,16 @@ class _Reads:
     name: str
 
     _DOC_COLS = "doc_id, file_name, file_hash, size_bytes, kind, n_chunks, n_pages, ingested_at, metadata, warnings"
-    _CHUNK_COLS = ("c.rowid, c.id, c.doc_id, d.file_name, c.position, c.text, c.content_hash, c.page, c.page_end, "
-                   "c.heading_path, c.kind")
+    _BASE_COLS = ("c.rowid, c.id, c.doc_id, d.file_name, c.position, c.text, c.content_hash, c.page, c.page_end, "
+                  "c.heading_path, c.kind")
+    _origin_col: str | None = None
+
+    @property
+    def _CHUNK_COLS(self) -> str:
+        """The chunk columns; a format-3 database opened read-only (never migrated) has no `origin`."""
+        if self._origin_col is None:
+            self._origin_col = "c.origin" if has_origin(self._conn) else "NULL"
+        return f"{self._BASE_COLS}, {self._origin_col}"
 
     def meta(self) -> dict[str, str]:
         return _meta(self._conn)
@@ -158,7 +186,7 @@ class _Reads:
     def _chunk(self, r: Sequence[Any]) -> tuple[int, Chunk]:
         return r[0], Chunk(id=r[1], kb=self.name, doc_id=r[2], file_name=r[3], position=r[4], text=r[5],
                            content_hash=r[6], page=r[7], page_end=r[8], heading_path=tuple(json.loads(r[9])),
-                           kind=r[10])
+                           kind=r[10], **Chunk.origin_fields(_origin(r[11])))
 
     def chunks(self, doc_id: str | None = None) -> list[Chunk]:
         sql = f"SELECT {self._CHUNK_COLS} FROM chunks c JOIN documents d USING (doc_id)"
@@ -455,10 +483,10 @@ class Writer(_Reads):
         with self.transaction("adding a chunk") as generation:
             cursor = self._conn.execute(
                 "INSERT INTO chunks (id, doc_id, position, text, content_hash, page, page_end, heading_path, "
-                "kind, terms) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "kind, terms, origin) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (chunk.id, chunk.doc_id, chunk.position, chunk.text, chunk.content_hash, chunk.page,
                  chunk.page_end, json.dumps(list(chunk.heading_path), ensure_ascii=False), chunk.kind,
-                 " ".join(t.replace(" ", "_") for t in terms)))
+                 " ".join(t.replace(" ", "_") for t in terms), origin_json(chunk)))
             rowid = int(cursor.lastrowid)
             self._conn.execute("INSERT INTO vectors (rowid, vec) VALUES (?,?)",
                                (rowid, np.asarray(vector, dtype=np.float32).tobytes()))
@@ -507,10 +535,10 @@ class Writer(_Reads):
         for chunk, vec, toks in zip(chunks, vectors, terms):
             cur = self._conn.execute(
                 "INSERT INTO chunks (id, doc_id, position, text, content_hash, page, page_end, heading_path, "
-                "kind, terms) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "kind, terms, origin) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (chunk.id, chunk.doc_id, chunk.position, chunk.text, chunk.content_hash, chunk.page,
                  chunk.page_end, json.dumps(list(chunk.heading_path), ensure_ascii=False), chunk.kind,
-                 " ".join(t.replace(" ", "_") for t in toks)))
+                 " ".join(t.replace(" ", "_") for t in toks), origin_json(chunk)))
             added.append(int(cur.lastrowid))
             self._conn.execute("INSERT INTO vectors (rowid, vec) VALUES (?,?)",
                                (cur.lastrowid, np.asarray(vec, dtype=np.float32).tobytes()))
@@ -613,14 +641,21 @@ class KBStore:
 
     def _migrate(self, manifest: dict[str, Any]) -> None:
         """Bring an older database up to the current format, in place: format 1 lacks the uuid and the
-        changelog, format 2 the curation and edits tables (3). Every step only adds."""
+        changelog, format 2 the curation and edits tables (3), format 3 the chunks' `origin` column (4),
+        which is filled from what format 3 wrote into the heading path (kb/store/origin.py). Every step
+        only adds; the whole migration is one transaction."""
         conn = _connect(self.db_path, read_only=False)
         try:
             meta = _meta(conn)
-            if meta.get("format_version") == str(FORMAT_VERSION) and "uuid" in meta:
+            if meta.get("format_version") == str(FORMAT_VERSION) and "uuid" in meta and has_origin(conn):
                 return
             conn.executescript(_SCHEMA)  # idempotent: adds what format 1 lacks
             conn.execute("BEGIN IMMEDIATE")
+            if not has_origin(conn):
+                from .origin import backfill
+
+                conn.execute("ALTER TABLE chunks ADD COLUMN origin TEXT")
+                backfill(conn)
             kb_uuid = meta.get("uuid") or manifest.get("uuid") or uuidlib.uuid4().hex
             gen = meta.get("generation", "0")
             conn.executemany("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
