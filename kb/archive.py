@@ -1,10 +1,12 @@
-"""Back up and restore a knowledge base as one tar archive: originals, a database snapshot, a manifest.
+"""Back up and restore a knowledge base as one tar archive: originals, database snapshots, a manifest.
 
 Export takes the writer lock for its whole run (so no ingest can release an original or commit
 between the database snapshot and the copy of the originals: the archive is one consistent state),
-snapshots `kb.sqlite` with SQLite's online backup API (never a file copy of a database in WAL mode),
-and writes `archive.json` first: format versions, the embedder, and the sha256 and size of every
-other member. Nothing is pickled; index files are not archived (they are derived and rebuilt).
+snapshots `kb.sqlite` and the conversations (`chats.sqlite`, kb/sessions.py) with SQLite's online
+backup API (never a file copy of a database in WAL mode), and writes `archive.json` first: format
+versions, the embedder, and the sha256 and size of every other member. Nothing is pickled; index
+files are not archived (they are derived and rebuilt). Archive format 1 had no conversations: such an
+archive still imports, with none.
 
 Import reads the archive twice. The first pass writes nothing: every member name is checked (no
 absolute name, no `..`, regular files only, no duplicates, nothing the manifest does not list) and
@@ -33,8 +35,9 @@ from .errors import KBError, KnowledgeBaseNotFound
 from .factory import embedder_id, kbs_dir
 from .store import DB_NAME, FORMAT_VERSION, KBStore, utc_now, write_manifest
 
-ARCHIVE_FORMAT = 1
+ARCHIVE_FORMAT = 2  # 2: the conversations (kb/chats.sqlite) are archived too
 MANIFEST = "archive.json"
+CHATS = "chats.sqlite"
 CHUNK = 1 << 20
 
 
@@ -84,14 +87,11 @@ def export(settings: Settings, name: str, out: Path) -> ExportReport:
         with tempfile.TemporaryDirectory(prefix=".kb-export-", dir=out.parent if out.parent.is_dir() else None) as tmp:
             snap = Path(tmp) / DB_NAME
             with store.writer():
-                src = sqlite3.connect(f"file:{store.db_path}?mode=ro", uri=True)
-                dst = sqlite3.connect(snap)
-                try:
-                    src.backup(dst)
-                finally:
-                    dst.close()
-                    src.close()
+                _snapshot(store.db_path, snap)
                 members: list[tuple[str, Path]] = [(f"kb/{DB_NAME}", snap)]
+                if (folder / CHATS).is_file():  # chat does not take the writer: the backup API gives one state
+                    _snapshot(folder / CHATS, Path(tmp) / CHATS)
+                    members.append((f"kb/{CHATS}", Path(tmp) / CHATS))
                 files = folder / "files"
                 if files.is_dir():
                     members += [(f"kb/files/{p.name}", p) for p in sorted(files.iterdir()) if p.is_file()
@@ -119,13 +119,27 @@ def export(settings: Settings, name: str, out: Path) -> ExportReport:
     return ExportReport(name, str(out), n_docs, len(members), out.stat().st_size, round(time.monotonic() - started, 3))
 
 
+def _snapshot(db: Path, out: Path) -> None:
+    """A consistent copy of a SQLite database (WAL included) through the online backup API."""
+    try:
+        src = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        dst = sqlite3.connect(out)
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+            src.close()
+    except sqlite3.Error as exc:
+        raise KBError("archive.snapshot_failed", path=str(db), reason=str(exc)) from exc
+
+
 def _safe_name(path: str, member: str) -> None:
-    """Only the names an export writes: archive.json, kb/kb.sqlite, kb/files/<one plain name>."""
+    """Only the names an export writes: archive.json, kb/kb.sqlite, kb/chats.sqlite, kb/files/<one plain name>."""
     p = PurePosixPath(member)
     if member.startswith(("/", "\\")) or p.is_absolute() or ".." in p.parts or "\\" in member or ":" in member \
             or not member or member != p.as_posix():
         raise KBError("archive.unsafe_name", path=path, member=member[:200])
-    ok = (member in (MANIFEST, f"kb/{DB_NAME}") or
+    ok = (member in (MANIFEST, f"kb/{DB_NAME}", f"kb/{CHATS}") or
           (len(p.parts) == 3 and p.parts[:2] == ("kb", "files") and not p.name.startswith(".")))
     if not ok:
         raise KBError("archive.unlisted", path=path, member=member[:200])
@@ -241,6 +255,8 @@ def import_archive(settings: Settings, path: Path, as_name: str | None = None, r
             conn.close()
         write_manifest(staging, name, kb_uuid, str(manifest["embedder"]), int(manifest["dim"]),
                        str(manifest["created_at"]))
+        if (staging / CHATS).exists():
+            _open_chats(path, staging / CHATS)
         store = KBStore.open(staging, name)  # migrates an older format; proves the database opens
         n_docs, n_chunks, _ = store.counts()
         store.close()
@@ -257,6 +273,17 @@ def import_archive(settings: Settings, path: Path, as_name: str | None = None, r
         KnowledgeBase.rebuild(settings, name)
         rebuilt = True
     return ImportReport(name, str(manifest["name"]), n_docs, n_chunks, rebuilt, round(time.monotonic() - started, 3))
+
+
+def _open_chats(path: Path, db: Path) -> None:
+    """The restored conversations must open as the chat page opens them (and are migrated if older)."""
+    from .errors import StoreError
+    from .sessions import SessionStore
+
+    try:
+        SessionStore(db).close()
+    except StoreError as exc:
+        raise KBError("archive.chats_bad", path=str(path), reason=str(exc.params.get("error", exc))) from exc
 
 
 def _rename_documents(conn: sqlite3.Connection, name: str) -> None:

@@ -197,20 +197,65 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 @command("sync")
 def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
     """Add new, replace changed and (--prune) remove gone files of a folder; --dry-run only lists them."""
+    if args.watch is not None:
+        return _watch(args, settings)
     bar = _Bar(enabled=not args.no_progress and not args.dry_run)
     with _open(args, settings, create=True) as kb:
         report = kb.sync(Path(args.folder), dry_run=args.dry_run, prune=args.prune, progress=bar)
     bar.close()
+    _out(args, report.to_dict(), _sync_text(report))
+    if report.cancelled:
+        return 130
+    return 0 if report.ok else 1
+
+
+def _sync_text(report: Any) -> str:
     lines = [f"{_t(f'cli.sync.{i.action}'):>10}  {i.name}" + (f"  ({i.message()})" if i.code else "")
              for i in report.items if i.action != "unchanged"]
     counts = {a: report.count(a) for a in ("add", "replace", "unchanged", "remove", "duplicate", "skipped",
                                            "failed", "not_done")}
     lines.append(_t("cli.sync.summary_dry" if report.dry_run else "cli.sync.summary", kb=report.kb,
                     seconds=f"{report.seconds:.1f}", embedded=report.n_embedded, **counts))
-    _out(args, report.to_dict(), "\n".join(lines))
-    if report.cancelled:
-        return 130
-    return 0 if report.ok else 1
+    return "\n".join(lines)
+
+
+def _watch(args: argparse.Namespace, settings: Settings) -> int:
+    """`sync --watch`: a round every N seconds, printed only when it changed something or says something
+    new; Ctrl-C or SIGTERM stop it cleanly (SIGTERM lets the file being ingested finish first)."""
+    import signal
+    import threading
+    import time
+
+    if args.dry_run:
+        raise KBError("cli.sync.watch_dry_run")
+    stop = threading.Event()
+    folder = Path(args.folder).expanduser()
+    bar = _Bar(enabled=not args.no_progress)
+
+    def on_round(r: Any) -> None:
+        bar.close()
+        if not r.changed:
+            return
+        if args.json:  # one JSON object a line, so a reader can follow the rounds as they come
+            data = r.report.to_dict() if r.report else {"error": str(r.error), "code": r.error.code}
+            print(json.dumps(_finite({"round": r.number, **data}), ensure_ascii=False, default=str), flush=True)
+            return
+        head = _t("cli.sync.watch_round", time=time.strftime("%H:%M:%S"), n=r.number)
+        body = _sync_text(r.report) if r.report else _t("cli.sync.watch_gone", folder=folder)
+        _say(f"{head}\n{body}", flush=True)
+
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        with _open(args, settings, create=True) as kb:
+            if not args.json:
+                _say(_t("cli.sync.watch_start", folder=folder, every=args.watch, kb=kb.name), flush=True)
+            rounds = kb.watch(folder, args.watch, stop, on_round, prune=args.prune, progress=bar)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        bar.close()
+    if not args.json:
+        _say(_t("cli.sync.watch_stopped", n=rounds), flush=True)
+    return 0
 
 
 def _personal_eval(args: argparse.Namespace, settings: Settings) -> int:
@@ -539,6 +584,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("folder", help=_t("cli.help.sync_folder"))
     sp.add_argument("--dry-run", action="store_true", help=_t("cli.help.dry_run"))
     sp.add_argument("--prune", action="store_true", help=_t("cli.help.prune"))
+    sp.add_argument("--watch", metavar="SECONDS", type=_number("--watch", low=0.5, high=86400, rule="sync.watch"),
+                    help=_t("cli.help.watch"))
     sp.add_argument("--no-progress", action="store_true", help=_t("cli.help.no_progress"))
     sp = add("digest")
     sp.add_argument("--since", default="24h", help=_t("cli.help.since"))

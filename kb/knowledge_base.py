@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from .loaders import OcrControl
     from .archive import ExportReport, ImportReport
     from .digest import Digest
-    from .sync import SyncReport
+    from .sync import SyncReport, WatchRound
     from .chat import Answer, ChatEvent, ChatService, PromptPreview, Turn
     from .fit import FitReport
     from .ollama import OllamaStatus, SetupProgress
@@ -425,6 +425,14 @@ class KnowledgeBase:
         from .sync import sync
 
         return sync(self, Path(folder), dry_run, prune, progress, cancel)
+
+    def watch(self, folder: Path | str, every: float, stop: threading.Event,
+              on_round: Callable[["WatchRound"], None], prune: bool = False,
+              progress: ProgressFn | None = None) -> int:
+        """Sync `folder` every `every` seconds until `stop` is set (kb/sync.py `watch`); returns the rounds run."""
+        from .sync import watch
+
+        return watch(self, Path(folder).expanduser(), every, stop, on_round, prune, progress)
 
     # ------------------------------------------------------------------ personal eval set, digest
 

@@ -12,6 +12,10 @@ Sub-folders become part of the document's name (`guide › setup.md`), since a d
 hold a path separator (kb/loaders.py). The same content under two names is stored once and the
 second reported as a duplicate. With `prune` the knowledge base mirrors the folder: a document the
 folder does not hold is removed (the dry run lists them first).
+
+`watch` runs the sync again every few seconds until a stop event is set: each round is one sync
+(so one writer at a time, and nothing held between rounds), a round is reported as changed only
+when it changed something or said something new, and a folder that is gone is waited for.
 """
 from __future__ import annotations
 
@@ -141,6 +145,8 @@ def scan(folder: Path) -> tuple[list[_File], list[SyncItem]]:
                                         {"path": str(path), "reason": exc.strerror or str(exc)}))
                 continue
             files.append(_File(name, path, len(data), hashlib.sha256(data).hexdigest()))
+    if not root.is_dir():  # gone while it was walked: what was listed is not the folder
+        raise KBError("sync.folder_missing", folder=str(root))
     return files, skipped
 
 
@@ -148,7 +154,9 @@ def plan(kb: "KnowledgeBase", folder: Path, prune: bool = False, view=None) -> t
     files, items = scan(folder)
     docs = {d.file_name: d for d in (view.documents() if view is not None else kb.documents())}
     names = {f.name for f in files}
-    gone = {n for n in docs if n not in names} if prune else set()
+    # a sub-folder that could not be read is not known to be empty: keep its documents
+    unread = tuple(i.name + SEP for i in items if i.code == "sync.cannot_read_folder")
+    gone = {n for n in docs if n not in names and not n.startswith(unread)} if prune else set()
     signature = kb._chunker_signature()
     by_hash: dict[str, str] = {d.file_hash: n for n, d in docs.items() if n not in gone}
     todo: list[_File] = []
@@ -246,3 +254,53 @@ def _reader(f: _File) -> Callable[[], bytes]:
             raise IngestError(f.name, "sync.changed_meanwhile", path=str(f.path))
         return data
     return read
+
+
+@dataclass(frozen=True)
+class WatchRound:
+    """One round of `watch`: the sync's report, or the error that kept it from running (the folder is
+    gone). `changed`: it changed the knowledge base, or it reports something the round before did not."""
+
+    number: int
+    report: SyncReport | None
+    error: KBError | None = None
+    changed: bool = True
+
+
+def _noteworthy(report: SyncReport) -> list[tuple[str, str, str]]:
+    """What a round says besides its changes (skipped, duplicate, failed files): new only when it differs."""
+    return sorted((i.action, i.name, i.code) for i in report.items
+                  if i.action not in ("unchanged", "add", "replace", "remove"))
+
+
+def watch(kb: "KnowledgeBase", folder: Path, every: float, stop: threading.Event,
+          on_round: Callable[[WatchRound], None], prune: bool = False,
+          progress: "ProgressFn | None" = None) -> int:
+    """Sync `folder` now and again every `every` seconds until `stop` is set; returns the rounds run.
+
+    Each round is one `sync` (its own writer, released before the wait, so the pages and other
+    commands write between rounds). `stop` also cancels a round between files. A missing folder is a
+    round with `error` (sync.folder_missing) and the watch goes on waiting for it; any other error ends
+    the watch. Ctrl-C between rounds ends it too (within a round, `sync` already handles it)."""
+    rounds = 0
+    last: object = None  # what the previous round reported: a list of items, or "missing"
+    try:
+        while not stop.is_set():
+            rounds += 1
+            try:
+                report = sync(kb, folder, prune=prune, progress=progress, cancel=stop)
+            except KBError as exc:
+                if exc.code != "sync.folder_missing":
+                    raise
+                on_round(WatchRound(rounds, None, exc, changed=last != "missing"))
+                last = "missing"
+            else:
+                now = _noteworthy(report)
+                on_round(WatchRound(rounds, report, None, changed=bool(report.changes()) or now != last))
+                last = now
+                if report.cancelled:
+                    break
+            stop.wait(every)
+    except KeyboardInterrupt:
+        stop.set()
+    return rounds

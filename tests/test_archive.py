@@ -1,6 +1,7 @@
 """Back up and restore: round trip through the CLI, and every hostile or damaged archive refused with nothing written."""
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import tarfile
@@ -9,6 +10,7 @@ import pytest
 
 from kb import KnowledgeBase
 from kb.errors import KBError
+from kb.sessions import SessionStore
 
 from .conftest import corpus_files, make_settings
 from .reliability.helpers import kb_cli
@@ -27,6 +29,11 @@ def exported(tmp_path):
         kb.edit_chunk(chunks[0].id, "手工改过的第一个分块。")
         kb.disable_chunk(chunks[1].id)
         kb.add_chunk(chunks[2].file_name, "问：备份怎么做？答：python -m kb export。")
+        chats = SessionStore(kb.store.folder / "chats.sqlite")  # two conversations, as the chat page keeps them
+        chats.add_exchange("chat-a", "RAG 是什么？", "先检索再回答 [1]。", {"citations": [{"file_name": "a.md"}]})
+        chats.add_exchange("chat-a", "它和微调比呢？", "不用训练。", {"citations": []})
+        chats.add_exchange("chat-b", "部署要几步？", "三步。", {"citations": []})
+        chats.close()
     archive = tmp_path / "notes.tar"
     out = kb_cli(data, "export", "--kb", "notes", "-o", str(archive), KB_LANG="en")
     assert out.returncode == 0 and "Backed up" in out.stdout, out.stderr
@@ -144,5 +151,52 @@ def test_a_member_outside_the_layout_is_refused(exported, tmp_path):
     _data, settings, archive = exported
 
     def extra(n, d):
-        return ("kb/chats.sqlite", d) if n.startswith("kb/files/") else (n, d)
+        return ("kb/notes.sqlite", d) if n.startswith("kb/files/") else (n, d)
     _refused(settings, _rewrite(archive, tmp_path / "e.tar", extra), "archive.unlisted", as_name="y1")
+
+
+def _conversations(folder):
+    chats = SessionStore(folder / "chats.sqlite")
+    try:
+        return [(i.name, i.title, [(t.role, t.content, t.data, t.state) for t in chats.turns(i.name)])
+                for i in sorted(chats.list(), key=lambda i: i.name)]
+    finally:
+        chats.close()
+
+
+def test_conversations_round_trip_with_their_checksum_also_under_another_name(exported, tmp_path):
+    data, settings, archive = exported
+    with tarfile.open(archive) as tar:
+        manifest = json.loads(tar.extractfile("archive.json").read())
+        chats = tar.extractfile("kb/chats.sqlite").read()
+    assert manifest["archive_format"] == 2
+    assert manifest["members"]["kb/chats.sqlite"] == {"sha256": hashlib.sha256(chats).hexdigest(), "size": len(chats)}
+    original = _conversations(settings.data_dir / "kbs" / "notes")
+    assert [c[0] for c in original] == ["chat-a", "chat-b"] and len(original[0][2]) == 4
+    KnowledgeBase.import_archive(settings, archive, "talks")
+    assert _conversations(settings.data_dir / "kbs" / "talks") == original
+    with KnowledgeBase.open(settings, "talks") as kb:
+        assert kb.check().ok
+    # the conversations are checked like every member: one byte changed is refused
+    tampered = _rewrite(archive, tmp_path / "c.tar",
+                        lambda n, d: (n, d[:100] + bytes([d[100] ^ 1]) + d[101:]) if n == "kb/chats.sqlite" else (n, d))
+    _refused(settings, tampered, "archive.checksum", as_name="talks2")
+
+
+def test_an_archive_of_format_1_without_conversations_still_imports(exported, tmp_path):
+    _data, settings, archive = exported
+
+    def older(n, d):
+        if n == "kb/chats.sqlite":
+            return None
+        if n == "archive.json":
+            m = json.loads(d)
+            m["archive_format"] = 1
+            del m["members"]["kb/chats.sqlite"]
+            return n, json.dumps(m).encode()
+        return n, d
+    done = KnowledgeBase.import_archive(settings, _rewrite(archive, tmp_path / "old.tar", older), "old")
+    assert done.n_documents > 0
+    assert not (settings.data_dir / "kbs" / "old" / "chats.sqlite").exists()
+    with KnowledgeBase.open(settings, "old") as kb:
+        assert kb.check().ok and len(kb.documents()) == done.n_documents

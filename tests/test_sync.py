@@ -3,14 +3,20 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
 import threading
 
 import pytest
 
+from kb import KnowledgeBase
 from kb import sync as sync_module
 from kb.errors import KBError
 
-from .reliability.helpers import kb_cli
+from .reliability.helpers import REPO, kb_cli, kb_env
+
+SAFETY_S = 300  # a last-resort net only: every wait in these tests ends on an event
 
 
 def _md(path, text):
@@ -121,3 +127,100 @@ def test_cli_sync_dry_run_then_run(tmp_path):
     assert out["counts"]["add"] == 2
     missing = kb_cli(data, "sync", str(tmp_path / "nope"), "--kb", "notes", KB_LANG="en")
     assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+
+def test_watch_syncs_each_round_reports_only_changes_and_waits_for_a_missing_folder(kb, tmp_path):
+    """Rounds are driven by the callback (every=0): the folder changes between rounds, never on a clock."""
+    folder = tmp_path / "w"
+    _md(folder / "a.md", "甲，第一篇。")
+    _md(folder / "b.md", "乙，第二篇。")
+    (folder / "picture.bmp").write_bytes(b"BM")  # skipped in every round: reported once
+    away = tmp_path / "away"
+    steps = {1: lambda: _md(folder / "c.md", "丙，新来的。"),  # what the folder does after round n
+             2: lambda: _md(folder / "a.md", "甲，改过了。"),
+             3: lambda: (folder / "b.md").unlink(),
+             4: lambda: None,  # nothing: round 5 is quiet
+             5: lambda: folder.rename(away),
+             6: lambda: None,  # still gone: round 7 says nothing new
+             7: lambda: away.rename(folder)}
+    stop = threading.Event()
+    rounds, docs = [], {}
+
+    def on_round(r):
+        rounds.append(r)
+        docs[r.number] = sorted(d.file_name for d in kb.documents())
+        steps.get(r.number, stop.set)()
+
+    assert kb.watch(folder, 0, stop, on_round, prune=True) == 8
+    changes = [r.report.changes() if r.report else r.error.code for r in rounds]
+    assert changes == [[("add", "a.md"), ("add", "b.md")], [("add", "c.md")], [("replace", "a.md")],
+                       [("remove", "b.md")], [], "sync.folder_missing", "sync.folder_missing", []]
+    assert [r.changed for r in rounds] == [True, True, True, True, False, True, False, True]
+    assert "does not exist" in rounds[5].error.message("en")
+    assert docs[5] == docs[6] == docs[7] == docs[8] == ["a.md", "c.md"]  # a gone folder prunes nothing
+    assert "改过了" in kb.search("甲 改过", mode="bm25", k=1).results[0].chunk.text
+    assert kb.check().ok
+
+
+def test_watch_rounds_wait_for_the_writer_and_stop_cancels_between_files(settings, tmp_path):
+    """One writer: a round waits while another writer holds the lock; the stop event ends a round
+    between files (what committed stays) and the watch with it."""
+    folder = tmp_path / "w"
+    for i in range(4):
+        _md(folder / f"n{i}.md", f"第 {i} 篇，内容各不相同 {i * 13}。")
+    waiting, done = threading.Event(), threading.Event()
+    stop = threading.Event()
+    rounds, errors = [], []
+
+    def progress(p):
+        if p.stage == "waiting":
+            waiting.set()
+        if p.stage == "done" and p.file_index == 1:
+            stop.set()  # as SIGTERM does: the file in hand finishes, the rest is not done
+
+    with KnowledgeBase.open(settings, "notes") as kb, KnowledgeBase.open(settings, "notes") as other:
+        def run():
+            try:
+                kb.watch(folder, 0, stop, rounds.append, progress=progress)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread below
+                errors.append(exc)
+            done.set()
+
+        with other.store.writer():
+            worker = threading.Thread(target=run)
+            worker.start()
+            assert waiting.wait(SAFETY_S)
+            assert other.documents() == [] and not rounds  # the round is waiting for the writer
+        assert done.wait(SAFETY_S) and not errors, errors
+        worker.join()
+        assert len(rounds) == 1 and rounds[0].report.cancelled
+        assert rounds[0].report.count("add") == 2 and rounds[0].report.count("not_done") == 2
+        assert len(kb.documents()) == 2 and kb.check().ok
+
+
+def test_cli_watch_prints_rounds_and_stops_cleanly_on_sigterm(tmp_path):
+    data = tmp_path / "data"
+    folder = tmp_path / "notes"
+    _md(folder / "a.md", "甲")
+    proc = subprocess.Popen([sys.executable, "-m", "kb", "sync", str(folder), "--kb", "notes", "--watch", "0.5",
+                             "--no-progress"], cwd=REPO, env=kb_env(data, KB_LANG="en"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        for line in proc.stdout:  # event: the first round's summary is printed
+            lines.append(line)
+            if "knowledge base 'notes':" in line:
+                break
+        assert "Watching the folder" in lines[0] and "round 1" in "".join(lines) and "1 added" in lines[-1], lines
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=SAFETY_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "Stopped watching after" in out and "round 2" not in out  # an unchanged round prints nothing
+    refused = kb_cli(data, "sync", str(folder), "--kb", "notes", "--watch", "5", "--dry-run", KB_LANG="en")
+    assert refused.returncode == 2 and "--dry-run" in refused.stderr
+    too_fast = kb_cli(data, "sync", str(folder), "--kb", "notes", "--watch", "0", KB_LANG="en")
+    assert too_fast.returncode == 2 and "0.5" in too_fast.stderr

@@ -244,3 +244,22 @@ MESSAGES.update({
     "config.rule.fit.num_ctx": _rule("必须在 256 到 1048576 之间", "must be between 256 and 1048576"),
     "config.rule.fit.num_gpu": _rule("必须在 -1 到 1024 之间", "must be between -1 and 1024"),
 })
+
+# `python -m kb sync DIR --watch SECONDS` (kb/sync.py `watch`)
+MESSAGES.update({
+    "config.rule.sync.watch": _rule("必须在 0.5 到 86400 秒之间", "must be between 0.5 and 86400 seconds"),
+    "cli.help.watch": ("每隔 SECONDS 秒再同步一次，直到按 Ctrl-C（或收到 SIGTERM）",
+                       "sync again every SECONDS seconds until Ctrl-C (or SIGTERM)"),
+    "cli.sync.watch_dry_run": ("`--watch` 不能与 `--dry-run` 同时使用：先用 `--dry-run` 看一次会发生什么，再用 `--watch` 持续同步",
+                               "`--watch` cannot be used with `--dry-run`: look once with `--dry-run`, then keep "
+                               "the folder in sync with `--watch`"),
+    "cli.sync.watch_start": ("正在监视文件夹 {folder}：每 {every} 秒同步一次到知识库 “{kb}”，按 Ctrl-C 停止",
+                             "Watching the folder {folder}: syncing it into knowledge base '{kb}' every {every} s; "
+                             "Ctrl-C stops"),
+    "cli.sync.watch_round": ("[{time}] 第 {n} 轮", "[{time}] round {n}"),
+    "cli.sync.watch_gone": ("文件夹 {folder} 不见了（被删除、移走或卸载）：知识库没有改动，等它回来后继续同步",
+                            "The folder {folder} is gone (removed, moved or unmounted): the knowledge base was "
+                            "not changed; waiting for it to come back"),
+    "cli.sync.watch_stopped": ("已停止监视：共 {n} 轮", "Stopped watching after {n} round(s)"),
+})
+

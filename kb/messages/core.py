@@ -65,6 +65,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "无法读取备份文件 {path}（{reason}）：文件可能不完整或已损坏；什么也没有导入",
         "Cannot read the archive {path} ({reason}): it may be truncated or damaged; nothing was imported"),
     "archive.write_failed": ("无法写入备份文件 {path}（{reason}）", "Cannot write the archive {path} ({reason})"),
+    "archive.snapshot_failed": ("无法为备份读取数据库 {path}（{reason}）：什么也没有写入",
+                                "Cannot read the database {path} for the backup ({reason}): nothing was written"),
+    "archive.chats_bad": ("备份文件 {path} 中的对话记录无法打开（{reason}）：已拒绝，什么也没有写入",
+                          "The conversations in the archive {path} cannot be opened ({reason}): refused, nothing "
+                          "was written"),
     "archive.unsafe_name": (
         "备份文件 {path} 中有不安全的成员名 “{member}”（绝对路径或 `..`）：已拒绝，什么也没有写入",
         "The archive {path} holds an unsafe member name '{member}' (absolute or with `..`): refused, nothing "
