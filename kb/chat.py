@@ -313,6 +313,26 @@ class ChatService:
         self._remember(session, answer)
         yield ChatEvent("answer", answer=answer)
 
+    def reply(self, question: str, history: Sequence[dict[str, str]], mode: str | None = None,
+              source: str = "request") -> Iterator[ChatEvent]:
+        """One turn over a conversation the caller keeps (the HTTP API: the request's messages are the
+        history). The same steps as `stream` (rewrite, gate, budget, citations); nothing is stored, so
+        two clients never see each other's turns. `source` names where the history came from in errors."""
+        question = (question or "").strip()
+        if not question:
+            raise KBError("chat.question_empty")
+        mode = mode or self.settings.chat.mode
+        if mode not in ("docs", "chat"):
+            raise KBError("chat.mode_unknown", mode=repr(mode))
+        history = validate_history(list(history) if isinstance(history, (list, tuple)) else history, source=source)
+        question, cut = self._fit_question(question, mode)
+        if cut is not None:
+            yield ChatEvent("notice", notice=cut)
+        answer = yield from self._turn(question, "", mode, history, _Unrecorded())
+        if cut is not None:
+            answer = dataclasses.replace(answer, notices=(cut, *answer.notices))
+        yield ChatEvent("answer", answer=answer)
+
     def _turn(self, question: str, session: str, mode: str, history: list[dict[str, str]],
               recorder: "_Recorder"):
         started = time.monotonic()
@@ -552,6 +572,13 @@ class _Recorder:
         except StoreError as exc:
             self._failed(exc)
         log.info("chat turn interrupted session=%s chars=%d", self.session, len(self.text))
+
+
+class _Unrecorded:
+    """The recorder of a turn whose conversation the caller keeps (`ChatService.reply`): saves nothing."""
+
+    def token(self, piece: str) -> None:
+        return None
 
 
 def _memory_turns(memory) -> list[dict[str, str]]:

@@ -457,6 +457,18 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if answer.error and not answer.fallback else 0
 
 
+@command("serve")
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """The HTTP API (kb/api/): refuses to listen beyond loopback without [api] tokens."""
+    from .api import serve
+
+    serve(settings, args.host, args.port,
+          announce=lambda url: _say(_t("cli.serve.listening", url=url, auth=_t(
+              "cli.serve.auth_tokens" if settings.api.tokens else "cli.serve.auth_loopback")), err=True),
+          log_level="info" if args.verbose else "warning")
+    return 0
+
+
 @command("model")
 def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
     from .factory import build_ollama_admin
@@ -639,6 +651,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--num-gpu", type=_number("--num-gpu", integer=True, low=-1, high=1024, rule="fit.num_gpu"),
                     help=_t("cli.help.num_gpu"))
     sp.add_argument("--from", dest="from_", metavar="MODEL", help=_t("cli.help.from"))
+    sp = sub.add_parser("serve", help=_t("cli.help.serve"))
+    sp.add_argument("--host", default="127.0.0.1", help=_t("cli.help.host"))
+    sp.add_argument("--port", type=_number("--port", integer=True, low=0, high=65535, rule="api.port"), default=8000,
+                    help=_t("cli.help.port"))
     return p
 
 

@@ -96,6 +96,16 @@ class OcrSettings:
 
 
 @dataclass(frozen=True)
+class ApiSettings:
+    """`python -m kb serve`: bearer tokens, required when it listens beyond this computer (kb/api/auth.py)."""
+
+    tokens: tuple[str, ...] = ()  # config.toml: a list of strings; KB_API_TOKENS: comma-separated
+
+
+API_TOKEN_MIN_CHARS = 16
+
+
+@dataclass(frozen=True)
 class Settings:
     storage: StorageSettings = field(default_factory=StorageSettings)
     embedder: EmbedderSettings = field(default_factory=EmbedderSettings)
@@ -105,6 +115,7 @@ class Settings:
     chat: ChatSettings = field(default_factory=ChatSettings)
     index: IndexSettings = field(default_factory=IndexSettings)
     ocr: OcrSettings = field(default_factory=OcrSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
 
     @property
     def data_dir(self) -> Path:
@@ -222,6 +233,7 @@ class Settings:
         need(ch.num_ctx >= 512, "chat", "num_ctx")
         need(0 < ch.answer_reserve < ch.num_ctx // 2, "chat", "answer_reserve")
         need(0 <= self.ocr.low_confidence <= 1, "ocr", "low_confidence")
+        _check_tokens(self.api.tokens, origins.get("api.tokens", "—"))
         _check_data_dir(self.storage.data_dir, origins.get("storage.data_dir", "—"))
 
     def require_writable_data_dir(self) -> None:
@@ -237,6 +249,14 @@ class Settings:
             target = target.parent
         if not os.access(target, os.W_OK | os.X_OK):
             raise ConfigError("config.data_dir_unwritable", path=str(folder), blocker=str(target))
+
+
+def _check_tokens(tokens: tuple[str, ...], origin: str) -> None:
+    """API tokens long enough not to be guessed, and without spaces or commas (KB_API_TOKENS splits on
+    commas). The message says which token (by its position), never its text: it may reach a log."""
+    for n, token in enumerate(tokens, start=1):
+        if len(token) < API_TOKEN_MIN_CHARS or not token.isprintable() or any(c.isspace() or c == "," for c in token):
+            raise ConfigError("config.api_token_weak", n=n, min=API_TOKEN_MIN_CHARS, origin=origin)
 
 
 def _check_data_dir(folder: Path, origin: str) -> None:
@@ -367,11 +387,23 @@ def _coerce(value: Any, type_name: Any, key: str, origin: str, base_dir: Path) -
         if text in ("0", "false", "no", "off"):
             return False
         raise ConfigError("config.not_bool", key=key, value=shown, origin=origin)
+    if type_name == "tuple[str, ...]":
+        return _text_list(value, key, origin)
     if type_name in ("int", "float"):
         return parse_number(value, integer=type_name == "int", key=key, origin=origin)
     if isinstance(value, (dict, list)):
         raise ConfigError("config.not_text", key=key, value=shown, origin=origin)
     return str(value)
+
+
+def _text_list(value: Any, key: str, origin: str) -> tuple[str, ...]:
+    """A list of strings from TOML, or one comma-separated string (an environment variable)."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return tuple(v.strip() for v in value if v.strip())
+    shown = f"<{type(value).__name__}>"  # never the values: they may be secrets
+    raise ConfigError("config.not_text_list", key=key, value=shown, origin=origin)
 
 
 def parse_number(value: Any, *, integer: bool, key: str, origin: str = "—") -> int | float:

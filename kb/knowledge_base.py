@@ -239,6 +239,12 @@ class KnowledgeBase:
         """Ingest uploaded files given as (name, bytes)."""
         return self._ingest([Source.from_bytes(n, d) for n, d in files], progress, cancel=cancel)
 
+    def ingest_sources(self, sources: Sequence[Source], progress: ProgressFn | None = None,
+                       cancel: threading.Event | None = None) -> IngestReport:
+        """Ingest files given as `Source`s (name, size, a way to read): an upload kept on disk is checked
+        against the size limit before a byte of it is read into memory."""
+        return self._ingest(list(sources), progress, cancel=cancel)
+
     def _ingest(self, sources: Sequence[Source | FileResult], progress: ProgressFn | None,
                 force: bool = False, cancel: threading.Event | None = None) -> IngestReport:
         started = time.monotonic()
@@ -571,6 +577,12 @@ class KnowledgeBase:
     def stream_answer(self, question: str, session: str = "default", mode: str | None = None) -> Iterator["ChatEvent"]:
         """The same as `ask`, as events: rewritten question, sources, tokens, then the answer."""
         return self.chat.stream(question, session, mode)
+
+    def reply(self, question: str, history: Sequence[dict[str, str]] = (), mode: str | None = None,
+              source: str = "request") -> Iterator["ChatEvent"]:
+        """`stream_answer` over a conversation the caller keeps (the HTTP API): `history` is the earlier
+        turns, [{"role": "user"|"assistant", "content": text}]; nothing is stored."""
+        return self.chat.reply(question, history, mode, source)
 
     def prompt_preview(self, question: str, session: str | None = None, mode: str | None = None) -> "PromptPreview":
         """The exact prompt chat would send for this question, with its token budget (no model call)."""

@@ -82,6 +82,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "config.not_bool": _value("需要 true 或 false", "true or false is needed"),
     "config.not_text": _value("需要一段文字", "a text value is needed"),
     "config.not_a_path": _value("需要一个文件夹路径", "a folder path is needed"),
+    "config.not_text_list": _value("需要一组文字，例如 [\"…\", \"…\"]（环境变量里用逗号分隔）",
+                                   "a list of texts is needed, e.g. [\"…\", \"…\"] (comma-separated in an environment "
+                                   "variable)"),
+    "config.api_token_weak": (
+        "[api] tokens 中的第 {n} 个令牌（来自 {origin}）不可用：至少要 {min} 个字符，且不能含空格或逗号。"
+        "可以用 `python -c \"import secrets; print(secrets.token_urlsafe(32))\"` 生成一个",
+        "API token number {n} in [api] tokens (set in {origin}) cannot be used: it needs at least {min} characters "
+        "and no spaces or commas. Make one with `python -c \"import secrets; print(secrets.token_urlsafe(32))\"`"),
     # the data folder
     "config.data_dir_not_a_folder": (
         "数据文件夹 {path}（来自 {origin}）无法使用：{blocker} 是一个文件，不是文件夹。"
