@@ -665,6 +665,7 @@ class KnowledgeBase:
         file aside under `damaged/`. What cannot be fixed stays in the report with its advice."""
         from .store.integrity import repair
 
+        _embedded_only(settings, "repair")
         name = kb_name(name)
         folder = kbs_dir(settings) / name
         if not folder.is_dir():
@@ -686,9 +687,16 @@ class KnowledgeBase:
         document whose original is missing keeps its chunks, re-embedded (status `kept`)."""
         from .maintenance import rebuild
 
+        _embedded_only(settings, "rebuild")
         name = kb_name(name)
         return rebuild(settings, name, kbs_dir(settings) / name, build_cached_embedder(settings, embedder), progress)
 
+
+
+def _embedded_only(settings: Settings, command: str) -> None:
+    """rebuild and repair work on the embedded store's files; on the shared store they are not written yet."""
+    if settings.storage.backend != "sqlite":
+        raise KBError("pg.command_unsupported", command=command)
 
 
 def _not_done(name: str) -> FileResult:

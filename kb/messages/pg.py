@@ -60,6 +60,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "要使用它，请设置 [storage] backend = \"postgres\"",
         "Copied knowledge base '{kb}' to {target}: {docs} documents, {chunks} chunks, {originals} originals; "
         "the check passed. To use it, set [storage] backend = \"postgres\""),
+    "pg.command_unsupported": (
+        "`python -m kb {command}` 目前只适用于内置存储（backend = \"sqlite\"）；共享存储上请用 `python -m kb reindex` "
+        "重新切分和嵌入，用 `python -m kb check` 检查",
+        "`python -m kb {command}` works on the embedded store only (backend = \"sqlite\") for now; on the shared "
+        "store use `python -m kb reindex` to re-chunk and re-embed, and `python -m kb check` to verify"),
     # check on PostgreSQL
     "check.pg_chunk_count": ("文档 {file} 记录的片段数与实际片段数不一致",
                              "Document {file} records a different number of chunks than it has"),

@@ -133,3 +133,16 @@ def test_list_and_remove_knowledge_bases(settings_any, notes):
     with pytest.raises(KnowledgeBaseNotFound):
         KnowledgeBase.remove(settings_any, "alpha")
     assert KnowledgeBase.check_named(settings_any, "笔记").ok
+
+
+def test_rebuild_and_repair_say_they_are_for_the_embedded_store(tmp_path, pg_url):
+    from kb import KBError
+
+    settings = pg_settings(tmp_path / "data", pg_url)
+    with KnowledgeBase.open(settings, "notes"):
+        pass
+    for verb in (KnowledgeBase.rebuild, KnowledgeBase.repair):
+        with pytest.raises(KBError) as err:
+            verb(settings, "notes")
+        assert err.value.code == "pg.command_unsupported"
+    assert not (tmp_path / "data" / "kbs" / "notes").exists()  # no embedded copy made on the side
