@@ -146,3 +146,22 @@ def test_rebuild_and_repair_say_they_are_for_the_embedded_store(tmp_path, pg_url
             verb(settings, "notes")
         assert err.value.code == "pg.command_unsupported"
     assert not (tmp_path / "data" / "kbs" / "notes").exists()  # no embedded copy made on the side
+
+
+def test_the_backend_is_chosen_by_settings_and_a_postgres_backend_needs_a_url(tmp_path):
+    from kb import ConfigError, Settings
+    from kb.factory import storage_backend
+    from kb.store.local import SQLiteBackend
+    from kb.store.pg.backend import PGBackend
+
+    from ..conftest import REPO
+
+    assert isinstance(storage_backend(make_settings(tmp_path)), SQLiteBackend)
+    with pytest.raises(ConfigError) as err:
+        Settings.from_mapping({"storage": {"backend": "postgres"}}, env={}, base_dir=REPO)
+    assert "KB_STORAGE_URL" in str(err.value)
+    with pytest.raises(ConfigError):
+        Settings.from_mapping({"storage": {"backend": "mysql"}}, env={}, base_dir=REPO)
+    env = {"KB_STORAGE_BACKEND": "postgres", "KB_STORAGE_URL": "postgresql://kb:secret@db.example/kb"}
+    chosen = storage_backend(Settings.from_mapping({}, env=env, base_dir=REPO))
+    assert isinstance(chosen, PGBackend) and chosen.url == env["KB_STORAGE_URL"]  # nothing connects yet

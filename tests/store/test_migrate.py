@@ -73,8 +73,9 @@ def test_migrate_refuses_an_existing_target_and_changes_nothing(sqlite_kb, pg_ur
 
 def test_an_unreachable_server_is_a_coded_error(sqlite_kb):
     with pytest.raises(StoreError) as err:
-        migrate_to_postgres(make_settings(sqlite_kb), "notes", "postgresql://kb@127.0.0.1:1/kb")
+        migrate_to_postgres(make_settings(sqlite_kb), "notes", "postgresql://kb:topsecret@127.0.0.1:1/kb")
     assert err.value.code == "pg.unreachable" and "127.0.0.1" in str(err.value)
+    assert "topsecret" not in str(err.value)  # the password never reaches a message
 
 
 def test_a_missing_vector_extension_says_create_extension(sqlite_kb, pg_server):
