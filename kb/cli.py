@@ -307,6 +307,20 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if report.ok else 1
 
 
+@command("migrate")
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    """Copy a knowledge base from the embedded store into PostgreSQL, verified (kb/migrate.py)."""
+    from .migrate import migrate_to_postgres
+
+    url = args.url or settings.storage.url
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError("config.rule.storage.url", key="--url", value=repr(url)[:80], origin=_ARG_ORIGIN)
+    report = migrate_to_postgres(settings, normalise_kb_name(args.kb or settings.storage.default_kb), url)
+    _out(args, report.to_dict(), _t("cli.migrate.done", kb=report.name, target=report.target,
+                                    docs=report.n_documents, chunks=report.n_chunks, originals=report.n_originals))
+    return 0
+
+
 @command("repair")
 def cmd_repair(args: argparse.Namespace, settings: Settings) -> int:
     bar = _Bar(enabled=not args.no_progress)
@@ -612,6 +626,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("delete")
     sp.add_argument("document", help=_t("cli.help.document"))
     add("check")
+    sp = add("migrate")
+    sp.add_argument("--to", required=True, choices=["postgres"], help=_t("cli.help.migrate_to"))
+    sp.add_argument("--url", help=_t("cli.help.migrate_url"))
     sp = add("repair")
     sp.add_argument("--no-progress", action="store_true", help=_t("cli.help.no_progress"))
     sp = add("rebuild")

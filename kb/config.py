@@ -31,6 +31,9 @@ class StorageSettings:
     data_dir: Path = Path("data")
     max_file_mb: float = 50.0
     default_kb: str = "notes"
+    backend: str = "sqlite"  # "sqlite" (embedded, data_dir) | "postgres" (shared, url; kb/store/pg/)
+    url: str = ""  # postgresql://user:password@host:5432/db when backend = "postgres" (or KB_STORAGE_URL)
+    pg_ef_search: int = 100  # pgvector HNSW search breadth: higher is better recall, slower
 
 
 @dataclass(frozen=True)
@@ -200,6 +203,10 @@ class Settings:
                                       origin=origins.get(f"{f.name}.{sf.name}", "—"))
         need(self.storage.max_file_mb > 0, "storage", "max_file_mb")
         need(_valid_kb_name(self.storage.default_kb), "storage", "default_kb")
+        need(self.storage.backend in ("sqlite", "postgres"), "storage", "backend")
+        need(self.storage.backend != "postgres" or self.storage.url.startswith(("postgresql://", "postgres://")),
+             "storage", "url")
+        need(10 <= self.storage.pg_ef_search <= 1000, "storage", "pg_ef_search")
         name = self.embedder.name
         need(name in ("builtin", "hash") or (name.startswith("ollama:") and len(name) > 7), "embedder", "name")
         need(self.embedder.batch_size >= 1, "embedder", "batch_size")

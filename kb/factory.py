@@ -61,6 +61,17 @@ def kbs_dir(settings: Settings) -> Path:
     return Path(settings.data_dir) / "kbs"
 
 
+def storage_backend(settings: Settings):
+    """Where knowledge bases live ([storage] backend): the one place the backend is chosen."""
+    if settings.storage.backend == "postgres":
+        from .store.pg.backend import PGBackend
+
+        return PGBackend(settings.storage.url, Path(settings.data_dir) / "pg", settings.storage.pg_ef_search)
+    from .store.local import SQLiteBackend
+
+    return SQLiteBackend(kbs_dir(settings))
+
+
 def build_chat_model(settings: Settings):
     """ChatOllama with no runner options (see kb.ollama.chat_model: deadlines, answer cap)."""
     from .ollama import chat_model

@@ -138,7 +138,7 @@ def calibration_for(indexes: Any, store: Any, embedder: Any) -> Calibration | No
     gen = indexes.generation
     key = f"{getattr(indexes, 'uuid', None) or id(indexes)}/{getattr(embedder, 'name', '?')}"  # a rebuild with
     # another embedder changes the scale of every score: it is another calibration
-    n = int(indexes.faiss.ntotal) if hasattr(indexes, "faiss") else 0
+    n = int(getattr(indexes, "ntotal", 0))
     with _cache_lock:
         cached = _cache.get(key)
         if cached is not None and (cached[0] == gen or (cached[1] and abs(n - cached[1]) < REUSE_CHANGE * cached[1])):

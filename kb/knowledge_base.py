@@ -73,7 +73,7 @@ class KnowledgeBase:
         self.store = store
         self.indexes = indexes
         self.embedder = embedder
-        self.originals = Originals(store.folder)
+        self.originals = store.originals()  # files under the folder (sqlite) or bytea rows (postgres)
         self._chat: ChatService | None = None
         self._chat_lock = threading.Lock()
         self._ctx_cache: tuple[int | None, float] | None = None
@@ -90,6 +90,10 @@ class KnowledgeBase:
 
         `background_ollama` (the app): no verb waits for Ollama to learn the model's context length."""
         name = kb_name(name or settings.storage.default_kb)
+        if settings.storage.backend != "sqlite":
+            kb = cls._open_shared(settings, name, create=create, embedder=embedder, read_only=read_only)
+            kb.background_ollama = background_ollama
+            return kb
         kb = cls._open_at(settings, kbs_dir(settings) / name, name, create=create, embedder=embedder,
                           read_only=read_only)
         kb.background_ollama = background_ollama
@@ -117,12 +121,37 @@ class KnowledgeBase:
         kb._warm_indexes()
         return kb
 
+    @classmethod
+    def _open_shared(cls, settings: Settings, name: str, *, create: bool, embedder: Embedder | None,
+                     read_only: bool = False) -> "KnowledgeBase":
+        """Open (or create) `name` in the backend [storage] chooses (kb.factory.storage_backend)."""
+        from .factory import storage_backend
+        from .textproc import use_data_dir
+
+        use_data_dir(settings.data_dir)
+        backend = storage_backend(settings)
+        cached = build_cached_embedder(settings, embedder)
+        wanted = cached.name if embedder is not None else embedder_id(settings)
+        try:
+            if backend.exists(name):
+                store = backend.open(name, wanted, read_only=read_only)
+            elif create and not read_only:
+                store = backend.create(name, wanted, cached.dim)
+            else:
+                raise backend.not_found(name)
+        except BaseException:
+            close_embedder(cached)
+            raise
+        kb = cls(settings, name, store, backend.indexes(store), cached)
+        kb._warm_indexes()
+        return kb
+
     def _warm_indexes(self) -> None:
         """Build the index snapshot now (and write the index files if they were stale), not on the first search."""
         with self.store.read() as view:
             self.indexes.at(view)
             state = self.indexes.files_state(view)
-        if state != "current" and not self.store.read_only and not self.store.lock.held:
+        if state != "current" and not self.store.read_only and not self.store.writer_held():
             try:
                 with self.store.writer() as w:
                     self.indexes.persist(w)
@@ -139,6 +168,10 @@ class KnowledgeBase:
     @staticmethod
     def list_all(settings: Settings) -> list[KBInfo]:
         """Every knowledge base in the data folder, damaged ones included (with what is wrong)."""
+        if settings.storage.backend != "sqlite":
+            from .factory import storage_backend
+
+            return storage_backend(settings).list_all()
         root = kbs_dir(settings)
         if not root.is_dir():
             return []
@@ -153,18 +186,12 @@ class KnowledgeBase:
     def remove(settings: Settings, name: str) -> None:
         """Delete a whole knowledge base (documents, chunks, indexes, originals, conversations).
 
-        Waits for a running write to finish (the writer lock), then renames the folder away, which is
-        atomic: every process that has it open sees `kb.deleted` from then on."""
-        name = kb_name(name)
-        folder = kbs_dir(settings) / name
-        if not (folder / "manifest.json").exists() and not (folder / "kb.sqlite").exists():
-            raise KnowledgeBaseNotFound("kb.not_found", name=name, folder=str(folder.parent))
-        from .store.lock import WriterLock
+        Waits for a running write to finish (the writer lock: flock or pg_advisory_lock), then removes it
+        atomically (kb/store/local.py, kb/store/pg/backend.py): every process that has it open sees
+        `kb.deleted` from then on."""
+        from .factory import storage_backend
 
-        trash = folder.with_name(f".deleting-{name}-{os.getpid()}-{time.time_ns()}")
-        with WriterLock(folder, name).hold():
-            folder.rename(trash)
-        shutil.rmtree(trash, ignore_errors=True)
+        storage_backend(settings).remove(kb_name(name))
 
     def close(self) -> None:
         if self._chat is not None:
@@ -184,7 +211,7 @@ class KnowledgeBase:
         with self.store.read() as view:
             n_docs, n_chunks, _ = view.counts()
         return KBInfo(self.name, n_docs, n_chunks, self.store.embedder_name, self.store.dim,
-                      _folder_bytes(self.store.folder), self.store.created_at)
+                      self.store.size_bytes(), self.store.created_at)
 
     def documents(self) -> list[Document]:
         with self.store.read() as view:
@@ -635,6 +662,10 @@ class KnowledgeBase:
 
     def check(self) -> CheckReport:
         """Verify every file of the knowledge base, primary and derived (kb/store/integrity.py)."""
+        if self.settings.storage.backend != "sqlite":
+            from .factory import storage_backend
+
+            return storage_backend(self.settings).check(self.name, self.store, self.indexes)
         from .store.integrity import check
 
         return check(self.store.folder, self.name, indexes=self.indexes)
@@ -645,6 +676,13 @@ class KnowledgeBase:
         from .store.integrity import check
 
         name = kb_name(name)
+        if settings.storage.backend != "sqlite":
+            from .factory import storage_backend
+
+            backend = storage_backend(settings)
+            if not backend.exists(name):
+                raise backend.not_found(name)
+            return backend.check(name)
         folder = kbs_dir(settings) / name
         if not folder.is_dir():
             raise KnowledgeBaseNotFound("kb.not_found", name=name, folder=str(folder.parent))
@@ -657,6 +695,7 @@ class KnowledgeBase:
         file aside under `damaged/`. What cannot be fixed stays in the report with its advice."""
         from .store.integrity import repair
 
+        _embedded_only(settings, "repair")
         name = kb_name(name)
         folder = kbs_dir(settings) / name
         if not folder.is_dir():
@@ -678,9 +717,16 @@ class KnowledgeBase:
         document whose original is missing keeps its chunks, re-embedded (status `kept`)."""
         from .maintenance import rebuild
 
+        _embedded_only(settings, "rebuild")
         name = kb_name(name)
         return rebuild(settings, name, kbs_dir(settings) / name, build_cached_embedder(settings, embedder), progress)
 
+
+
+def _embedded_only(settings: Settings, command: str) -> None:
+    """rebuild and repair work on the embedded store's files; on the shared store they are not written yet."""
+    if settings.storage.backend != "sqlite":
+        raise KBError("pg.command_unsupported", command=command)
 
 
 def _not_done(name: str) -> FileResult:

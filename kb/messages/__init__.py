@@ -16,12 +16,12 @@ import os
 import string
 from typing import Any, Mapping
 
-from . import api, cli, config, core, ingest, llm, pdf, search, store
+from . import api, cli, config, core, ingest, llm, pdf, pg, search, store
 
 LANGS = ("zh", "en")
 
 CATALOG: dict[str, tuple[str, str]] = {}
-for _part in (core, config, ingest, llm, pdf, search, store, cli, api):
+for _part in (core, config, ingest, llm, pdf, search, store, cli, api, pg):
     _overlap = CATALOG.keys() & _part.MESSAGES.keys()
     if _overlap:
         raise RuntimeError(f"message codes defined twice: {sorted(_overlap)}")

@@ -58,6 +58,10 @@ class IndexSnapshot:
     faiss: faiss.Index
     bm25: BM25Index
 
+    @property
+    def ntotal(self) -> int:
+        return int(self.faiss.ntotal)
+
     def dense(self, query: np.ndarray, k: int, allowed: Collection[int] | None = None) -> list[tuple[int, float]]:
         """(row id, cosine) best first. `allowed` restricts the search to some row ids."""
         if self.faiss.ntotal == 0:

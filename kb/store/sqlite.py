@@ -255,6 +255,21 @@ class _Reads:
         mat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dim)
         return ids, mat
 
+    def every_vector(self) -> tuple[np.ndarray, np.ndarray]:
+        """(row ids, matrix) of every stored vector, disabled chunks' included (kb/migrate.py copies them all)."""
+        dim = self.dim()
+        rows = self._conn.execute("SELECT rowid, vec FROM vectors ORDER BY rowid").fetchall()
+        if any(not isinstance(r[1], bytes) or len(r[1]) != dim * 4 for r in rows):
+            raise StoreError("store.vectors_damaged", kb=self.name, n=len(rows))
+        mat = (np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dim) if rows
+               else np.zeros((0, dim), dtype=np.float32))
+        return np.array([r[0] for r in rows], dtype=np.int64), mat
+
+    def every_terms(self) -> tuple[list[int], list[list[str]]]:
+        """(row ids, keyword terms) of every chunk, disabled ones included."""
+        rows = self._conn.execute("SELECT rowid, terms FROM chunks ORDER BY rowid").fetchall()
+        return [r[0] for r in rows], [r[1].split(" ") if r[1] else [] for r in rows]
+
     def terms(self, rowids: Sequence[int] | None = None) -> tuple[list[int], list[list[str]]]:
         """(row ids, keyword terms) of chunks an index holds: disabled chunks are left out."""
         rows = self._enabled_rows("terms", "chunks", rowids)
@@ -767,6 +782,25 @@ class KBStore:
             self.embedder_name = meta.get("embedder", self.embedder_name)
             self.dim = int(meta.get("dim", self.dim))
             yield writer
+
+    def writer_held(self) -> bool:
+        """Whether this thread holds the writer lock."""
+        return self.lock.held
+
+    def originals(self):
+        from .files import Originals
+
+        return Originals(self.folder)
+
+    def size_bytes(self) -> int:
+        total = 0
+        for f in self.folder.rglob("*"):
+            try:
+                if f.is_file():
+                    total += f.stat().st_size
+            except OSError:
+                continue
+        return total
 
     @property
     def manifest(self) -> dict[str, Any]:
