@@ -165,3 +165,13 @@ def test_the_backend_is_chosen_by_settings_and_a_postgres_backend_needs_a_url(tm
     env = {"KB_STORAGE_BACKEND": "postgres", "KB_STORAGE_URL": "postgresql://kb:secret@db.example/kb"}
     chosen = storage_backend(Settings.from_mapping({}, env=env, base_dir=REPO))
     assert isinstance(chosen, PGBackend) and chosen.url == env["KB_STORAGE_URL"]  # nothing connects yet
+
+
+def test_a_sheets_rows_are_kept_as_its_chunks_origin(kb_any, tmp_path):
+    sheet = tmp_path / "数据.csv"
+    sheet.write_text("名称,数量\n" + "".join(f"零件{i},{i}\n" for i in range(1, 41)), encoding="utf-8")
+    assert kb_any.ingest([sheet]).ok
+    chunks = kb_any.chunks()
+    assert chunks and all(c.rows is not None and c.rows[0] <= c.rows[1] for c in chunks)
+    first = min(c.rows[0] for c in chunks)
+    assert first == 2  # the header is row 1; the origin survives the round trip through the store

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 _DOC_COLS = "doc_id, file_name, file_hash, size_bytes, kind, n_chunks, n_pages, ingested_at, metadata, warnings"
 _CHUNK_COLS = ("c.rowid, c.id, c.doc_id, d.file_name, c.position, c.text, c.content_hash, c.page, c.page_end, "
-               "c.heading_path, c.kind")
+               "c.heading_path, c.kind, c.origin")
 _CUR_COLS = "chunk_id, doc_id, orig_hash, position, text, heading_path, disabled, review"
 
 
@@ -77,7 +77,8 @@ class _Reads:
 
     def _chunk(self, r: Sequence[Any]) -> tuple[int, Chunk]:
         return int(r[0]), Chunk(id=r[1], kb=self.name, doc_id=r[2], file_name=r[3], position=r[4], text=r[5],
-                                content_hash=r[6], page=r[7], page_end=r[8], heading_path=tuple(r[9]), kind=r[10])
+                                content_hash=r[6], page=r[7], page_end=r[8], heading_path=tuple(r[9]), kind=r[10],
+                                **Chunk.origin_fields(r[11] if isinstance(r[11], dict) else None))
 
     def documents(self) -> list[Document]:
         return [self._doc(r) for r in self._q(f"SELECT {_DOC_COLS} FROM {{s}}.documents ORDER BY file_name")]
@@ -235,9 +236,10 @@ class PGWriter(_Reads):
         from psycopg.types.json import Jsonb
 
         joined = " ".join(t.replace(" ", "_") for t in toks)
-        cols = "id, doc_id, position, text, content_hash, page, page_end, heading_path, kind, terms"
+        cols = "id, doc_id, position, text, content_hash, page, page_end, heading_path, kind, terms, origin"
+        origin = chunk.origin()
         args = [chunk.id, chunk.doc_id, chunk.position, chunk.text, chunk.content_hash, chunk.page, chunk.page_end,
-                Jsonb(list(chunk.heading_path)), chunk.kind, joined]
+                Jsonb(list(chunk.heading_path)), chunk.kind, joined, None if origin is None else Jsonb(origin)]
         if rowid is not None:
             cols, args = "rowid, " + cols, [rowid, *args]
         marks = ",".join(["%s"] * len(args))
