@@ -483,7 +483,7 @@ class ChatService:
                 return self._fallback(base, result, exc, built)
             failure = exc
         except OllamaError as exc:
-            failure = exc
+            failure = self._with_memory_hint(exc)
         capped = capped or final_meta.get("done_reason") == "length"
         notices = (Notice("chat.answer_capped", {"limit": cap}),) if capped else ()
         text = "".join(parts)
@@ -501,6 +501,21 @@ class ChatService:
                       error_code=failure.code if failure else None,
                       error_params=dict(failure.params) if failure else {}, notices=notices, capped=capped,
                       partial=partial, thinking="".join(thoughts).strip(), **base)
+
+    def _with_memory_hint(self, exc: OllamaError) -> OllamaError:
+        """An out-of-memory or memory-layout error with the fit check's numbers for this card and model:
+        the context length that fits, or the model that does (kb/fit.py `memory_hint`)."""
+        if exc.code not in ("ollama.out_of_memory", "ollama.memory_layout"):
+            return exc
+        from .fit import memory_hint
+
+        num_ctx, _ = self._window()
+        hint = memory_hint(self.settings, num_ctx)
+        if hint is None:
+            return exc
+        variant = "ctx_and_model" if hint.num_ctx and hint.model else "ctx" if hint.num_ctx else "model"
+        return type(exc)(f"{exc.code}.{variant}", **exc.params, num_ctx=hint.num_ctx, current=num_ctx,
+                         model=hint.model, free_gib=hint.free_gib)
 
     def _fallback(self, base: dict[str, Any], result: SearchResult, reason: KBError,
                   built: BuiltPrompt | None = None) -> Answer:

@@ -84,6 +84,7 @@ class OllamaSettings:
     answer_timeout: float = 600.0  # one whole answer (or embedding batch)
     max_answer_tokens: int = 768
     think: bool = False  # thinking models (qwen3): reason before answering (shown apart, never cited)
+    vram_gib: float = 0.0  # the card's free memory for the fit check and memory hints; 0 = ask nvidia-smi
 
 
 @dataclass(frozen=True)
@@ -240,6 +241,7 @@ class Settings:
         need(ch.num_ctx >= 512, "chat", "num_ctx")
         need(0 < ch.answer_reserve < ch.num_ctx // 2, "chat", "answer_reserve")
         need(0 <= self.ocr.low_confidence <= 1, "ocr", "low_confidence")
+        need(0 <= self.ollama.vram_gib <= 1024, "ollama", "vram_gib")
         _check_tokens(self.api.tokens, origins.get("api.tokens", "—"))
         _check_data_dir(self.storage.data_dir, origins.get("storage.data_dir", "—"))
 

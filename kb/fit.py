@@ -366,9 +366,55 @@ def fit_for(settings: Any, names: list[str] | None = None, *, num_ctx: int | Non
     """
     from .factory import build_ollama_admin
 
-    gpu = gpu_memory(vram_gib)
+    gpu = gpu_memory(vram_gib or settings.ollama.vram_gib or None)
     with build_ollama_admin(settings, timeout=5.0) as admin:
         return fit(admin, names, num_ctx=num_ctx or settings.chat.num_ctx, gpu=gpu)
+
+
+@dataclass(frozen=True)
+class MemoryHint:
+    """What to change when Ollama runs out of GPU memory, from the fit estimate of this card:
+    `num_ctx` the largest context at which the model in use fits wholly on the GPU (None: not even a
+    small one), `model` the largest candidate smaller than it that fits at the current context."""
+
+    num_ctx: int | None
+    model: str | None
+    free_gib: float
+
+
+def memory_hint(settings: Any, num_ctx: int) -> MemoryHint | None:
+    """The concrete hint for an out-of-memory or memory-layout error, or None when the card's memory
+    is unknown (no nvidia-smi, no [ollama] vram_gib) or Ollama cannot describe the model.
+
+    Asked only after such an error (it costs a few /api/show calls). The numbers are the fit check's
+    (`fit`), so the hint and the Overview page's fit widget never disagree.
+    """
+    from .factory import build_ollama_admin
+
+    vram = settings.ollama.vram_gib or None
+    try:
+        gpu = gpu_memory(vram)
+        with build_ollama_admin(settings, timeout=5.0) as admin:
+            report = fit(admin, None, num_ctx=num_ctx, gpu=gpu)
+    except KBError as exc:
+        log.info("memory_hint_unavailable reason=%s", exc)
+        return None
+    if report.ollama_error:
+        return None
+    current = next((r for r in report.results if r.model == _tagged(settings.ollama.model)), None)
+    if current is None:
+        return None
+    useful = 2 * settings.chat.answer_reserve  # below this a context holds the answer and little else
+    ctx = current.max_context if current.max_context and current.max_context < num_ctx else None
+    if current.max_context is not None and ctx is None:
+        ctx = (num_ctx // 2) // 256 * 256  # the estimate says it fits: the card is busier than it says
+    if ctx is not None and ctx < useful:
+        ctx = None
+    smaller = [r for r in report.results if r.verdict == "fits" and r.arch.size < current.arch.size]
+    best = max(smaller, key=lambda r: r.arch.size, default=None)
+    if ctx is None and best is None:
+        return None
+    return MemoryHint(ctx, best.model if best else None, round(gpu.free / GIB, 2))
 
 
 def choose(settings: Any, name: str, progress: Any = None, *, num_gpu: int | None = None) -> str:

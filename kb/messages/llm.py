@@ -273,3 +273,32 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{path} 处的 Qwen 分词器数据不是有效的 tokenizer.json（{error}）：请运行 scripts/fetch_qwen_tokenizer.sh",
         "Qwen tokenizer data at {path} is not a valid tokenizer.json ({error}): run scripts/fetch_qwen_tokenizer.sh"),
 }
+
+# The same two errors with the fit check's numbers for this card (kb/fit.py `memory_hint`).
+_SETUP_ZH, _SETUP_EN = "，然后运行 `python -m kb model setup`", ", then run `python -m kb model setup`"
+_LAYOUT_ZH = "如果 Modelfile 里有 `PARAMETER num_gpu`，先删掉它让 Ollama 自己安排各层。"
+_LAYOUT_EN = "If the Modelfile sets `PARAMETER num_gpu`, remove it so Ollama places the layers itself. "
+for _code, _what_zh, _what_en, _pre_zh, _pre_en in (
+        ("ollama.out_of_memory", "模型装不进显存", "The model does not fit in GPU memory", "", ""),
+        ("ollama.memory_layout", "Ollama 无法按当前设置分配显存", "Ollama cannot lay the model out in memory",
+         _LAYOUT_ZH, _LAYOUT_EN)):
+    MESSAGES[f"{_code}.ctx"] = (
+        f"{_what_zh}（{{call}}：{{error}}）。{_pre_zh}这张显卡现有约 {{free_gib}} GiB 可用，当前模型在 num_ctx "
+        f"{{num_ctx}} 以内能完整放进显存：请把 Modelfile 中的 `PARAMETER num_ctx` 从 {{current}} 调低到 {{num_ctx}}"
+        + _SETUP_ZH,
+        f"{_what_en} ({{call}}: {{error}}). {_pre_en}With about {{free_gib}} GiB free on this card the model fits "
+        f"wholly on the GPU up to num_ctx {{num_ctx}}: lower `PARAMETER num_ctx` in the Modelfile from {{current}} "
+        f"to {{num_ctx}}" + _SETUP_EN)
+    MESSAGES[f"{_code}.model"] = (
+        f"{_what_zh}（{{call}}：{{error}}）。{_pre_zh}这张显卡现有约 {{free_gib}} GiB 可用，当前模型即使调低上下文也放不下；"
+        f"在 num_ctx {{current}} 下能放下的最大候选是 {{model}}：`python -m kb model setup --from {{model}}`",
+        f"{_what_en} ({{call}}: {{error}}). {_pre_en}With about {{free_gib}} GiB free on this card the model does "
+        f"not fit even with a smaller context; the largest candidate that fits at num_ctx {{current}} is {{model}}: "
+        f"`python -m kb model setup --from {{model}}`")
+    MESSAGES[f"{_code}.ctx_and_model"] = (
+        f"{_what_zh}（{{call}}：{{error}}）。{_pre_zh}这张显卡现有约 {{free_gib}} GiB 可用：请把 Modelfile 中的 "
+        f"`PARAMETER num_ctx` 从 {{current}} 调低到 {{num_ctx}}" + _SETUP_ZH
+        + f"；或保留上下文，换用能放下的 {{model}}：`python -m kb model setup --from {{model}}`",
+        f"{_what_en} ({{call}}: {{error}}). {_pre_en}With about {{free_gib}} GiB free on this card: lower "
+        f"`PARAMETER num_ctx` in the Modelfile from {{current}} to {{num_ctx}}" + _SETUP_EN
+        + f"; or keep the context and use {{model}}, which fits: `python -m kb model setup --from {{model}}`")
