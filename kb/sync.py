@@ -11,7 +11,8 @@ and reports the rest as not done.
 Sub-folders become part of the document's name (`guide › setup.md`), since a document name may not
 hold a path separator (kb/loaders.py). The same content under two names is stored once and the
 second reported as a duplicate. With `prune` the knowledge base mirrors the folder: a document the
-folder does not hold is removed (the dry run lists them first).
+folder does not hold is removed (the dry run lists them first), but never once the folder itself has
+gone away during the run (an unplugged drive): those removals are reported as held (`sync.prune_held`).
 
 `watch` runs the sync again every few seconds until a stop event is set: each round is one sync
 (so one writer at a time, and nothing held between rounds), a round is reported as changed only
@@ -201,8 +202,8 @@ def sync(kb: "KnowledgeBase", folder: Path, dry_run: bool = False, prune: bool =
             try:  # Ctrl-C anywhere in a file's turn: that file rolled back, it and the rest are not done
                 if cancelled or (cancel is not None and cancel.is_set()):
                     raise KeyboardInterrupt
-                result, n_embedded = _carry_out(kb, w, item, files, n, len(work), notify, seen, cancel)
-                if result.action == "not_done":  # cancelled between two OCR pages: nothing of it written
+                result, n_embedded = _carry_out(kb, w, item, files, n, len(work), notify, seen, folder, cancel)
+                if result.action == "not_done" and result.code == "sync.not_done":  # cancelled between two OCR pages
                     cancelled = True
             except KeyboardInterrupt:
                 cancelled = True
@@ -219,9 +220,11 @@ def sync(kb: "KnowledgeBase", folder: Path, dry_run: bool = False, prune: bool =
 
 
 def _carry_out(kb: "KnowledgeBase", w, item: SyncItem, files: dict[str, _File], n: int, total: int, notify,
-               seen: set[str], cancel: threading.Event | None = None) -> tuple[SyncItem, int]:
+               seen: set[str], folder: Path, cancel: threading.Event | None = None) -> tuple[SyncItem, int]:
     """One planned change, committed in its own transaction: (what was done, chunks embedded)."""
     if item.action == "remove":
+        if not folder.is_dir():  # unplugged or moved since the plan: what it holds is unknown, keep the document
+            return SyncItem("not_done", item.name, "", "sync.prune_held", {"folder": str(folder), "name": item.name}), 0
         doc = w.document(item.name)
         if doc is not None:
             w.delete_document(doc.doc_id)

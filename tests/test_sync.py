@@ -89,14 +89,68 @@ def test_missing_folder_and_too_many_files_change_nothing(kb, tmp_path, monkeypa
     assert kb.documents() == []
 
 
-def test_ten_thousand_files_dry_run(kb, tmp_path):
+def test_ten_thousand_files_in_one_folder_sync_whole_and_then_cost_nothing(kb, tmp_path):
+    _md(tmp_path / "keep.md", "已有的笔记，不能丢。")
+    kb.ingest([tmp_path / "keep.md"])
     folder = tmp_path / "big"
     folder.mkdir()
     for i in range(10_000):
         (folder / f"n{i:05}.md").write_text(f"笔记 {i}\n", encoding="utf-8")
     report = kb.sync(folder, dry_run=True)
     assert report.count("add") == 10_000 and len(report.items) == 10_000
-    assert kb.documents() == []
+    assert [d.file_name for d in kb.documents()] == ["keep.md"]
+    done = kb.sync(folder)
+    assert done.ok and done.count("add") == 10_000
+    assert len(kb.documents()) == 10_001 and kb.check().ok
+    again = kb.sync(folder)
+    assert again.changes() == [] and again.n_embedded == 0 and again.count("unchanged") == 10_000
+
+
+def test_a_folder_that_vanishes_while_its_files_are_carried_out_loses_nothing(kb, tmp_path):
+    import shutil
+
+    _md(tmp_path / "keep.md", "已有的笔记，不能丢。")
+    kb.ingest([tmp_path / "keep.md"])
+    folder = tmp_path / "usb"
+    for i in range(4):
+        _md(folder / f"n{i}.md", f"第 {i} 篇，内容各不相同 {i * 7}。")
+
+    def progress(p):  # the first file committed: the folder goes away (an unplugged drive)
+        if p.stage == "done" and folder.exists():
+            shutil.rmtree(folder)
+    report = kb.sync(folder, prune=True, progress=progress)
+    failed = [i for i in report.items if i.action == "failed"]
+    assert report.count("add") == 1 and len(failed) == 3 and not report.ok and not report.cancelled
+    assert all(i.code == "ingest.cannot_read" and i.path in i.message() for i in failed)
+    held = [i for i in report.items if i.action == "not_done"]  # the plan's prune is not carried out
+    assert [(i.name, i.code) for i in held] == [("keep.md", "sync.prune_held")] and str(folder) in held[0].message()
+    assert {d.file_name for d in kb.documents()} == {"keep.md", "n0.md"}  # nothing pruned, nothing half-done
+    assert kb.check().ok
+    with pytest.raises(KBError) as err:  # the next run: gone, and said so; still nothing removed
+        kb.sync(folder, prune=True)
+    assert err.value.code == "sync.folder_missing" and str(folder) in str(err.value)
+    assert {d.file_name for d in kb.documents()} == {"keep.md", "n0.md"}
+
+
+def test_a_folder_that_vanishes_while_it_is_scanned_prunes_nothing(kb, tmp_path, monkeypatch):
+    import shutil
+
+    folder = tmp_path / "usb"
+    for i in range(3):
+        _md(folder / "sub" / f"n{i}.md", f"第 {i} 篇，内容各不相同 {i * 5}。")
+    assert kb.sync(folder).count("add") == 3
+    real_walk = os.walk
+
+    def walk_then_unplug(top, *args, **kwargs):
+        for n, entry in enumerate(real_walk(top, *args, **kwargs)):
+            yield entry
+            if n == 0:  # the top folder was listed, then the drive went away
+                shutil.rmtree(folder)
+    monkeypatch.setattr(sync_module.os, "walk", walk_then_unplug)
+    with pytest.raises(KBError) as err:
+        kb.sync(folder, prune=True)
+    assert err.value.code == "sync.folder_missing"
+    assert len(kb.documents()) == 3 and kb.check().ok
 
 
 def test_cancel_keeps_what_committed_and_reports_the_rest(kb, tmp_path):

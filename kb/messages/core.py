@@ -130,6 +130,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The folder {folder} holds more than {limit} files: nothing was changed. Sync its sub-folders one at a "
         "time"),
     "sync.duplicate": ("{file} 与 {same_as} 内容相同：只保存一份", "{file} has the same content as {same_as}: stored once"),
+    "sync.prune_held": ("文件夹 {folder} 在同步过程中不见了：{name} 没有删除（文件夹回来后再同步一次）",
+                        "The folder {folder} went away during the sync: {name} was not removed (sync again once it is back)"),
     "sync.not_done": ("已取消：这一项（{action}）没有执行", "Cancelled: this one ({action}) was not done"),
     "sync.changed_meanwhile": ("{path} 在同步过程中被修改：这次没有导入，请再同步一次",
                                "{path} changed during the sync: not ingested this time; sync again"),
