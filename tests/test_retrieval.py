@@ -13,7 +13,7 @@ from kb.evaluate import evaluate, load_items
 from kb.loaders import _pdf_page_blocks, clean_pdf_text
 from kb.gate import Calibration, decide, missing_names, name_terms, pseudo_question
 from kb.retrieval import (ABLATIONS, SearchOptions, ablated, expand_with_history, is_follow_up, keyword_coverage,
-                          mmr_select, query_terms, rrf_fuse, zscore_fuse, zscores)
+                          mmr_select, own_and_expanded, query_terms, rrf_fuse, zscore_fuse, zscores)
 from kb.textproc import tokenize
 
 from .conftest import EVAL, make_settings
@@ -132,6 +132,14 @@ def test_follow_ups_are_expanded_and_their_own_terms_weigh_double():
     assert query_terms("初筛", "初筛", used_history=False) == ["初筛"]
 
 
+def test_a_follow_ups_vector_lies_between_its_expanded_and_own_vectors():
+    expanded, own = np.array([1.0, 0.0, 0.0], np.float32), np.array([0.0, 1.0, 0.0], np.float32)
+    v = own_and_expanded(expanded, own)
+    assert math.isclose(float(np.linalg.norm(v)), 1.0, rel_tol=1e-6)
+    assert math.isclose(float(v @ expanded), float(v @ own), rel_tol=1e-6) and float(v @ expanded) > 0.7
+    assert np.array_equal(own_and_expanded(expanded, -expanded), expanded)  # opposite: the expanded one
+
+
 def test_stop_words_take_their_pieces_with_them():
     terms = tokenize("人工智能这个概念最早是在哪一年提出的？")
     assert "哪一年" not in terms and "一年" not in terms and "人工智能" in terms and "提出" in terms
@@ -233,6 +241,10 @@ def test_history_is_used_only_for_follow_ups(small_kb):
     follow = small_kb.search("那它后面的重排序做什么？", history=history)
     assert follow.used_history and follow.retrieval_query.startswith("RAG 的检索")
     assert follow.query_terms.count("排序") == 2 and follow.query_terms.count("初筛") == 1
+    alone = small_kb.search("那它后面的重排序做什么？", history=history,
+                            options=ablated(small_kb.search_options(), ["own_question"]))
+    dense = {r.chunk.id: r.dense_score for r in follow.results}
+    assert any(dense.get(r.chunk.id) not in (None, r.dense_score) for r in alone.results)  # another query vector
     fresh = small_kb.search("大模型训练分几个阶段？", history=history)
     assert not fresh.used_history and fresh.retrieval_query == "大模型训练分几个阶段？"
 
