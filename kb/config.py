@@ -7,6 +7,7 @@ forms (see `_ALIASES`). A bad value raises `ConfigError` naming the key and its 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import os
 import tomllib
@@ -16,6 +17,16 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+# Keys an older config.toml may still hold: (section, key) -> the key that replaced it, or None
+# when the setting is gone. Read with a logged warning instead of refused, so an upgrade never
+# stops the app; a value for a renamed key is carried over unless the new key is given too.
+RETIRED_KEYS: dict[tuple[str, str], str | None] = {
+    ("retrieval", "name_check"): "gate_names",
+    ("retrieval", "answer_type_boost"): None,  # matched most chunks; measured worth nothing (README)
+}
 
 _ALIASES = {
     "KB_DATA_DIR": ("storage", "data_dir"),
@@ -69,8 +80,7 @@ class RetrievalSettings:
     mmr_lambda: float = 0.7
     threshold: float = 0.86
     relative_cutoff: float = 0.93
-    name_check: bool = True
-    answer_type_boost: float = 0.3
+    gate_names: bool = True  # the gate may decline a question whose names no chunk holds (kb/gate.py)
 
 
 @dataclass(frozen=True)
@@ -153,7 +163,7 @@ class Settings:
             given = raw.get(f.name, {}) or {}
             if not isinstance(given, Mapping):
                 raise ConfigError("config.not_a_section", section=f.name, origin=source)
-            given = dict(given)
+            given = _retire(f.name, dict(given), source)
             unknown = set(given) - {sf.name for sf in dataclasses.fields(section_cls)}
             if unknown:
                 raise ConfigError("config.unknown_keys", section=f.name, keys=", ".join(sorted(map(str, unknown))),
@@ -228,7 +238,6 @@ class Settings:
         need(0 <= r.mmr_lambda <= 1, "retrieval", "mmr_lambda")
         need(-1 <= r.threshold <= 1, "retrieval", "threshold")
         need(0 <= r.relative_cutoff <= 1, "retrieval", "relative_cutoff")
-        need(0 <= r.answer_type_boost <= 3, "retrieval", "answer_type_boost")
         o = self.ollama
         need(o.url.startswith(("http://", "https://")), "ollama", "url")
         need(bool(o.model.strip()), "ollama", "model")
@@ -439,6 +448,19 @@ def parse_number(value: Any, *, integer: bool, key: str, origin: str = "—") ->
     if isinstance(number, float) and not number.is_integer():
         raise ConfigError("config.not_int", key=key, value=shown, origin=origin)
     return int(number)
+
+
+def _retire(section: str, given: dict[str, Any], source: str) -> dict[str, Any]:
+    """Drop or rename the retired keys of one section (RETIRED_KEYS), logging each."""
+    for (sec, old), new in RETIRED_KEYS.items():
+        if sec != section or old not in given:
+            continue
+        value = given.pop(old)
+        if new is not None and new not in given:
+            given[new] = value
+        log.warning("config.retired_key section=%s key=%s replaced_by=%s origin=%s",
+                    section, old, new or "-", source)
+    return given
 
 
 def _find_config(path: Path | str | None, env: Mapping[str, str]) -> Path | None:

@@ -61,3 +61,27 @@ def test_with_overrides_validates():
     assert s.with_overrides(retrieval={"k": 8}).retrieval.k == 8
     with pytest.raises(ConfigError):
         s.with_overrides(chunking={"overlap": 10_000})
+
+
+def test_a_retired_key_is_read_with_a_warning_and_a_renamed_one_carries_its_value(tmp_path, caplog):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("[retrieval]\nname_check = false\nanswer_type_boost = 0.3\n")
+    with caplog.at_level("WARNING", logger="kb.config"):
+        s = Settings.load(cfg, env={})
+    assert s.retrieval.gate_names is False
+    assert "key=name_check replaced_by=gate_names" in caplog.text
+    assert "key=answer_type_boost replaced_by=-" in caplog.text
+
+
+def test_the_new_key_wins_over_the_retired_one(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("[retrieval]\nname_check = false\ngate_names = true\n")
+    assert Settings.load(cfg, env={}).retrieval.gate_names is True
+
+
+def test_gate_names_reaches_the_search_options(tmp_path):
+    from kb import SearchOptions
+
+    s = Settings.load(REPO / "config.toml", env={"KB_RETRIEVAL_GATE_NAMES": "false"})
+    assert SearchOptions.from_settings(s.retrieval).gate_names is False
+    assert SearchOptions.from_settings(Settings.load(REPO / "config.toml", env={}).retrieval).gate_names is True

@@ -36,7 +36,6 @@ _RULES = {
     "retrieval.mmr_lambda": ("必须在 0 到 1 之间", "must be between 0 and 1"),
     "retrieval.threshold": ("这是余弦相似度，必须在 -1 到 1 之间", "is a cosine similarity between -1 and 1"),
     "retrieval.relative_cutoff": ("必须在 0 到 1 之间", "must be between 0 and 1"),
-    "retrieval.answer_type_boost": ("必须在 0 到 3 之间", "must be between 0 and 3"),
     "ollama.url": ("必须以 http:// 或 https:// 开头", "must start with http:// or https://"),
     "ollama.model": ("不能为空", "must not be empty"),
     "ollama.timeout": ("必须大于 0", "must be > 0"),
