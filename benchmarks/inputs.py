@@ -15,7 +15,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from kb.loaders import decode_text, parse_markdown  # noqa: E402
+from kb.ingest.loaders import decode_text, parse_markdown  # noqa: E402
 
 SENTENCE = "本文介绍如何在本地部署大语言模型，并使用向量数据库进行检索增强生成。\n"
 

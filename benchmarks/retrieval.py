@@ -15,7 +15,7 @@ What is timed.
 - build: writing all documents (SQLite, FAISS, BM25 in memory) and persisting the index files;
 - load: `KnowledgeBase.open` on the folder, in a fresh process; jieba's dictionary, loaded on
   the first search, is timed apart (`jieba_s`);
-- the first search, which also calibrates the docs-only gate (kb/gate.py: 48 pseudo-questions,
+- the first search, which also calibrates the docs-only gate (kb/search/gate.py: 48 pseudo-questions,
   once per database generation), timed apart (`first_s`);
 - query latency of `kb.search(k=5)` per mode, excluding query embedding: the process opens the
   knowledge base with an embedder that returns a precomputed vector per question, and the
@@ -120,7 +120,7 @@ from pathlib import Path
 import numpy as np, psutil
 sys.path.insert(0, sys.argv[1])
 from kb import KnowledgeBase, Settings
-from kb.textproc import warm_up
+from kb.search.textproc import warm_up
 
 data, name, qfile = Path(sys.argv[2]), sys.argv[3], Path(sys.argv[4])
 qs = json.loads(qfile.read_text())

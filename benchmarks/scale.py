@@ -12,7 +12,7 @@ Zipf-distributed words of jieba's dictionary and of the Qwen vocabulary); the ve
 What is printed.
 - build: writing the chunks (SQLite), then building and persisting the indexes (IVF training included);
 - cold load: `KnowledgeBase.open` in a fresh process (the stamped index files are read) and its first
-  search (which also calibrates the docs-only gate, kb/gate.py), timed apart;
+  search (which also calibrates the docs-only gate, kb/search/gate.py), timed apart;
 - latency of `kb.search(k=5)` per mode (dense, bm25, hybrid), excluding query embedding (the search's
   own `embed_query` time is subtracted), p50 and p95 over the questions;
 - recall@10 of the dense index against exact search: the snapshot's own top 10 for each question
@@ -99,7 +99,7 @@ import numpy as np, psutil
 sys.path.insert(0, sys.argv[1])
 from kb import KnowledgeBase, Settings
 from kb.embedders import HashEmbedder
-from kb.textproc import warm_up
+from kb.search.textproc import warm_up
 
 data, name, qfile = Path(sys.argv[2]), sys.argv[3], Path(sys.argv[4])
 spec = json.loads(qfile.read_text())

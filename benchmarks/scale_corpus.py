@@ -5,7 +5,7 @@ Text. Each word of a chunk is Chinese with probability 0.85, drawn by a Zipf law
 law from 5,000 lower-case words of the Qwen tokenizer's vocabulary (in its merge order, which follows
 frequency), stop words left out. 90-150 words a chunk (~300 characters), a full stop every 15 words,
 English words set apart by spaces: the shape of the notes KB Studio is for. A chunk's keyword terms
-are the words it was made of, which is what kb/textproc.py makes of such text (jieba-segmenting
+are the words it was made of, which is what kb/search/textproc.py makes of such text (jieba-segmenting
 300M characters would take most of an hour and measure jieba, not retrieval).
 
 Vectors. Exactly the vectors of the `hash` embedder (kb/embedders.py, HashEmbedder: signed feature
@@ -54,7 +54,7 @@ def chinese_words() -> list[str]:
 
 def english_words() -> list[str]:
     """Lower-case 3-12 letter words of the Qwen tokenizer, in merge order, stop words left out."""
-    from kb.textproc import STOPWORDS
+    from kb.search.textproc import STOPWORDS
 
     with gzip.open(REPO / "kb" / "data" / "qwen_tokenizer.json.gz") as fh:
         vocab = json.load(fh)["model"]["vocab"]
@@ -66,7 +66,7 @@ class Corpus:
     """Draws chunks and questions from the two vocabularies (deterministic for a seed)."""
 
     def __init__(self, seed: int):
-        from kb.textproc import STOPWORDS
+        from kb.search.textproc import STOPWORDS
 
         self.stop = STOPWORDS
         self.zh = np.array(chinese_words(), dtype=object)
@@ -98,7 +98,7 @@ class Corpus:
                 if j % 15 == 14:
                     parts.append("。")
             texts.append("".join(parts).strip())
-            terms.append([w for w in words if w not in self.stop])  # as kb/textproc.py leaves them out
+            terms.append([w for w in words if w not in self.stop])  # as kb/search/textproc.py leaves them out
         return texts, terms
 
     def questions(self, n: int) -> list[str]:

@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from kb.tokens import COEFFICIENTS, EstimatingTokenCounter, QwenTokenCounter, TokenCounter  # noqa: E402
+from kb.llm.tokens import COEFFICIENTS, EstimatingTokenCounter, QwenTokenCounter, TokenCounter  # noqa: E402
 
 WINDOW = 300
 MIN_CHARS = 50

@@ -3,12 +3,12 @@
 The public API is small: open a `KnowledgeBase` with `Settings`, then ingest, inspect,
 search and ask. Everything the pages and the CLI do goes through it.
 """
-from .config import Settings
-from .errors import (ConfigError, EmbedderMismatch, EmbeddingError, GenerationError, IngestError, KBError,
+from kb.config import Settings
+from kb.errors import (ConfigError, EmbedderMismatch, EmbeddingError, GenerationError, IngestError, KBError,
                      KnowledgeBaseNotFound, ModelMissing, OllamaError, OllamaTimeout, OllamaUnavailable, StoreError)
-from .knowledge_base import IngestProgress, KnowledgeBase
-from .retrieval import ScoredChunk, SearchOptions, SearchResult
-from .types import CheckReport, Chunk, Document, FileResult, IngestReport, KBInfo, Problem, RepairReport
+from kb.knowledge_base import IngestProgress, KnowledgeBase
+from kb.search.retrieval import ScoredChunk, SearchOptions, SearchResult
+from kb.types import CheckReport, Chunk, Document, FileResult, IngestReport, KBInfo, Problem, RepairReport
 
 __all__ = [
     "KnowledgeBase", "Settings", "SearchOptions", "SearchResult", "ScoredChunk", "Chunk", "Document",

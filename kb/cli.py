@@ -16,12 +16,12 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .config import Settings, normalise_kb_name, parse_number
-from .errors import ConfigError, KBError
-from .knowledge_base import IngestProgress, KnowledgeBase
-from .terminal import for_terminal, json_for_terminal
-from .messages import render
-from .textproc import use_data_dir
+from kb.config import Settings, normalise_kb_name, parse_number
+from kb.errors import ConfigError, KBError
+from kb.knowledge_base import IngestProgress, KnowledgeBase
+from kb.terminal import for_terminal, json_for_terminal
+from kb.messages import render
+from kb.search.textproc import use_data_dir
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {}
 
@@ -259,8 +259,8 @@ def _watch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _personal_eval(args: argparse.Namespace, settings: Settings) -> int:
-    """`eval` without a file: the knowledge base's own question set (kb/questions.py), written out for `eval`."""
-    from .questions import write_jsonl
+    """`eval` without a file: the knowledge base's own question set (kb/search/questions.py), written out for `eval`."""
+    from kb.search.questions import write_jsonl
 
     with _open(args, settings) as kb:
         path = write_jsonl(kb)
@@ -309,8 +309,8 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("migrate")
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    """Copy a knowledge base from the embedded store into PostgreSQL, verified (kb/migrate.py)."""
-    from .migrate import migrate_to_postgres
+    """Copy a knowledge base from the embedded store into PostgreSQL, verified (kb/curate/migrate.py)."""
+    from kb.curate.migrate import migrate_to_postgres
 
     url = args.url or settings.storage.url
     if not url.startswith(("postgresql://", "postgres://")):
@@ -382,8 +382,8 @@ def _f(x: float | None) -> str:
 
 
 def _read_history(path: str) -> list[dict[str, str]]:
-    """Earlier turns from a JSON file; the core validates them (kb.prompting.validate_history)."""
-    from .prompting import validate_history
+    """Earlier turns from a JSON file; the core validates them (kb.llm.prompting.validate_history)."""
+    from kb.llm.prompting import validate_history
 
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -401,8 +401,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     `--ablate NAME` turns one mechanism off (repeatable; `--ablate list` names them), so what a
     mechanism is worth shows on every set at once.
     """
-    from .evaluate import EvalSpec, evaluate, format_report, format_table, load_items, mean_of
-    from .retrieval import ABLATIONS
+    from kb.search.evaluate import EvalSpec, evaluate, format_report, format_table, load_items, mean_of
+    from kb.search.retrieval import ABLATIONS
 
     if "list" in (args.ablate or []):
         _out(args, {name: desc for name, (_, _, desc) in ABLATIONS.items()},
@@ -474,7 +474,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 @command("serve")
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """The HTTP API (kb/api/): refuses to listen beyond loopback without [api] tokens."""
-    from .api import serve
+    from kb.api import serve
 
     serve(settings, args.host, args.port,
           announce=lambda url: _say(_t("cli.serve.listening", url=url, auth=_t(
@@ -485,13 +485,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("model")
 def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
-    from .factory import build_ollama_admin
+    from kb.factory import build_ollama_admin
 
     if args.action == "fit":
         return _model_fit(args, settings)
     if args.action == "setup":
         if args.from_:
-            from .modelfile import write_from
+            from kb.llm.modelfile import write_from
 
             old = write_from(settings.ollama.modelfile, args.from_)
             _say(_t("cli.model.from_written", modelfile=settings.ollama.modelfile, old=old, new=args.from_),
@@ -542,7 +542,7 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
 
 def _model_fit(args: argparse.Namespace, settings: Settings) -> int:
     """`model fit [NAME]`: will it fit on this GPU at --num-ctx, before anything is downloaded."""
-    from .fit import FITS, GIB, fit_for
+    from kb.llm.fit import FITS, GIB, fit_for
 
     report = fit_for(settings, [args.name] if args.name else None, num_ctx=args.num_ctx, vram_gib=args.vram)
     gpu = report.gpu
@@ -645,7 +645,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--mmr", action=argparse.BooleanOptionalAction, default=None, help=_t("cli.help.mmr"))
     sp.add_argument("--doc", action="append", help=_t("cli.help.only_doc"))
     sp.add_argument("--history", help=_t("cli.help.history"))
-    from .retrieval import ABLATIONS
+    from kb.search.retrieval import ABLATIONS
 
     sp = add("eval")
     sp.add_argument("sets", nargs="*", metavar="FILE[:KB]", help=_t("cli.help.eval_sets"))

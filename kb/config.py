@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import ConfigError
+from kb.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class RetrievalSettings:
     mmr_lambda: float = 0.7
     threshold: float = 0.86
     relative_cutoff: float = 0.93
-    gate_names: bool = True  # the gate may decline a question whose names no chunk holds (kb/gate.py)
+    gate_names: bool = True  # the gate may decline a question whose names no chunk holds (kb/search/gate.py)
 
 
 @dataclass(frozen=True)
@@ -326,7 +326,7 @@ def normalise_kb_name(name: str) -> str:
     that look the same. Then the rules: letters and digits of any script, `-` and `_`, not
     starting with `-` or `_`, at most 64 characters and 192 bytes. Surrounding spaces are dropped.
     """
-    from .errors import KBError
+    from kb.errors import KBError
 
     if not isinstance(name, str):
         raise KBError("kb.name_invalid", name=repr(name)[:40])
@@ -355,7 +355,7 @@ def _shown(name: str) -> str:
 
 def _valid_kb_name(name: str) -> bool:
     """TRANSITION: True for a name already in its normal form; callers move to `normalise_kb_name`."""
-    from .errors import KBError
+    from kb.errors import KBError
 
     try:
         return normalise_kb_name(name) == name
@@ -365,7 +365,7 @@ def _valid_kb_name(name: str) -> bool:
 
 def _default_kb(name: str, origin: str) -> str:
     """The configured default knowledge base, in the one spelling `normalise_kb_name` gives."""
-    from .errors import KBError
+    from kb.errors import KBError
 
     try:
         return normalise_kb_name(name)

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Protocol, Sequence
 
 import numpy as np
 
-from .errors import EmbeddingError
+from kb.errors import EmbeddingError
 
 if TYPE_CHECKING:
-    from .config import OllamaSettings
+    from kb.config import OllamaSettings
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +122,8 @@ class OllamaEmbedder:
 
     def __init__(self, model: str, base_url: str, timeout: float = 120.0, batch_size: int = 32,
                  settings: "OllamaSettings | None" = None):
-        from .deadlines import Deadlines
-        from .ollama import ollama_deadlines
+        from kb.llm.deadlines import Deadlines
+        from kb.llm.ollama import ollama_deadlines
 
         self.name = f"ollama:{model}"
         self.model = model
@@ -139,7 +139,7 @@ class OllamaEmbedder:
         if self._client is None:
             from langchain_ollama import OllamaEmbeddings
 
-            from .deadlines import DeadlineTransport
+            from kb.llm.deadlines import DeadlineTransport
 
             self._client = OllamaEmbeddings(model=self.model, base_url=self.base_url,
                                             client_kwargs={"timeout": self._deadlines.httpx_timeout()},
@@ -147,8 +147,8 @@ class OllamaEmbedder:
         return self._client
 
     def _call(self, fn, arg):
-        from .errors import ModelMissing, OllamaError, OllamaUnavailable
-        from .ollama import ollama_errors
+        from kb.errors import ModelMissing, OllamaError, OllamaUnavailable
+        from kb.llm.ollama import ollama_errors
 
         try:
             with ollama_errors(self.base_url, "/api/embed", model=self.model, timeout=self._timeout,

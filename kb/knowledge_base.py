@@ -18,26 +18,26 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .config import Settings, normalise_kb_name
-from .embedders import CachedEmbedder, Embedder
-from .errors import EmbedderMismatch, EmbeddingError, IngestError, KBError, KnowledgeBaseNotFound, StoreError
-from .factory import build_cached_embedder, close_embedder, embedder_id, kbs_dir
-from .ingest import Prepared, Source, check_source, file_hash, prepare
-from .retrieval import Retriever, SearchOptions, SearchResult
-from . import curate
-from .store import Indexes, KBStore, Originals, ReadView, Writer, read_manifest
-from .store.curation import Curation, Edit
-from .types import CheckReport, Chunk, Document, FileResult, IngestReport, KBInfo, RepairReport
+from kb.config import Settings, normalise_kb_name
+from kb.embedders import CachedEmbedder, Embedder
+from kb.errors import EmbedderMismatch, EmbeddingError, IngestError, KBError, KnowledgeBaseNotFound, StoreError
+from kb.factory import build_cached_embedder, close_embedder, embedder_id, kbs_dir
+from kb.ingest.pipeline import Prepared, Source, check_source, file_hash, prepare
+from kb.search.retrieval import Retriever, SearchOptions, SearchResult
+from kb.curate import chunks as curate
+from kb.store import Indexes, KBStore, Originals, ReadView, Writer, read_manifest
+from kb.store.curation import Curation, Edit
+from kb.types import CheckReport, Chunk, Document, FileResult, IngestReport, KBInfo, RepairReport
 
 if TYPE_CHECKING:
-    from .loaders import OcrControl
-    from .archive import ExportReport, ImportReport
-    from .digest import Digest
-    from .sync import SyncReport, WatchRound
-    from .chat import Answer, ChatEvent, ChatService, PromptPreview, Turn
-    from .fit import FitReport
-    from .ollama import OllamaStatus, SetupProgress
-    from .sessions import SessionInfo
+    from kb.ingest.loaders import OcrControl
+    from kb.curate.archive import ExportReport, ImportReport
+    from kb.curate.digest import Digest
+    from kb.curate.sync import SyncReport, WatchRound
+    from kb.llm.chat import Answer, ChatEvent, ChatService, PromptPreview, Turn
+    from kb.llm.fit import FitReport
+    from kb.llm.ollama import OllamaStatus, SetupProgress
+    from kb.llm.sessions import SessionInfo
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class KnowledgeBase:
     @classmethod
     def _open_at(cls, settings: Settings, folder: Path, name: str, *, create: bool, embedder: Embedder | None,
                  read_only: bool = False) -> "KnowledgeBase":
-        from .textproc import use_data_dir
+        from kb.search.textproc import use_data_dir
 
         use_data_dir(settings.data_dir)  # jieba's cache with the user's data, never the shared /tmp
         cached = build_cached_embedder(settings, embedder)
@@ -125,8 +125,8 @@ class KnowledgeBase:
     def _open_shared(cls, settings: Settings, name: str, *, create: bool, embedder: Embedder | None,
                      read_only: bool = False) -> "KnowledgeBase":
         """Open (or create) `name` in the backend [storage] chooses (kb.factory.storage_backend)."""
-        from .factory import storage_backend
-        from .textproc import use_data_dir
+        from kb.factory import storage_backend
+        from kb.search.textproc import use_data_dir
 
         use_data_dir(settings.data_dir)
         backend = storage_backend(settings)
@@ -161,7 +161,7 @@ class KnowledgeBase:
     @staticmethod
     def file_types() -> list[str]:
         """The file extensions ingest reads (without the dot): PDF, Markdown, text, Office, HTML, images."""
-        from .loaders import supported_extensions
+        from kb.ingest.loaders import supported_extensions
 
         return supported_extensions()
 
@@ -169,7 +169,7 @@ class KnowledgeBase:
     def list_all(settings: Settings) -> list[KBInfo]:
         """Every knowledge base in the data folder, damaged ones included (with what is wrong)."""
         if settings.storage.backend != "sqlite":
-            from .factory import storage_backend
+            from kb.factory import storage_backend
 
             return storage_backend(settings).list_all()
         root = kbs_dir(settings)
@@ -189,7 +189,7 @@ class KnowledgeBase:
         Waits for a running write to finish (the writer lock: flock or pg_advisory_lock), then removes it
         atomically (kb/store/local.py, kb/store/pg/backend.py): every process that has it open sees
         `kb.deleted` from then on."""
-        from .factory import storage_backend
+        from kb.factory import storage_backend
 
         storage_backend(settings).remove(kb_name(name))
 
@@ -359,7 +359,7 @@ class KnowledgeBase:
     def _ocr_control(self, i: int, n: int, name: str, notify: ProgressFn,
                      cancel: threading.Event | None) -> "OcrControl":
         """OCR pages reported as stage `ocr` (`OCR 第 3/40 页`), cancelled by the batch's event."""
-        from .loaders import OcrControl
+        from kb.ingest.loaders import OcrControl
 
         return OcrControl(progress=lambda done, total: notify(IngestProgress(i, n, name, "ocr", done, total)),
                           cancel=cancel, low_confidence=self.settings.ocr.low_confidence)
@@ -428,7 +428,7 @@ class KnowledgeBase:
             self._persist(w)
         return IngestReport(self.name, tuple(results), round(time.monotonic() - started, 3))
 
-    # ------------------------------------------------------------------ curating (kb/curate.py)
+    # ------------------------------------------------------------------ curating (kb/curate/chunks.py)
 
     def chunk_states(self, document: str | None = None) -> list[curate.ChunkState]:
         """Chunks with what was done to them by hand (disabled, edited, added, to review)."""
@@ -454,16 +454,16 @@ class KnowledgeBase:
 
     def sync(self, folder: Path | str, dry_run: bool = False, prune: bool = False,
              progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> "SyncReport":
-        """Bring the knowledge base in step with a folder (kb/sync.py); `dry_run` only says what would change."""
-        from .sync import sync
+        """Bring the knowledge base in step with a folder (kb/curate/sync.py); `dry_run` only says what would change."""
+        from kb.curate.sync import sync
 
         return sync(self, Path(folder), dry_run, prune, progress, cancel)
 
     def watch(self, folder: Path | str, every: float, stop: threading.Event,
               on_round: Callable[["WatchRound"], None], prune: bool = False,
               progress: ProgressFn | None = None) -> int:
-        """Sync `folder` every `every` seconds until `stop` is set (kb/sync.py `watch`); returns the rounds run."""
-        from .sync import watch
+        """Sync `folder` every `every` seconds until `stop` is set (kb/curate/sync.py `watch`); returns the rounds run."""
+        from kb.curate.sync import watch
 
         return watch(self, Path(folder).expanduser(), every, stop, on_round, prune, progress)
 
@@ -471,19 +471,19 @@ class KnowledgeBase:
 
     def mark_relevant(self, question: str, chunk_id: str) -> bool:
         """"This is the right chunk" for a question: appended to this knowledge base's own question set."""
-        from .questions import mark_relevant
+        from kb.search.questions import mark_relevant
 
         return mark_relevant(self, question, chunk_id)
 
     def personal_questions(self) -> list[dict[str, Any]]:
-        from .questions import questions
+        from kb.search.questions import questions
 
         return questions(self)
 
     def personal_eval(self, mode: str | None = None, k: int = 10):
-        """hit@k / MRR on the personal question set (kb/evaluate.py's report)."""
-        from .evaluate import evaluate
-        from .questions import items
+        """hit@k / MRR on the personal question set (kb/search/evaluate.py's report)."""
+        from kb.search.evaluate import evaluate
+        from kb.search.questions import items
 
         found = items(self)
         if not found:
@@ -492,20 +492,20 @@ class KnowledgeBase:
 
     def digest(self, since: str = "24h", use_model: bool = True) -> "Digest":
         """What was added, replaced and removed since `since` (24h, 7d, ...), with a summary per new document."""
-        from .digest import digest
+        from kb.curate.digest import digest
 
         return digest(self, since, use_model)
 
-    # ------------------------------------------------------------------ back up and restore (kb/archive.py)
+    # ------------------------------------------------------------------ back up and restore (kb/curate/archive.py)
 
     def export_archive(self, out: Path | str) -> "ExportReport":
         """One tar archive of this knowledge base: originals, a database snapshot, checksums."""
-        from .archive import export
+        from kb.curate.archive import export
 
         return export(self.settings, self.name, Path(out))
 
     def export_bytes(self) -> bytes:
-        from .archive import export_bytes
+        from kb.curate.archive import export_bytes
 
         return export_bytes(self.settings, self.name)
 
@@ -513,14 +513,14 @@ class KnowledgeBase:
     def import_archive(settings: Settings, path: Path | str, as_name: str | None = None,
                        rebuild: bool = False) -> "ImportReport":
         """Restore an archive as a new knowledge base after verifying every checksum (nothing written before)."""
-        from .archive import import_archive
+        from kb.curate.archive import import_archive
 
         return import_archive(settings, Path(path), as_name, rebuild)
 
     @staticmethod
     def import_bytes(settings: Settings, data: bytes, file_name: str, as_name: str | None = None,
                      rebuild: bool = False) -> "ImportReport":
-        from .archive import import_bytes
+        from kb.curate.archive import import_bytes
 
         return import_bytes(settings, data, as_name, rebuild, file_name)
 
@@ -558,9 +558,9 @@ class KnowledgeBase:
             return self._chat
         with self._chat_lock:  # not the writer lock: chat must not wait for a running ingest
             if self._chat is None:
-                from .chat import ChatService
-                from .factory import build_chat_model, token_counter
-                from .sessions import SessionStore
+                from kb.llm.chat import ChatService
+                from kb.factory import build_chat_model, token_counter
+                from kb.llm.sessions import SessionStore
 
                 self._chat = ChatService(self.settings, self.search, SessionStore(self.store.folder / "chats.sqlite"),
                                          build_chat_model(self.settings), token_counter(), self._context_length)
@@ -585,8 +585,8 @@ class KnowledgeBase:
         return cached[0] if cached is not None else None
 
     def _refresh_context_length(self) -> int | None:
-        from .errors import OllamaError
-        from .factory import build_ollama_admin
+        from kb.errors import OllamaError
+        from kb.factory import build_ollama_admin
 
         try:
             with build_ollama_admin(self.settings, timeout=5.0) as admin:
@@ -631,28 +631,28 @@ class KnowledgeBase:
 
     def ollama_status(self) -> "OllamaStatus":
         """Ollama's version, models and the loaded model's placement; never raises."""
-        from .factory import build_ollama_admin
+        from kb.factory import build_ollama_admin
 
         with build_ollama_admin(self.settings, timeout=5.0) as admin:
             return admin.status(self.settings.ollama.model)
 
     def setup_model(self, progress: Callable[["SetupProgress"], None] | None = None) -> None:
         """Create the configured model in Ollama from the Modelfile (pulling the base model first)."""
-        from .factory import build_ollama_admin
+        from kb.factory import build_ollama_admin
 
         with build_ollama_admin(self.settings, timeout=self.settings.ollama.timeout) as admin:
             admin.setup_model(self.settings.ollama.model, self.settings.ollama.modelfile, progress)
         self._ctx_cache = None
 
     def model_fit(self, num_ctx: int | None = None, vram_gib: float | None = None) -> "FitReport":
-        """Which answer models fit this machine's GPU at a context length, before downloading any (kb/fit.py)."""
-        from .fit import fit_for
+        """Which answer models fit this machine's GPU at a context length, before downloading any (kb/llm/fit.py)."""
+        from kb.llm.fit import fit_for
 
         return fit_for(self.settings, num_ctx=num_ctx, vram_gib=vram_gib)
 
     def use_model(self, name: str, progress: Callable[["SetupProgress"], None] | None = None) -> str:
         """Make `name` the answer model: the Modelfile's FROM, then the model created in Ollama."""
-        from .fit import choose
+        from kb.llm.fit import choose
 
         old = choose(self.settings, name, progress)
         self._ctx_cache = None
@@ -663,21 +663,21 @@ class KnowledgeBase:
     def check(self) -> CheckReport:
         """Verify every file of the knowledge base, primary and derived (kb/store/integrity.py)."""
         if self.settings.storage.backend != "sqlite":
-            from .factory import storage_backend
+            from kb.factory import storage_backend
 
             return storage_backend(self.settings).check(self.name, self.store, self.indexes)
-        from .store.integrity import check
+        from kb.store.integrity import check
 
         return check(self.store.folder, self.name, indexes=self.indexes)
 
     @staticmethod
     def check_named(settings: Settings, name: str) -> CheckReport:
         """`check` for a knowledge base that may be too damaged to open."""
-        from .store.integrity import check
+        from kb.store.integrity import check
 
         name = kb_name(name)
         if settings.storage.backend != "sqlite":
-            from .factory import storage_backend
+            from kb.factory import storage_backend
 
             backend = storage_backend(settings)
             if not backend.exists(name):
@@ -693,14 +693,14 @@ class KnowledgeBase:
                progress: ProgressFn | None = None) -> RepairReport:
         """Fix what `check` found from what is left (the database, the stored originals); keeps every damaged
         file aside under `damaged/`. What cannot be fixed stays in the report with its advice."""
-        from .store.integrity import repair
+        from kb.store.integrity import repair
 
         _embedded_only(settings, "repair")
         name = kb_name(name)
         folder = kbs_dir(settings) / name
         if not folder.is_dir():
             raise KnowledgeBaseNotFound("kb.not_found", name=name, folder=str(folder.parent))
-        from .maintenance import Rebuilder
+        from kb.curate.maintenance import Rebuilder
 
         cached = build_cached_embedder(settings, embedder)
         try:
@@ -715,7 +715,7 @@ class KnowledgeBase:
 
         Everything is computed first and swapped in by one transaction, so a failure changes nothing. A
         document whose original is missing keeps its chunks, re-embedded (status `kept`)."""
-        from .maintenance import rebuild
+        from kb.curate.maintenance import rebuild
 
         _embedded_only(settings, "rebuild")
         name = kb_name(name)
@@ -734,7 +734,7 @@ def _not_done(name: str) -> FileResult:
 
 
 def _kept_warning(doc: Document) -> str:
-    from .messages import render
+    from kb.messages import render
 
     return render("kb.original_missing_kept", {"file": doc.file_name})
 
@@ -752,7 +752,7 @@ def _folder_bytes(folder: Path) -> int:
 
 def _info(folder: Path) -> KBInfo:
     """A list entry; never raises for a damaged knowledge base (it is listed with its problem)."""
-    from .store import assess_database
+    from kb.store import assess_database
 
     name = folder.name
     size = _folder_bytes(folder)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, asdict
 from typing import TYPE_CHECKING, Any, Mapping
 
 if TYPE_CHECKING:
-    from .errors import KBError
+    from kb.errors import KBError
 
 
 def rows_label(first: int, last: int) -> str:
@@ -164,7 +164,7 @@ class FileResult:
         """The reason in `lang` (zh / en); None when the file did not fail."""
         if self.error_code is None:
             return self.error
-        from .messages import render
+        from kb.messages import render
 
         return render(self.error_code, self.error_params, lang)
 
@@ -193,7 +193,7 @@ class IngestReport:
 
 
 def _render(code: str, params: Mapping[str, Any], lang: str | None) -> str:
-    from .messages import render
+    from kb.messages import render
 
     return render(code, params, lang)
 

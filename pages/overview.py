@@ -125,7 +125,7 @@ if snapshot is not None:
 
 
 def _backup() -> None:
-    """Download this knowledge base as one archive, or restore one (kb/archive.py verifies it first)."""
+    """Download this knowledge base as one archive, or restore one (kb/curate/archive.py verifies it first)."""
     from kb import KnowledgeBase
     from kb.errors import KBError
     from ui import safe

@@ -14,8 +14,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kb import KnowledgeBase, Settings  # noqa: E402
-from kb.evaluate import first_hit_rank, load_items  # noqa: E402
-from kb.retrieval import expand_with_history, is_follow_up, query_terms  # noqa: E402
+from kb.search.evaluate import first_hit_rank, load_items  # noqa: E402
+from kb.search.retrieval import expand_with_history, is_follow_up, query_terms  # noqa: E402
 
 
 def main() -> int:

@@ -10,7 +10,7 @@ import pytest
 
 from kb import KnowledgeBase
 from kb.errors import KBError
-from kb.sessions import SessionStore
+from kb.llm.sessions import SessionStore
 
 from .conftest import corpus_files, make_settings
 from .reliability.helpers import kb_cli

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from rank_bm25 import BM25Okapi
 
-from kb.bm25 import FILE_NAME, BM25Hit, BM25Index
+from kb.search.bm25 import FILE_NAME, BM25Hit, BM25Index
 
 WORDS = [f"w{i}" for i in range(40)] + ["向量", "检索", "延迟", "索引", "chunk_size", "7860"]
 
@@ -314,7 +314,7 @@ def test_empty_index_round_trip(tmp_path: Path):
 
 
 def test_load_of_a_missing_file_returns_none_quietly(tmp_path: Path, caplog):
-    with caplog.at_level(logging.WARNING, logger="kb.bm25"):
+    with caplog.at_level(logging.WARNING, logger="kb.search.bm25"):
         assert BM25Index.load(tmp_path) is None
         assert BM25Index.load(tmp_path / "nowhere") is None
     assert not caplog.records
@@ -334,7 +334,7 @@ def test_load_of_a_damaged_file_returns_none_and_warns(tmp_path: Path, caplog, k
     build(make_corpus(50)).save(tmp_path, "1")
     path = tmp_path / FILE_NAME
     path.write_bytes(_damaged_files(path.read_bytes())[kind])
-    with caplog.at_level(logging.WARNING, logger="kb.bm25"):
+    with caplog.at_level(logging.WARNING, logger="kb.search.bm25"):
         assert BM25Index.load(tmp_path) is None
     assert any("unreadable" in r.getMessage() for r in caplog.records)
 

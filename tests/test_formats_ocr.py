@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kb.errors import IngestError
-from kb.loaders import load_bytes
+from kb.ingest.loaders import load_bytes
 
 from .files import SCAN_TEXT, bomb_png, cer, cjk_pdf, scan_pdf, scan_png, scanned_pdf
 
@@ -67,7 +67,7 @@ def test_a_question_answered_on_one_scanned_page_finds_it(kb, no_network):
 
 
 def test_reading_order_is_lines_top_to_bottom_then_left_to_right_with_paragraph_confidence():
-    from kb.formats.ocr import reading_order
+    from kb.ingest.formats.ocr import reading_order
 
     def box(x, y, w=40, h=10):
         return [[x, y], [x + w, y], [x + w, y + h], [x, y + h]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from kb.errors import IngestError
-from kb.loaders import load_bytes
+from kb.ingest.loaders import load_bytes
 
 from .files import (OLE2_ENCRYPTED, docx_file, huge_sheet_xlsx, macro_enabled, many_entries_zip, pptx_file,
                     truncated, xlsx_file, zip_bomb_docx)

@@ -12,7 +12,7 @@ import pytest
 
 from kb import KnowledgeBase
 from kb.errors import KBError
-from kb.prompting import validate_history
+from kb.llm.prompting import validate_history
 
 from .conftest import REPO, corpus_files, make_settings
 from .reliability.helpers import fill_disk, require_mount, tmpfs
@@ -143,7 +143,7 @@ def test_cli_refuses_a_history_file_with_non_text_content(tmp_path, kb):
 
 
 def test_a_stored_answer_keeps_its_notices_and_codes(kb, ollama_standin):
-    from kb.chat import Answer
+    from kb.llm.chat import Answer
 
     ollama_standin.fail_mode = "error_midstream"
     answer = kb.ask("LangChain 是什么？", session="codes")

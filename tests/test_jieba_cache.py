@@ -20,7 +20,7 @@ PROBE = r"""
 import json, sys
 opened = []
 sys.addaudithook(lambda event, args: opened.append(str(args[0])) if event == "open" and args else None)
-from kb import textproc
+from kb.search import textproc
 if sys.argv[1]:
     textproc.use_data_dir(sys.argv[1])
 terms = textproc.tokenize(sys.argv[2])

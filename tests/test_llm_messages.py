@@ -10,8 +10,8 @@ from kb.messages import CATALOG, render
 
 from .conftest import REPO
 
-FILES = ["kb/ollama.py", "kb/chat.py", "kb/prompting.py", "kb/embedders.py", "kb/sessions.py", "kb/tokens.py",
-         "kb/deadlines.py"]
+FILES = ["kb/llm/ollama.py", "kb/llm/chat.py", "kb/llm/prompting.py", "kb/embedders.py", "kb/llm/sessions.py", "kb/llm/tokens.py",
+         "kb/llm/deadlines.py"]
 CODE = re.compile(r"""(?:Error|Unavailable|Missing|Timeout|Notice|_bad\(number,|code =)\s*\(?\s*f?["']([a-z_]+\.[a-z_.{}]+)["']""")
 
 

@@ -1,7 +1,7 @@
 import pytest
 
 from kb.errors import IngestError
-from kb.loaders import clean_file_name, decode_text, garbage_reason, load_bytes, parse_markdown, split_front_matter
+from kb.ingest.loaders import clean_file_name, decode_text, garbage_reason, load_bytes, parse_markdown, split_front_matter
 
 from .files import CORRUPT_PDF, cjk_pdf, encrypted_pdf, scanned_pdf, truncated
 

@@ -1,5 +1,5 @@
 """Out of GPU memory: the chat answer's error names the context length or the model that fits this card,
-from the same fit check as the Overview page (kb/fit.py `memory_hint`), through the real clients."""
+from the same fit check as the Overview page (kb/llm/fit.py `memory_hint`), through the real clients."""
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,4 @@
-"""kb.modelfile against the behaviour Ollama's parser/parser_test.go documents, plus the edge cases of issue 13.
+"""kb.llm.modelfile against the behaviour Ollama's parser/parser_test.go documents, plus the edge cases of issue 13.
 
 Cases are written from the grammar (parser.go's state machine and api.FormatParams), not copied.
 """
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kb.errors import ConfigError
-from kb.modelfile import (Command, ModelfileSpec, adapter_files, decode, go_float32, go_int, parse_commands,
+from kb.llm.modelfile import (Command, ModelfileSpec, adapter_files, decode, go_float32, go_int, parse_commands,
                           parse_modelfile, read_modelfile)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -268,7 +268,7 @@ def test_the_repo_modelfile_round_trips():
     (REPO / "Modelfile").read_text(encoding="utf-8"),
 ])
 def test_format_then_parse_gives_the_same_commands(text):
-    from kb.modelfile import format_commands
+    from kb.llm.modelfile import format_commands
 
     first = [(c.name, c.args) for c in parse_commands(text)]
     assert [(c.name, c.args) for c in parse_commands(format_commands(parse_commands(text)))] == first

@@ -8,7 +8,7 @@ import pytest
 
 from kb.config import KB_NAME_MAX_BYTES, _valid_kb_name, normalise_kb_name
 from kb.errors import IngestError, KBError
-from kb.loaders import clean_file_name
+from kb.ingest.loaders import clean_file_name
 
 from .reliability.helpers import kb_cli
 

@@ -1,4 +1,4 @@
-"""kb.ollama against the stand-in, through the real `ollama` client over real HTTP."""
+"""kb.llm.ollama against the stand-in, through the real `ollama` client over real HTTP."""
 from __future__ import annotations
 
 import hashlib
@@ -11,8 +11,8 @@ import pytest
 
 from kb.errors import (ConfigError, GenerationError, ModelMissing, OllamaError, OllamaTimeout,
                        OllamaUnavailable)
-from kb.modelfile import ModelfileSpec, parse_modelfile
-from kb.ollama import OllamaAdmin, RunningModel, SetupProgress, ollama_errors, parse_show_parameters
+from kb.llm.modelfile import ModelfileSpec, parse_modelfile
+from kb.llm.ollama import OllamaAdmin, RunningModel, SetupProgress, ollama_errors, parse_show_parameters
 from tests.ollama_fixtures import ollama_down_url, ollama_standin  # noqa: F401 - fixtures
 from tests.ollama_standin import OllamaStandin
 

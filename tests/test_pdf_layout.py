@@ -5,9 +5,9 @@ import io
 from collections import Counter
 
 from kb.config import ChunkingSettings
-from kb.ingest import prepare
-from kb.loaders import clean_pdf_text, fold_cjk_compat
-from kb.pdf_layout import Line, heading_rank, page_headings, push_heading
+from kb.ingest.pipeline import prepare
+from kb.ingest.loaders import clean_pdf_text, fold_cjk_compat
+from kb.ingest.pdf_layout import Line, heading_rank, page_headings, push_heading
 
 BODY = ("服务器启动之后会先读取配置文件，然后按照顺序加载每一个模块，加载失败的模块会被记录在日志里面，"
         "管理员可以根据日志中的提示逐个排查问题。")

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from kb.prompting import (CUT_MARK, TAG_CLOSE, TAG_OPEN, build_prompt, delimiter_counts, fit_question,
+from kb.llm.prompting import (CUT_MARK, TAG_CLOSE, TAG_OPEN, build_prompt, delimiter_counts, fit_question,
                           neutralise_tags, question_limit)
-from kb.retrieval import ScoredChunk
-from kb.tokens import QwenTokenCounter, chat_prompt_tokens
+from kb.search.retrieval import ScoredChunk
+from kb.llm.tokens import QwenTokenCounter, chat_prompt_tokens
 from kb.types import Chunk
 
 

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from kb import KnowledgeBase
-from kb.bm25 import BM25Index
-from kb.evaluate import evaluate, load_items
-from kb.loaders import _pdf_page_blocks, clean_pdf_text
-from kb.gate import Calibration, decide, missing_names, name_terms, pseudo_question
-from kb.retrieval import (ABLATIONS, SearchOptions, ablated, expand_with_history, is_follow_up, keyword_coverage,
+from kb.search.bm25 import BM25Index
+from kb.search.evaluate import evaluate, load_items
+from kb.ingest.loaders import _pdf_page_blocks, clean_pdf_text
+from kb.search.gate import Calibration, decide, missing_names, name_terms, pseudo_question
+from kb.search.retrieval import (ABLATIONS, SearchOptions, ablated, expand_with_history, is_follow_up, keyword_coverage,
                           mmr_select, own_and_expanded, query_terms, rrf_fuse, zscore_fuse, zscores)
-from kb.textproc import tokenize
+from kb.search.textproc import tokenize
 
 from .conftest import EVAL, make_settings
 

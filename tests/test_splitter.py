@@ -1,5 +1,5 @@
-from kb.loaders import Block
-from kb.splitter import split_blocks, split_text
+from kb.ingest.loaders import Block
+from kb.ingest.splitter import split_blocks, split_text
 
 PARA = ("检索增强生成先检索再回答。" * 3 + "它不需要重新训练模型，只需要把文档切成小片段并建立索引，"
         "查询时找出最相关的片段交给模型。" + "更新知识时只需修改相应的片段。" * 4)

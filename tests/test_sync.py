@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from kb import KnowledgeBase
-from kb import sync as sync_module
+from kb.curate import sync as sync_module
 from kb.errors import KBError
 
 from .reliability.helpers import REPO, kb_cli, kb_env

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kb import textproc
-from kb.textproc import STOPWORDS, tokenize, warm_up
+from kb.search import textproc
+from kb.search.textproc import STOPWORDS, tokenize, warm_up
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -98,7 +98,7 @@ def test_warm_up_loads_one_dictionary_even_when_called_concurrently():
 
 
 def test_first_use_prints_nothing(tmp_path):
-    code = f"import sys; sys.path.insert(0, {str(REPO)!r}); from kb.textproc import tokenize; tokenize('中文分词')"
+    code = f"import sys; sys.path.insert(0, {str(REPO)!r}); from kb.search.textproc import tokenize; tokenize('中文分词')"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "jieba" not in out.stderr.lower() and "prefix dict" not in out.stderr.lower()

@@ -8,7 +8,7 @@ import pytest
 from langchain_ollama import ChatOllama
 
 from kb import KnowledgeBase
-from kb.prompting import ThinkFilter, clean_rewrite, strip_think
+from kb.llm.prompting import ThinkFilter, clean_rewrite, strip_think
 from tests.ollama_standin import DEFAULT_THINKING
 
 from .conftest import corpus_files, make_settings

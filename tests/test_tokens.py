@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from kb import tokens
+from kb.llm import tokens
 from kb.errors import KBError
-from kb.tokens import (DATA_FILE, EstimatingTokenCounter, QwenTokenCounter, TokenCounter, TokenizerUnavailable,
+from kb.llm.tokens import (DATA_FILE, EstimatingTokenCounter, QwenTokenCounter, TokenCounter, TokenizerUnavailable,
                        chat_message_tokens, chat_prompt_tokens, default_counter)
 
 from .conftest import CORPUS
@@ -117,7 +117,7 @@ def test_concurrent_first_use_loads_the_tokenizer_once(tmp_path, monkeypatch, ca
         barrier.wait()
         results.append(counter.count("检索增强生成 (RAG) answers from your documents."))
 
-    with caplog.at_level(logging.INFO, logger="kb.tokens"):
+    with caplog.at_level(logging.INFO, logger="kb.llm.tokens"):
         threads = [threading.Thread(target=work, args=(c,)) for c in counters]
         for t in threads:
             t.start()
@@ -222,7 +222,7 @@ def _broken_files(tmp_path: Path) -> dict[str, Path]:
 def test_default_counter_falls_back_to_the_estimator_and_says_why(tmp_path, caplog):
     for problem, path in _broken_files(tmp_path).items():
         caplog.clear()
-        with caplog.at_level(logging.INFO, logger="kb.tokens"):
+        with caplog.at_level(logging.INFO, logger="kb.llm.tokens"):
             counter = default_counter(path)
         assert isinstance(counter, EstimatingTokenCounter), problem
         assert any("counter=estimate" in r.getMessage() and str(path) in r.getMessage() for r in caplog.records), \
@@ -233,7 +233,7 @@ def test_default_counter_falls_back_without_the_tokenizers_package(tmp_path, mon
     path = tmp_path / "tok.json.gz"
     path.write_bytes(DATA_FILE.read_bytes())  # a path not loaded yet in this process
     monkeypatch.setitem(sys.modules, "tokenizers", None)
-    with caplog.at_level(logging.INFO, logger="kb.tokens"):
+    with caplog.at_level(logging.INFO, logger="kb.llm.tokens"):
         counter = default_counter(path)
     assert isinstance(counter, EstimatingTokenCounter)
     assert "pip install" in caplog.text

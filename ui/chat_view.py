@@ -20,7 +20,7 @@ from ui import render
 from ui.i18n import t, tm
 
 if TYPE_CHECKING:
-    from kb.chat import Answer, ChatEvent, Notice, Turn
+    from kb.llm.chat import Answer, ChatEvent, Notice, Turn
 
 THINKING_REDRAW_CHARS = 120  # the reasoning box is redrawn when this much more has arrived (not per piece)
 

@@ -19,8 +19,8 @@ from ui.i18n import t, tm
 
 if TYPE_CHECKING:
     from kb import Chunk
-    from kb.chat import Answer, Notice
-    from kb.prompting import Budget
+    from kb.llm.chat import Answer, Notice
+    from kb.llm.prompting import Budget
 
 _MD_ESCAPES = safe._ESCAPES
 # `<` HTML and autolinks, `!` `[` images and links and :directives[...], `:` and `@` autolink literals
@@ -44,7 +44,7 @@ def error_md(exc: BaseException | str | None) -> str:
 
 
 def status_error_md(status: Any) -> str:
-    """Ollama's status error in the session's language when it carries a code (newer kb.ollama), else
+    """Ollama's status error in the session's language when it carries a code (newer kb.llm.ollama), else
     as it came; safe either way."""
     from ui.state import lang
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
     from kb import Settings
-    from kb.ollama import OllamaStatus
+    from kb.llm.ollama import OllamaStatus
 
 log = logging.getLogger(__name__)
 INTERVAL_S = 5.0

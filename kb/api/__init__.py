@@ -16,10 +16,10 @@ import logging
 import socket
 from typing import Callable
 
-from ..config import Settings
-from ..errors import ConfigError
-from .app import create_app
-from .auth import is_loopback, require_tokens
+from kb.config import Settings
+from kb.errors import ConfigError
+from kb.api.app import create_app
+from kb.api.auth import is_loopback, require_tokens
 
 __all__ = ["create_app", "serve", "is_loopback"]
 

@@ -16,12 +16,12 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, JSONResponse
 
-from ..config import Settings
-from ..errors import KBError
-from . import chat, docs, documents, search
-from .auth import BearerAuth
-from .errors import error_response
-from .pool import KnowledgeBases
+from kb.config import Settings
+from kb.errors import KBError
+from kb.api import chat, docs, documents, search
+from kb.api.auth import BearerAuth
+from kb.api.errors import error_response
+from kb.api.pool import KnowledgeBases
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from typing import Sequence
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..errors import ConfigError, KBError
-from .errors import error_response
+from kb.errors import ConfigError, KBError
+from kb.api.errors import error_response
 
 
 def is_loopback(host: str) -> bool:

@@ -27,9 +27,9 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from ..errors import KBError
-from ..knowledge_base import KnowledgeBase
-from .errors import error_body, jsonable, request_lang, status_for
+from kb.errors import KBError
+from kb.knowledge_base import KnowledgeBase
+from kb.api.errors import error_body, jsonable, request_lang, status_for
 
 router = APIRouter(tags=["OpenAI-compatible"])
 

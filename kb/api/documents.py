@@ -16,9 +16,9 @@ from starlette.datastructures import UploadFile
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import KBError
-from ..ingest import Source
-from .errors import error_response, jsonable, request_lang
+from kb.errors import KBError
+from kb.ingest.pipeline import Source
+from kb.api.errors import error_response, jsonable, request_lang
 
 router = APIRouter(tags=["Knowledge base"])
 

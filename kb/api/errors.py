@@ -15,9 +15,9 @@ from typing import Any, Mapping
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 
-from ..errors import (EmbedderMismatch, KBError, KnowledgeBaseNotFound, ModelMissing, OllamaError, OllamaTimeout,
+from kb.errors import (EmbedderMismatch, KBError, KnowledgeBaseNotFound, ModelMissing, OllamaError, OllamaTimeout,
                       OllamaUnavailable, StoreError)
-from ..messages import LANGS, current_lang, render
+from kb.messages import LANGS, current_lang, render
 
 _STATUS_BY_CODE = {
     "api.token_missing": 401, "api.token_rejected": 401,

@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 import threading
 
-from ..config import Settings
-from ..errors import KBError, KnowledgeBaseNotFound
-from ..knowledge_base import KnowledgeBase, kb_name
+from kb.config import Settings
+from kb.errors import KBError, KnowledgeBaseNotFound
+from kb.knowledge_base import KnowledgeBase, kb_name
 
 log = logging.getLogger(__name__)
 

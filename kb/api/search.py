@@ -6,8 +6,8 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..prompting import validate_history
-from .errors import jsonable
+from kb.llm.prompting import validate_history
+from kb.api.errors import jsonable
 
 router = APIRouter(tags=["Knowledge base"])
 

@@ -16,7 +16,7 @@ import os
 import string
 from typing import Any, Mapping
 
-from . import api, cli, config, core, ingest, llm, pdf, pg, search, store
+from kb.messages import api, cli, config, core, ingest, llm, pdf, pg, search, store
 
 LANGS = ("zh", "en")
 

@@ -234,7 +234,7 @@ MESSAGES.update({
 
 
 def _rule(zh: str, en: str) -> tuple[str, str]:
-    from .config import _value  # the same wording as every other bad setting
+    from kb.messages.config import _value  # the same wording as every other bad setting
 
     return _value(zh, en)
 
@@ -245,7 +245,7 @@ MESSAGES.update({
     "config.rule.fit.num_gpu": _rule("必须在 -1 到 1024 之间", "must be between -1 and 1024"),
 })
 
-# `python -m kb sync DIR --watch SECONDS` (kb/sync.py `watch`)
+# `python -m kb sync DIR --watch SECONDS` (kb/curate/sync.py `watch`)
 MESSAGES.update({
     "config.rule.sync.watch": _rule("必须在 0.5 到 86400 秒之间", "must be between 0.5 and 86400 seconds"),
     "cli.help.watch": ("每隔 SECONDS 秒再同步一次，直到按 Ctrl-C（或收到 SIGTERM）",

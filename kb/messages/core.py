@@ -26,7 +26,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "batch.too_large": (
         "文件大小为 {mb} MB，超过 {limit} MB 的上限：请拆分文件，或在 config.toml 中调大 [storage] max_file_mb",
         "the file is {mb} MB, over the {limit} MB limit: split it, or raise [storage] max_file_mb in config.toml"),
-    # curating chunks by hand (kb/curate.py)
+    # curating chunks by hand (kb/curate/chunks.py)
     "curate.chunk_not_found": (
         "知识库 “{kb}” 中没有 id 为 “{id}” 的分块：用 `python -m kb chunks --kb {kb} --json` 查看分块 id",
         "No chunk with id '{id}' in knowledge base '{kb}': see the ids with `python -m kb chunks --kb {kb} --json`"),
@@ -59,7 +59,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "page.chunks.add_title": ("给 {file} 添加一个分块", "Add a chunk to {file}"),
     "page.chunks.add_label": ("分块文本（例如一组问答）", "Chunk text (for example a question and its answer)"),
     "page.chunks.add": ("添加分块", "Add chunk"),
-    # back up and restore (kb/archive.py)
+    # back up and restore (kb/curate/archive.py)
     "archive.not_found": ("找不到备份文件 {path}", "There is no archive file {path}"),
     "archive.unreadable": (
         "无法读取备份文件 {path}（{reason}）：文件可能不完整或已损坏；什么也没有导入",
@@ -115,7 +115,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "page.overview.restore": ("恢复", "Restore"),
     "page.overview.restored": ("已恢复知识库 “{kb}”：{docs} 个文档，{chunks} 个分块",
                                "Restored knowledge base '{kb}': {docs} document(s), {chunks} chunk(s)"),
-    # folder sync (kb/sync.py)
+    # folder sync (kb/curate/sync.py)
     "sync.folder_missing": ("文件夹 {folder} 不存在（或不是文件夹）：什么也没有改",
                             "The folder {folder} does not exist (or is not a folder): nothing was changed"),
     "sync.cannot_read_folder": ("无法读取文件夹 {path}（{reason}），已跳过：它可能在同步过程中被删除或移走",
@@ -153,7 +153,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{duplicate} duplicate, {skipped} skipped"),
     "batch.not_done": ("已取消：这个文件没有导入（已导入的文件保留）",
                        "cancelled: this file was not ingested (the files already ingested stay)"),
-    # personal eval set and digest (kb/questions.py, kb/digest.py)
+    # personal eval set and digest (kb/search/questions.py, kb/curate/digest.py)
     "eval.personal_empty": (
         "知识库 “{kb}” 还没有自己的问题集：在“检索”页的结果上点“这是正确的分块”来添加问题",
         "Knowledge base '{kb}' has no question set of its own yet: add questions with \"this is the right chunk\" "

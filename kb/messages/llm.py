@@ -274,7 +274,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Qwen tokenizer data at {path} is not a valid tokenizer.json ({error}): run scripts/fetch_qwen_tokenizer.sh"),
 }
 
-# The same two errors with the fit check's numbers for this card (kb/fit.py `memory_hint`).
+# The same two errors with the fit check's numbers for this card (kb/llm/fit.py `memory_hint`).
 _SETUP_ZH, _SETUP_EN = "，然后运行 `python -m kb model setup`", ", then run `python -m kb model setup`"
 _LAYOUT_ZH = "如果 Modelfile 里有 `PARAMETER num_gpu`，先删掉它让 Ollama 自己安排各层。"
 _LAYOUT_EN = "If the Modelfile sets `PARAMETER num_gpu`, remove it so Ollama places the layers itself. "

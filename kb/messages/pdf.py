@@ -1,4 +1,4 @@
-"""Messages of reading PDFs and of turning a file into chunks (kb/loaders.py PDF part, kb/ingest.prepare)."""
+"""Messages of reading PDFs and of turning a file into chunks (kb/ingest/loaders.py PDF part, kb/ingest.prepare)."""
 
 MESSAGES: dict[str, tuple[str, str]] = {
     "ingest.nothing_extracted": ("无法从文件中提取任何文字：没有可索引的内容", "no text could be extracted from the file: nothing to index"),

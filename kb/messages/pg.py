@@ -1,5 +1,5 @@
 """Messages of the shared store (PostgreSQL + pgvector, kb/store/pg/) and of `kb migrate`."""
-from .config import _value
+from kb.messages.config import _value
 
 MESSAGES: dict[str, tuple[str, str]] = {
     "config.rule.storage.backend": _value("必须是 \"sqlite\" 或 \"postgres\"", "must be \"sqlite\" or \"postgres\""),

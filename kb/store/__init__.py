@@ -9,7 +9,7 @@ Layout of `<data_dir>/kbs/<name>/`:
     index.faiss      derived: the vectors, for search          } stamped in index.json with the
     bm25/bm25.npz    derived: the keyword index                } generation they hold and their sha256
     files/           stored originals by content (<sha256><ext>), each with a sidecar naming its documents
-    chats.sqlite     conversations (kb/sessions.py)
+    chats.sqlite     conversations (kb/llm/sessions.py)
     .lock            the writer lock
 
 ## The concurrency model (per knowledge base; threads and processes alike)
@@ -39,9 +39,9 @@ Layout of `<data_dir>/kbs/<name>/`:
 `kb/store/integrity.py` checks every file of a knowledge base against all of this and repairs what can
 be repaired from what is left (the database, the stored originals).
 """
-from .files import Originals, sha256_file, utc_now, write_atomic
-from .snapshot import Indexes, IndexSnapshot
-from .sqlite import (DB_NAME, FORMAT_VERSION, KBStore, ReadView, Writer, assess_database, read_manifest,
+from kb.store.files import Originals, sha256_file, utc_now, write_atomic
+from kb.store.snapshot import Indexes, IndexSnapshot
+from kb.store.sqlite import (DB_NAME, FORMAT_VERSION, KBStore, ReadView, Writer, assess_database, read_manifest,
                      write_manifest)
 
 __all__ = ["KBStore", "ReadView", "Writer", "Indexes", "IndexSnapshot", "Originals", "read_manifest",

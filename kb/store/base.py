@@ -27,9 +27,9 @@ from typing import Any, Callable, Collection, Protocol, Sequence, runtime_checka
 
 import numpy as np
 
-from ..bm25 import BM25Hit
-from ..types import CheckReport, Chunk, Document, KBInfo
-from .curation import Curation, Edit
+from kb.search.bm25 import BM25Hit
+from kb.types import CheckReport, Chunk, Document, KBInfo
+from kb.store.curation import Curation, Edit
 
 
 @runtime_checkable
@@ -82,7 +82,7 @@ class Writer(ReadView, Protocol):
 
 @runtime_checkable
 class SearchIndex(Protocol):
-    """The search side of one generation (kb/retrieval.py's Retriever and kb/gate.py use only this).
+    """The search side of one generation (kb/search/retrieval.py's Retriever and kb/search/gate.py use only this).
     Scores point up: cosine for `dense`, BM25 for `keyword`."""
 
     generation: int

@@ -4,7 +4,7 @@ Chunks are re-made from the original whenever a document is re-ingested, re-inde
 hand edit cannot live only in the chunk row: it would be lost at the next re-chunking (the complaint
 about Langchain-Chatchat's editor). A `curation` row therefore says, per chunk id, what the user did
 and what the chunk was made from (`orig_hash`, the sha256 of the text the chunker produced), and
-kb/curate.py applies the rows to every freshly prepared document. A disabled chunk stays in `chunks`
+kb/curate/chunks.py applies the rows to every freshly prepared document. A disabled chunk stays in `chunks`
 (it is still shown) but its row id is left out of `vectors()` / `terms()`, so no index ever holds it.
 Every change is appended to `edits`: who (user@host), when, before and after.
 """
@@ -17,7 +17,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from .files import utc_now
+from kb.store.files import utc_now
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS curation (

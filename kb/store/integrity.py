@@ -28,15 +28,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import KBError, StoreError
-from ..types import CheckReport, Problem, RepairReport
-from .files import Originals, sha256_file
-from .lock import WriterLock, busy
-from .snapshot import BM25_DIR, FAISS_FILE, STAMP, Indexes, index_files_state
-from .sqlite import DB_NAME, _SCHEMA, connect_ro, FORMAT_VERSION, KBStore, ReadView, assess_database, read_manifest, write_manifest
+from kb.errors import KBError, StoreError
+from kb.types import CheckReport, Problem, RepairReport
+from kb.store.files import Originals, sha256_file
+from kb.store.lock import WriterLock, busy
+from kb.store.snapshot import BM25_DIR, FAISS_FILE, STAMP, Indexes, index_files_state
+from kb.store.sqlite import DB_NAME, _SCHEMA, connect_ro, FORMAT_VERSION, KBStore, ReadView, assess_database, read_manifest, write_manifest
 
 if TYPE_CHECKING:
-    from ..maintenance import Rebuilder
+    from kb.curate.maintenance import Rebuilder
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ def _check_database(conn: sqlite3.Connection, found: _Found, manifest: dict | No
 def _check_curation(conn: sqlite3.Connection, found: _Found) -> None:
     """Hand edits: each curation row belongs to a chunk of its document, and an edited or hand-written
     chunk holds exactly the text the row remembers (its hash was checked above, so that is its edited text)."""
-    from .curation import has_tables
+    from kb.store.curation import has_tables
 
     if not has_tables(conn):
         return
@@ -359,7 +359,7 @@ def _restore_from_originals(folder: Path, name: str, rebuilder: "Rebuilder") -> 
 
 def _repair_contents(folder: Path, name: str, rebuilder: "Rebuilder", codes: set[str],
                      set_aside) -> list[tuple[str, dict[str, Any]]]:
-    from ..ingest import embed_input
+    from kb.ingest.pipeline import embed_input
 
     actions: list[tuple[str, dict[str, Any]]] = []
     originals = Originals(folder)

@@ -7,10 +7,10 @@ import shutil
 import time
 from pathlib import Path
 
-from ..errors import KnowledgeBaseNotFound
-from ..types import CheckReport, KBInfo
-from .snapshot import Indexes
-from .sqlite import DB_NAME, KBStore
+from kb.errors import KnowledgeBaseNotFound
+from kb.types import CheckReport, KBInfo
+from kb.store.snapshot import Indexes
+from kb.store.sqlite import DB_NAME, KBStore
 
 
 class SQLiteBackend:
@@ -39,7 +39,7 @@ class SQLiteBackend:
         return Indexes(store)
 
     def list_all(self) -> list[KBInfo]:
-        from ..knowledge_base import _info
+        from kb.knowledge_base import _info
 
         if not self.root.is_dir():
             return []
@@ -49,7 +49,7 @@ class SQLiteBackend:
     def remove(self, name: str) -> None:
         """Waits for a running write to finish (the writer lock), then renames the folder away, which is
         atomic: every process that has it open sees `kb.deleted` from then on."""
-        from .lock import WriterLock
+        from kb.store.lock import WriterLock
 
         folder = self.folder(name)
         if not self.exists(name):
@@ -60,6 +60,6 @@ class SQLiteBackend:
         shutil.rmtree(trash, ignore_errors=True)
 
     def check(self, name: str, store: KBStore | None = None, indexes: Indexes | None = None) -> CheckReport:
-        from .integrity import check
+        from kb.store.integrity import check
 
         return check(self.folder(name), name, indexes=indexes)

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..errors import KnowledgeBaseNotFound, StoreError
+from kb.errors import KnowledgeBaseNotFound, StoreError
 
 log = logging.getLogger(__name__)
 

@@ -25,11 +25,11 @@ from typing import Collection, Sequence
 import faiss
 import numpy as np
 
-from ..bm25 import FILE_NAME as BM25_FILE
-from ..bm25 import BM25Hit, BM25Index
-from . import dense as dense_index
-from .files import fsync_dir, sha256_file, write_atomic
-from .sqlite import KBStore, ReadView, Writer
+from kb.search.bm25 import FILE_NAME as BM25_FILE
+from kb.search.bm25 import BM25Hit, BM25Index
+from kb.store import dense as dense_index
+from kb.store.files import fsync_dir, sha256_file, write_atomic
+from kb.store.sqlite import KBStore, ReadView, Writer
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class IndexSnapshot:
             return []
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         if q.shape[1] != self.dim:
-            from ..errors import EmbedderMismatch
+            from kb.errors import EmbedderMismatch
 
             raise EmbedderMismatch("store.query_dim", dim=int(q.shape[1]), expected=self.dim)
         k = min(k, self.faiss.ntotal)

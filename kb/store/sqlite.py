@@ -26,12 +26,12 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from ..errors import EmbedderMismatch, KBError, KnowledgeBaseNotFound, StoreError
-from ..types import Chunk, Document
-from . import curation as cur
-from .curation import Curation, Edit
-from .files import utc_now, write_atomic
-from .lock import WriterLock
+from kb.errors import EmbedderMismatch, KBError, KnowledgeBaseNotFound, StoreError
+from kb.types import Chunk, Document
+from kb.store import curation as cur
+from kb.store.curation import Curation, Edit
+from kb.store.files import utc_now, write_atomic
+from kb.store.lock import WriterLock
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +256,7 @@ class _Reads:
         return ids, mat
 
     def every_vector(self) -> tuple[np.ndarray, np.ndarray]:
-        """(row ids, matrix) of every stored vector, disabled chunks' included (kb/migrate.py copies them all)."""
+        """(row ids, matrix) of every stored vector, disabled chunks' included (kb/curate/migrate.py copies them all)."""
         dim = self.dim()
         rows = self._conn.execute("SELECT rowid, vec FROM vectors ORDER BY rowid").fetchall()
         if any(not isinstance(r[1], bytes) or len(r[1]) != dim * 4 for r in rows):
@@ -413,7 +413,7 @@ class Writer(_Reads):
                          terms: Sequence[Sequence[str]], curation: Sequence[Curation] | None = None,
                          edits: Sequence[Edit] = ()) -> tuple[list[int], list[int]]:
         """Put a document (replacing one of the same file name or id) in one transaction.
-        `curation`, when given, replaces the document's curation rows (kb/curate.py made them match the
+        `curation`, when given, replaces the document's curation rows (kb/curate/chunks.py made them match the
         new chunks) and `edits` are logged with it. Returns (new row ids, removed row ids)."""
         if len(chunks) != len(vectors) or len(chunks) != len(terms):
             raise ValueError("chunks, vectors and terms must have the same length")
@@ -667,7 +667,7 @@ class KBStore:
             conn.executescript(_SCHEMA)  # idempotent: adds what format 1 lacks
             conn.execute("BEGIN IMMEDIATE")
             if not has_origin(conn):
-                from .origin import backfill
+                from kb.store.origin import backfill
 
                 conn.execute("ALTER TABLE chunks ADD COLUMN origin TEXT")
                 backfill(conn)
@@ -788,7 +788,7 @@ class KBStore:
         return self.lock.held
 
     def originals(self):
-        from .files import Originals
+        from kb.store.files import Originals
 
         return Originals(self.folder)
 

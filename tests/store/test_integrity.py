@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from kb import KnowledgeBase
-from kb.sessions import SessionStore
+from kb.llm.sessions import SessionStore
 
 from ..conftest import corpus_files, make_settings
 from ..reliability.helpers import kb_cli

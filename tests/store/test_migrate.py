@@ -9,7 +9,7 @@ import pytest
 
 from kb import KnowledgeBase
 from kb.errors import StoreError
-from kb.migrate import migrate_to_postgres
+from kb.curate.migrate import migrate_to_postgres
 
 from ..conftest import make_settings
 from ..pg_server import _with_db, pg_server, pg_settings, pg_url  # noqa: F401 (fixtures)

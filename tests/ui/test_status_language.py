@@ -1,5 +1,5 @@
 """Ollama's status error (asked in the background, in the process's language) is shown in the
-session's language, from the code kb.ollama sets."""
+session's language, from the code kb.llm.ollama sets."""
 from __future__ import annotations
 
 from kb.messages import render as render_message

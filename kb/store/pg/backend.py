@@ -6,13 +6,13 @@ import logging
 import uuid as uuidlib
 from pathlib import Path
 
-from ...errors import EmbedderMismatch, KnowledgeBaseNotFound, StoreError
-from ...types import CheckReport, KBInfo, Problem
-from ..files import utc_now
-from .schema import (FORMAT_VERSION, HNSW_DDL, KB_DDL, REGISTRY, connect, ensure_extension, ensure_registry,
+from kb.errors import EmbedderMismatch, KnowledgeBaseNotFound, StoreError
+from kb.types import CheckReport, KBInfo, Problem
+from kb.store.files import utc_now
+from kb.store.pg.schema import (FORMAT_VERSION, HNSW_DDL, KB_DDL, REGISTRY, connect, ensure_extension, ensure_registry,
                      import_psycopg, schema_for, shown_url)
-from .search import PGIndexes
-from .store import PGStore, lock_key
+from kb.store.pg.search import PGIndexes
+from kb.store.pg.store import PGStore, lock_key
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ re-created one gets a new uuid and a new schema (a process still holding the old
 - `vectors.vec vector(dim)` with an HNSW index (`vector_ip_ops`: vectors are unit-norm, so inner
   product is cosine), partial on `live` so disabled chunks are never found;
 - `postings (term, rowid, tf, len, live)`: the BM25 keyword index, our own jieba terms, scored in SQL
-  (kb/store/pg/search.py) with the same formula as kb/bm25.py;
+  (kb/store/pg/search.py) with the same formula as kb/search/bm25.py;
 - `originals (sha256, ext, data bytea, names)`: the stored files, shared by every machine;
 - `chunks.origin jsonb`: where a chunk came from inside its file (sheet, rows, OCR), NULL until used.
 """
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import StoreError
+from kb.errors import StoreError
 
 FORMAT_VERSION = 1
 REGISTRY = "kb_studio.knowledge_bases"

@@ -8,7 +8,7 @@ search see exactly the generation the rest of the read sees (kb/store/base.py Se
   (benchmarks/pg_scale.py). A search restricted to some rows (`allowed`: a document filter, the
   gate's calibration) is exact over those rows when they are few, else HNSW with pgvector's
   iterative scan so the filter cannot starve the result.
-- keyword: Okapi BM25 over the `postings` table with kb/bm25.py's formula and parameters (k1 1.2,
+- keyword: Okapi BM25 over the `postings` table with kb/search/bm25.py's formula and parameters (k1 1.2,
   b 0.75, Lucene's idf, N / df / avgdl over live rows). N and avgdl are read once per generation and
   cached here (one scan), df per term likewise.
 """
@@ -20,8 +20,8 @@ from typing import Any, Collection, Sequence
 
 import numpy as np
 
-from ...bm25 import BM25Hit
-from ...errors import EmbedderMismatch
+from kb.search.bm25 import BM25Hit
+from kb.errors import EmbedderMismatch
 
 K1, B = 1.2, 0.75
 EXACT_LIMIT = 20_000  # a filter of at most this many rows is searched exactly
@@ -161,7 +161,7 @@ class PGIndexes:
         with self._lock:
             cached = self._stats
         if cached is None or (cached[0], cached[1]) != key:
-            # a chunk's length is its number of terms (kb/bm25.py): spaces in `terms` plus one
+            # a chunk's length is its number of terms (kb/search/bm25.py): spaces in `terms` plus one
             row = view._q("SELECT count(*), COALESCE(sum(CASE WHEN c.terms = '' THEN 0 ELSE length(c.terms) - "
                           "length(replace(c.terms, ' ', '')) + 1 END), 0) FROM {s}.chunks c JOIN {s}.vectors v "
                           "USING (rowid) WHERE v.live")[0]

@@ -22,11 +22,11 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from ...errors import KnowledgeBaseNotFound, StoreError
-from ...types import Chunk, Document
-from ..curation import Curation, Edit, who
-from ..files import utc_now
-from .schema import REGISTRY, connect, import_psycopg, register_vector, shown_url
+from kb.errors import KnowledgeBaseNotFound, StoreError
+from kb.types import Chunk, Document
+from kb.store.curation import Curation, Edit, who
+from kb.store.files import utc_now
+from kb.store.pg.schema import REGISTRY, connect, import_psycopg, register_vector, shown_url
 
 log = logging.getLogger(__name__)
 
@@ -328,7 +328,7 @@ class PGWriter(_Reads):
     def replace_all(self, items, embedder: str, dim: int, curation: Sequence[Curation] | None = None,
                     edits: Sequence[Edit] = ()) -> None:
         """A whole new content (rebuild) in one transaction; a new dimension retypes the vector column."""
-        from .schema import HNSW_DDL
+        from kb.store.pg.schema import HNSW_DDL
 
         with self.transaction("rebuilding"):
             if curation is not None:
@@ -501,7 +501,7 @@ class PGStore:
             conn.execute("SET statement_timeout = 0")
 
     def originals(self):
-        from .originals import PGOriginals
+        from kb.store.pg.originals import PGOriginals
 
         return PGOriginals(self)
 
