@@ -489,6 +489,8 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.action == "fit":
         return _model_fit(args, settings)
+    if args.action == "ps":
+        return _model_ps(args, settings)
     if args.action == "setup":
         if args.from_:
             from kb.llm.modelfile import write_from
@@ -510,7 +512,8 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
             last["status"] = p.status
 
         with build_ollama_admin(settings, timeout=settings.ollama.timeout) as admin:
-            admin.setup_model(settings.ollama.model, settings.ollama.modelfile, progress, num_gpu=args.num_gpu)
+            admin.setup_model(settings.ollama.model, settings.ollama.modelfile, progress,
+                              num_gpu=settings.ollama.num_gpu if args.num_gpu is None else args.num_gpu)
         print(file=sys.stderr)
         _out(args, {"model": settings.ollama.model, "created": True},
              _t("cli.model.created", model=settings.ollama.model, modelfile=settings.ollama.modelfile))
@@ -524,7 +527,8 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
         lines.append(_t("cli.model.present" if st.model_present else "cli.model.missing", model=st.model))
         if st.running:
             r = st.running
-            lines.append(_t("cli.model.loaded", placement=r.placement, context=r.context_length,
+            where = _t(f"ollama.placement.{r.layout.kind}", gpu=r.layout.gpu_percent, cpu=r.layout.cpu_percent)
+            lines.append(_t("cli.model.loaded", placement=r.placement, where=where, context=r.context_length,
                             total=f"{r.size / 2**30:.2f}", vram=f"{r.size_vram / 2**30:.2f}"))
         elif st.model_present:
             lines.append(_t("cli.model.not_loaded"))
@@ -535,9 +539,33 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
             "running": None if not st.running else {"size": st.running.size, "size_vram": st.running.size_vram,
                                                     "gpu_fraction": st.running.gpu_fraction,
                                                     "placement": st.running.placement,
+                                                    "layout": st.running.layout.kind,
+                                                    "gpu_percent": st.running.layout.gpu_percent,
                                                     "context_length": st.running.context_length}}
     _out(args, data, "\n".join(lines))
     return 0 if st.reachable and st.model_present else 1
+
+
+def _placement_data(r: Any) -> dict[str, Any]:
+    layout = r.layout
+    return {"name": r.name, "size": r.size, "size_vram": r.size_vram, "placement": layout.kind,
+            "gpu_percent": layout.gpu_percent, "cpu_percent": layout.cpu_percent, "processor": r.placement,
+            "context_length": r.context_length, "expires_at": r.expires_at}
+
+
+def _model_ps(args: argparse.Namespace, settings: Settings) -> int:
+    """`model ps`: what Ollama has loaded and where its layers went (/api/ps), as `ollama ps` shows it."""
+    from kb import KnowledgeBase
+
+    loaded = KnowledgeBase.loaded_models(settings)
+    lines = [_t("cli.model.ps_line", name=r.name, total=f"{r.size / 2**30:.2f}", vram=f"{r.size_vram / 2**30:.2f}",
+                where=_t(f"ollama.placement.{r.layout.kind}", gpu=r.layout.gpu_percent, cpu=r.layout.cpu_percent),
+                context=r.context_length or "—", until=r.expires_at or "—") for r in loaded]
+    if settings.ollama.num_gpu is not None:
+        lines.append(_t("cli.model.num_gpu_set", num_gpu=settings.ollama.num_gpu))
+    _out(args, {"models": [_placement_data(r) for r in loaded], "num_gpu": settings.ollama.num_gpu},
+         "\n".join(lines) or _t("cli.model.ps_none"))
+    return 0
 
 
 def _model_fit(args: argparse.Namespace, settings: Settings) -> int:
@@ -659,7 +687,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--session", default="cli", help=_t("cli.help.session"))
     sp.add_argument("--mode", choices=["docs", "chat"], help=_t("cli.help.ask_mode"))
     sp = add("model")
-    sp.add_argument("action", choices=["setup", "status", "fit"], help=_t("cli.help.action"))
+    sp.add_argument("action", choices=["setup", "status", "fit", "ps"], help=_t("cli.help.action"))
     sp.add_argument("name", nargs="?", help=_t("cli.help.fit_name"))
     sp.add_argument("--vram", type=_number("--vram", low=0.25, high=1024, rule="fit.vram"),
                     help=_t("cli.help.vram"))

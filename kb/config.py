@@ -95,6 +95,7 @@ class OllamaSettings:
     max_answer_tokens: int = 768
     think: bool = False  # thinking models (qwen3): reason before answering (shown apart, never cited)
     vram_gib: float = 0.0  # the card's free memory for the fit check and memory hints; 0 = ask nvidia-smi
+    num_gpu: int | None = None  # layers on the GPU, sent only when set; None: Ollama places them by free memory
 
 
 @dataclass(frozen=True)
@@ -251,6 +252,7 @@ class Settings:
         need(0 < ch.answer_reserve < ch.num_ctx // 2, "chat", "answer_reserve")
         need(0 <= self.ocr.low_confidence <= 1, "ocr", "low_confidence")
         need(0 <= self.ollama.vram_gib <= 1024, "ollama", "vram_gib")
+        need(self.ollama.num_gpu is None or -1 <= self.ollama.num_gpu <= 1024, "ollama", "num_gpu")
         _check_tokens(self.api.tokens, origins.get("api.tokens", "—"))
         _check_data_dir(self.storage.data_dir, origins.get("storage.data_dir", "—"))
 
@@ -409,6 +411,10 @@ def _coerce(value: Any, type_name: Any, key: str, origin: str, base_dir: Path) -
         return _text_list(value, key, origin)
     if type_name in ("int", "float"):
         return parse_number(value, integer=type_name == "int", key=key, origin=origin)
+    if type_name == "int | None":  # unset: absent, or an empty / "auto" environment value
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "auto")):
+            return None
+        return parse_number(value, integer=True, key=key, origin=origin)
     if isinstance(value, (dict, list)):
         raise ConfigError("config.not_text", key=key, value=shown, origin=origin)
     return str(value)

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from kb.curate.sync import SyncReport, WatchRound
     from kb.llm.chat import Answer, ChatEvent, ChatService, PromptPreview, Turn
     from kb.llm.fit import FitReport
-    from kb.llm.ollama import OllamaStatus, SetupProgress
+    from kb.llm.ollama import OllamaStatus, RunningModel, SetupProgress
     from kb.llm.sessions import SessionInfo
 
 log = logging.getLogger(__name__)
@@ -636,12 +636,23 @@ class KnowledgeBase:
         with build_ollama_admin(self.settings, timeout=5.0) as admin:
             return admin.status(self.settings.ollama.model)
 
+    @staticmethod
+    def loaded_models(settings: Settings) -> list["RunningModel"]:
+        """The models Ollama has loaded now (/api/ps), each with where its layers went (`layout`).
+
+        Needs no knowledge base: `python -m kb model ps` asks it; a KBError when Ollama cannot answer."""
+        from kb.factory import build_ollama_admin
+
+        with build_ollama_admin(settings, timeout=5.0) as admin:
+            return admin.running()
+
     def setup_model(self, progress: Callable[["SetupProgress"], None] | None = None) -> None:
         """Create the configured model in Ollama from the Modelfile (pulling the base model first)."""
         from kb.factory import build_ollama_admin
 
         with build_ollama_admin(self.settings, timeout=self.settings.ollama.timeout) as admin:
-            admin.setup_model(self.settings.ollama.model, self.settings.ollama.modelfile, progress)
+            admin.setup_model(self.settings.ollama.model, self.settings.ollama.modelfile, progress,
+                              num_gpu=self.settings.ollama.num_gpu)
         self._ctx_cache = None
 
     def model_fit(self, num_ctx: int | None = None, vram_gib: float | None = None) -> "FitReport":

@@ -7,9 +7,9 @@ import streamlit as st
 
 import time
 
-from ui import context, jobs, render, sidebar, state, status as ollama_status, tables
+from ui import context, jobs, render, safe, sidebar, state, status as ollama_status, tables
 from ui.i18n import t, tm
-from ui.state import K
+from ui.state import K, lang
 
 kb = context.kb()
 
@@ -85,9 +85,14 @@ else:
                    help=t("overview.context_help"))
     if running is not None:
         gpu = running.gpu_fraction
+        layout = running.layout
+        where = safe.coded(f"ollama.placement.{layout.kind}", {"gpu": layout.gpu_percent, "cpu": layout.cpu_percent},
+                           lang())
         st.progress(gpu if gpu is not None else 0.0,
                     text=tm("overview.offload", placement=running.placement, size=render.fmt_bytes(running.size),
-                           vram=render.fmt_bytes(running.size_vram)))
+                           vram=render.fmt_bytes(running.size_vram)) + " — " + where)
+        if kb.settings.ollama.num_gpu is not None:
+            st.caption(tm("overview.num_gpu_set", num_gpu=kb.settings.ollama.num_gpu))
         if gpu == 0:
             st.warning(t("overview.cpu_only"), icon=":material/memory:")
     elif status.model_present:

@@ -85,3 +85,18 @@ def test_gate_names_reaches_the_search_options(tmp_path):
     s = Settings.load(REPO / "config.toml", env={"KB_RETRIEVAL_GATE_NAMES": "false"})
     assert SearchOptions.from_settings(s.retrieval).gate_names is False
     assert SearchOptions.from_settings(Settings.load(REPO / "config.toml", env={}).retrieval).gate_names is True
+
+
+def test_num_gpu_is_unset_by_default_and_validated(tmp_path):
+    assert Settings.load(REPO / "config.toml", env={}).ollama.num_gpu is None  # Ollama places the layers
+    assert Settings.load(REPO / "config.toml", env={"KB_OLLAMA_NUM_GPU": "20"}).ollama.num_gpu == 20
+    assert Settings.load(REPO / "config.toml", env={"KB_OLLAMA_NUM_GPU": "auto"}).ollama.num_gpu is None
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("[ollama]\nnum_gpu = 0\n")
+    assert Settings.load(cfg, env={}).ollama.num_gpu == 0
+    with pytest.raises(ConfigError, match=r"\[ollama\] num_gpu.*KB_OLLAMA_NUM_GPU"):
+        Settings.load(REPO / "config.toml", env={"KB_OLLAMA_NUM_GPU": "2000"})
+    with pytest.raises(ConfigError, match="whole number"):
+        Settings.load(REPO / "config.toml", env={"KB_OLLAMA_NUM_GPU": "1.5"})
+    with pytest.raises(ConfigError, match="vram_gib"):
+        Settings.load(REPO / "config.toml", env={"KB_OLLAMA_VRAM_GIB": "-1"})

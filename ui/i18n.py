@@ -104,6 +104,10 @@ STRINGS: dict[str, tuple[str, str]] = {
                               "The loaded model's context (from /api/ps); the Modelfile's num_ctx when not loaded"),
     "overview.offload": ("CPU/GPU 分布：{placement}（共 {size}，显存 {vram}）",
                          "CPU/GPU split: {placement} ({size} in all, {vram} in GPU memory)"),
+    "overview.num_gpu_set": ("config.toml 的 [ollama] num_gpu = {num_gpu}：每次请求都要求 GPU 上放这么多层；"
+                             "删掉它，Ollama 会按空闲显存自己安排。",
+                             "[ollama] num_gpu = {num_gpu} in config.toml: every request asks for that many layers on "
+                             "the GPU; remove it and Ollama places them by the free memory."),
     "overview.cpu_only": ("模型完全在 CPU 上运行，回答会很慢。检查显卡驱动，或在 Modelfile 里调小 num_ctx / num_gpu。",
                           "The model runs entirely on the CPU, so answers will be slow. Check the GPU driver, or "
                           "lower num_ctx / num_gpu in the Modelfile."),

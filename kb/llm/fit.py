@@ -428,5 +428,6 @@ def choose(settings: Any, name: str, progress: Any = None, *, num_gpu: int | Non
 
     old = write_from(settings.ollama.modelfile, name)
     with build_ollama_admin(settings, timeout=settings.ollama.timeout) as admin:
-        admin.setup_model(settings.ollama.model, settings.ollama.modelfile, progress, num_gpu=num_gpu)
+        admin.setup_model(settings.ollama.model, settings.ollama.modelfile, progress,
+                          num_gpu=settings.ollama.num_gpu if num_gpu is None else num_gpu)
     return old

@@ -54,14 +54,16 @@ def chat_model(settings: Settings):
 
     `num_predict` is a sampling option: sending it does not make Ollama reload the model (num_ctx,
     num_gpu and the other runner options would; the Modelfile sets those). The chat service also
-    stops reading at the cap itself, for a server that ignores it.
+    stops reading at the cap itself, for a server that ignores it. `[ollama] num_gpu` is the one
+    runner option sent, and only when the user sets it: every request then carries the same value, so
+    the model loads once with it (and `model setup` writes it into the model too).
     """
     from langchain_ollama import ChatOllama
 
     o = settings.ollama
     deadlines = ollama_deadlines(o)
     return ChatOllama(model=o.model, base_url=o.url, keep_alive=o.keep_alive, num_predict=o.max_answer_tokens,
-                      client_kwargs={"timeout": deadlines.httpx_timeout()},
+                      num_gpu=o.num_gpu, client_kwargs={"timeout": deadlines.httpx_timeout()},
                       sync_client_kwargs={"transport": DeadlineTransport(deadlines)})
 
 
@@ -171,6 +173,19 @@ def full_name(name: str) -> str:
 
 
 @dataclass(frozen=True)
+class Placement:
+    """Where a loaded model's layers went, from /api/ps size_vram against size.
+
+    `kind`: "gpu" (all of it in GPU memory), "split" (CPU and GPU share it: slower), "cpu" (none on the
+    GPU: slow) or "unknown" (Ollama's numbers do not add up). Percentages are rounded like `ollama ps`.
+    """
+
+    kind: str
+    gpu_percent: int | None
+    cpu_percent: int | None
+
+
+@dataclass(frozen=True)
 class RunningModel:
     """One loaded model from /api/ps; `size` is the whole footprint (weights + KV + graph), not the file."""
 
@@ -198,6 +213,18 @@ class RunningModel:
             return "Unknown"
         cpu = int(math.floor((self.size - self.size_vram) / self.size * 100 + 0.5))  # Go's math.Round
         return f"{cpu}%/{100 - cpu}% CPU/GPU"
+
+    @property
+    def layout(self) -> Placement:
+        """The same judgement as `placement`, as data a page or the CLI words in its own language."""
+        if self.size_vram == 0 and self.size > 0:
+            return Placement("cpu", 0, 100)
+        if self.size <= 0 or self.size_vram > self.size:
+            return Placement("unknown", None, None)
+        if self.size_vram == self.size:
+            return Placement("gpu", 100, 0)
+        cpu = int(math.floor((self.size - self.size_vram) / self.size * 100 + 0.5))
+        return Placement("split", 100 - cpu, cpu)
 
 
 @dataclass(frozen=True)

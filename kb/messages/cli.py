@@ -82,8 +82,16 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "cli.model.present": ("模型 {model}：已安装", "model {model}: present"),
     "cli.model.missing": ("模型 {model}：缺失，请运行 `python -m kb model setup`",
                           "model {model}: missing - run `python -m kb model setup`"),
-    "cli.model.loaded": ("已加载：{placement}，上下文长度 {context}，共 {total} GiB，其中 {vram} GiB 在 GPU 上",
-                         "loaded: {placement}, context length {context}, {total} GiB total, {vram} GiB on the GPU"),
+    "cli.model.loaded": ("已加载：{where}（{placement}），上下文长度 {context}，共 {total} GiB，其中 {vram} GiB 在 GPU 上",
+                         "loaded: {where} ({placement}), context length {context}, {total} GiB total, {vram} GiB on "
+                         "the GPU"),
+    "cli.model.ps_line": ("{name}：{where}；共 {total} GiB，显存中 {vram} GiB，上下文长度 {context}，{until} 卸载",
+                          "{name}: {where}; {total} GiB in all, {vram} GiB in GPU memory, context {context}, "
+                          "unloads at {until}"),
+    "cli.model.ps_none": ("Ollama 现在没有加载任何模型（第一次提问时加载）",
+                          "Ollama has no model loaded right now (it loads one on the first question)"),
+    "cli.model.num_gpu_set": ("[ollama] num_gpu = {num_gpu}：每次请求都要求 GPU 上放 {num_gpu} 层",
+                              "[ollama] num_gpu = {num_gpu}: every request asks for {num_gpu} layers on the GPU"),
     "cli.model.not_loaded": ("当前未加载（第一次提问时加载）", "not loaded right now (it loads on the first question)"),
     "cli.model.details": ("Modelfile 的 num_ctx 为 {num_ctx}，训练上下文长度 {trained}",
                           "Modelfile num_ctx {num_ctx}, trained context {trained}"),
@@ -134,8 +142,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
                           "docs: only from sources (default); chat: may use general knowledge"),
     "cli.help.model": ("根据 Modelfile 在 Ollama 中创建回答模型，或查看其状态",
                        "create the answer model in Ollama from the Modelfile, or show its status"),
-    "cli.help.action": ("setup：创建模型；status：查看状态；fit：下载前检查显存是否够用",
-                        "setup: create the model; status: show its status; fit: will it fit, before downloading"),
+    "cli.help.action": ("setup：创建模型；status：查看状态；fit：下载前检查显存是否够用；ps：已加载的模型各层在 GPU 还是 CPU",
+                        "setup: create the model; status: show its status; fit: will it fit, before downloading; "
+                        "ps: the loaded models and where their layers went (GPU or CPU)"),
     # curating (issue 12)
     "cli.help.chunk": ("手工整理一个分块：停用、启用、编辑文本，或给文档添加分块",
                        "curate a chunk by hand: disable, enable, edit its text, or add one to a document"),

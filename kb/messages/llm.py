@@ -302,3 +302,12 @@ for _code, _what_zh, _what_en, _pre_zh, _pre_en in (
         f"{_what_en} ({{call}}: {{error}}). {_pre_en}With about {{free_gib}} GiB free on this card: lower "
         f"`PARAMETER num_ctx` in the Modelfile from {{current}} to {{num_ctx}}" + _SETUP_EN
         + f"; or keep the context and use {{model}}, which fits: `python -m kb model setup --from {{model}}`")
+
+# Where a loaded model's layers went (/api/ps size_vram against size: kb.llm.ollama.Placement)
+MESSAGES.update({
+    "ollama.placement.gpu": ("全部在 GPU", "all on the GPU"),
+    "ollama.placement.split": ("CPU/GPU 分担：GPU {gpu}%，CPU {cpu}%（比全部在 GPU 慢）",
+                               "split CPU/GPU: {gpu}% on the GPU, {cpu}% on the CPU (slower than all on the GPU)"),
+    "ollama.placement.cpu": ("全部在 CPU（很慢）", "all on the CPU (slow)"),
+    "ollama.placement.unknown": ("未知（Ollama 报告的大小对不上）", "unknown (Ollama's sizes do not add up)"),
+})

@@ -21,6 +21,7 @@ def test_overview_shows_counts_and_ollama(corpus_env, ollama_standin):
     assert metrics["文档"] == "2" and int(metrics["分块"]) > 10
     assert metrics["Ollama 版本"] == "0.12.6" and metrics["上下文长度"] == "4,096"
     assert "35%/65% CPU/GPU" in plain(at.get("progress")[0].proto.text)
+    assert "CPU/GPU 分担：GPU 65%，CPU 35%" in plain(at.get("progress")[0].proto.text)
     assert "kb-qwen" in sidebar_text(at)
 
 
