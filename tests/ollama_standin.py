@@ -23,6 +23,15 @@ NDJSON head and then one body byte every `dribble_interval` seconds without ever
 "endless" streams the reply's pieces round and round, ignoring `num_predict`, never sending
 `done`. Each ends when the client hangs up or the server stops.
 
+Templates and capabilities follow the version the stand-in reports (`version`, /api/version): a model has
+a Go TEMPLATE layer (`template`) and its GGUF a chat template (`chat_template`, Jinja). Before 0.30 the Go
+TEMPLATE renders; from 0.30 the GGUF's chat template does when there is no Go TEMPLATE or when it offers
+more capabilities (server/images.go shouldPreferChatTemplate), and /api/show returns the selected template.
+`capabilities` are worked out from the selected template as Ollama does (`.Tools` -> tools, `.Suffix` ->
+insert, `.Thinking` between tags in a range over `.Messages` -> thinking from 0.9; "tools"/"tool_call" and
+"<think>"+"</think>" in a chat template), unless a FakeModel sets them (embedding models). A GGUF file
+uploaded for /api/create gets the autodetected ChatML, and stands for Qwen3 when its name says qwen3.
+
 Token counts in the final metrics are an approximation, not a tokenizer:
 prompt_eval_count = max(1, characters // 2) over the message contents (chat; the model's SYSTEM is
 added when the request has no system message) or system + prompt (generate); eval_count = the number
@@ -44,6 +53,8 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterable, Iterator
 
+from kb.llm.templates import QWEN2_TEMPLATE, QWEN3_TEMPLATE  # the library templates' text (data only)
+
 FAIL_MODES = (None, "500_before_stream", "error_midstream", "stall", "404", "dribble_headers", "dribble_body", "endless")
 DEFAULT_REPLY = "这是替身模型的回答 (stand-in reply)。"
 DEFAULT_THINKING = "用户在问资料里的内容。资料 [2] 似乎相关，但我先想一想再回答。"
@@ -53,6 +64,25 @@ CHATML_TEMPLATE = (
     "{{- range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n{{ end }}<|im_start|>assistant\n"
 )
 CHATML_STOPS = ["<|im_start|>", "<|im_end|>"]
+DEFAULT_TEMPLATE = "{{ .Prompt }}"  # template.DefaultTemplate: a model without a TEMPLATE layer
+# The library models' Go TEMPLATE layers (the text only; the stand-in works out their capabilities itself).
+QWEN25_TEMPLATE, QWEN3_TEMPLATE = QWEN2_TEMPLATE, QWEN3_TEMPLATE
+# What their GGUFs carry as tokenizer.chat_template (Jinja), cut to the parts Ollama's capability checks read.
+QWEN25_CHAT_TEMPLATE = (
+    "{%- if tools %}{{- '<|im_start|>system\\n# Tools\\n<tools>' }}{%- for tool in tools %}{{ tool | tojson }}"
+    "{%- endfor %}{{- '</tools>\\n<tool_call>...</tool_call><|im_end|>\\n' }}{%- endif %}"
+    "{%- for message in messages %}{%- if message.role == \"assistant\" and message.tool_calls %}"
+    "{%- for tool_call in message.tool_calls %}<tool_call>{{ tool_call.function | tojson }}</tool_call>{%- endfor %}"
+    "{%- elif message.role == \"tool\" %}<tool_response>{{ message.content }}</tool_response>"
+    "{%- else %}{{ '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>\\n' }}{%- endif %}"
+    "{%- endfor %}{%- if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{%- endif %}")
+QWEN3_CHAT_TEMPLATE = QWEN25_CHAT_TEMPLATE.replace(
+    "{%- endfor %}{%- if add_generation_prompt %}",
+    "{%- set reasoning_content = message.content.split('</think>')[0].split('<think>')[-1] %}"
+    "{%- endfor %}{%- if add_generation_prompt %}") + (
+    "{%- if enable_thinking is defined and enable_thinking is false %}{{ '<think>\\n\\n</think>\\n\\n' }}{%- endif %}")
+CHAT_TEMPLATE_VERSION = (0, 30, 0)  # server/images.go: the GGUF's chat template preferred (llama-server runner)
+THINKING_VERSION = (0, 9, 0)         # the "thinking" capability
 # convert.ConvertAdapter converts safetensors LoRA adapters for these base architectures only.
 SAFETENSORS_ADAPTER_ARCHITECTURES = ("llama", "gemma2")
 _GIB = 1024 ** 3
@@ -84,10 +114,11 @@ class FakeModel:
     head_count: int = 12
     head_count_kv: int = 2
     key_length: int | None = None  # in model_info only when the GGUF has it (qwen3 does, qwen2 does not)
-    template: str = CHATML_TEMPLATE
+    template: str = QWEN25_TEMPLATE  # the Go TEMPLATE layer; "" = none (DEFAULT_TEMPLATE applies)
+    chat_template: str = QWEN25_CHAT_TEMPLATE  # the GGUF's tokenizer.chat_template; "" = none
     system: str = ""
     parameters: dict[str, Any] = field(default_factory=lambda: {"stop": list(CHATML_STOPS)})
-    capabilities: tuple[str, ...] = ("completion", "tools", "insert")
+    capabilities: tuple[str, ...] | None = None  # None: worked out from the templates as the server version does
     license: str = ""
     adapters: tuple[str, ...] = ()  # blob digests (hex) of LoRA adapter layers
     messages: tuple[dict[str, str], ...] = ()
@@ -117,8 +148,8 @@ def _qwen(name: str, **kw: Any) -> FakeModel:
 
 
 _QWEN3 = dict(family="qwen3", context_length=40960, head_count_kv=8, key_length=128,
-              capabilities=("completion", "tools", "thinking"))
-_EMBED = dict(template="{{ .Prompt }}", parameters={}, capabilities=("embedding",))
+              template=QWEN3_TEMPLATE, chat_template=QWEN3_CHAT_TEMPLATE)
+_EMBED = dict(template=DEFAULT_TEMPLATE, chat_template="", parameters={}, capabilities=("embedding",))
 
 LIBRARY: dict[str, Callable[[], FakeModel]] = {
     "qwen2.5:0.5b": lambda: _qwen("qwen2.5:0.5b", size=397_821_319, parameter_size="494.03M", block_count=24,
@@ -311,6 +342,91 @@ def _parameter_items(parameters: dict[str, Any]) -> Iterator[tuple[str, Any]]:
             yield key, item
 
 
+# -- templates and capabilities (server/images.go, template/template.go, thinking/template.go) -------------
+
+
+def _version(text: str) -> tuple[int, int, int]:
+    """"0.12.6" -> (0, 12, 6); a development build ("0.0.0") counts as the newest."""
+    parts = [int(p) for p in re.findall(r"\d+", text)[:3]] + [0, 0, 0]
+    return (999, 0, 0) if parts[:3] == [0, 0, 0] else (parts[0], parts[1], parts[2])
+
+
+def _go_vars(template: str) -> set[str]:
+    """template.Vars: the lower-cased identifiers of every field and variable in the actions."""
+    names: set[str] = set()
+    for action in re.findall(r"\{\{(.*?)\}\}", template, re.S):
+        action = re.sub(r'"[^"]*"', "", action)
+        for chain in re.findall(r"(?:\$\w*)?(?:\.\w+)+", action):
+            names.update(part.lower() for part in chain.split(".")[1:])
+    return names
+
+
+def _go_thinks(template: str) -> bool:
+    """thinking.InferTags found an opening and a closing tag around .Thinking in a range over .Messages."""
+    for m in re.finditer(r"\{\{-?\s*\.Thinking\s*-?\}\}", template):
+        head, tail = template[:m.start()], template[m.end():]
+        inside_range = re.search(r"range[^}]*\.Messages", head) is not None
+        if inside_range and head[head.rfind("}}") + 2:].strip() and tail.split("{{", 1)[0].strip():
+            return True
+    return False
+
+
+def go_template_capabilities(template: str, version: tuple[int, int, int]) -> list[str]:
+    names = _go_vars(template)
+    caps = [c for c, ok in (("tools", "tools" in names), ("insert", "suffix" in names)) if ok]
+    if version >= THINKING_VERSION and _go_thinks(template):
+        caps.append("thinking")
+    return caps
+
+
+def chat_template_capabilities(chat: str) -> list[str]:
+    caps = []
+    if "tools" in chat or "tool_call" in chat:
+        caps.append("tools")
+    if "<think>" in chat and "</think>" in chat:
+        caps.append("thinking")
+    return caps
+
+
+def _chat_round_trip(chat: str) -> bool:
+    return (("tools" in chat or "tool_call" in chat) and ("tool_calls" in chat or "assistant_tool_call" in chat)
+            and any(s in chat for s in ("tool_response", "tool_results", "role'] == 'tool'", 'role"] == "tool"',
+                                        "message.role == 'tool'", 'message.role == "tool"', "ipython")))
+
+
+def _go_round_trip(template: str) -> bool:
+    names = _go_vars(template)
+    return ("tools" in names and "toolcalls" in names
+            and any(s in template for s in ('eq .Role "tool"', "tool_response", "TOOL_RESULTS")))
+
+
+def prefers_chat_template(chat: str, go: str, version: tuple[int, int, int]) -> bool:
+    """GetModel's PreferChatTemplate (shouldPreferChatTemplate), on Ollama >= 0.30 only."""
+    if version < CHAT_TEMPLATE_VERSION or not chat or not go:
+        return False
+    chat_caps, go_caps = chat_template_capabilities(chat), go_template_capabilities(go, version)
+    if len(chat_caps) > len(go_caps):
+        return not _go_round_trip(go) or _chat_round_trip(chat)
+    if set(chat_caps) != set(go_caps) or "tools" not in chat_caps:
+        return False
+    return _chat_round_trip(chat) and not _go_round_trip(go)
+
+
+def selected_template(m: FakeModel, version: tuple[int, int, int]) -> tuple[str, list[str]]:
+    """The template a chat renders with and the capabilities /api/show lists, as that version decides.
+
+    Before 0.30 the Go TEMPLATE (or the default) always renders. From 0.30 the GGUF's chat template does
+    when the model has no Go TEMPLATE, or when it can do more than the Go one; /api/show then returns it."""
+    if m.capabilities is not None:
+        return m.template or DEFAULT_TEMPLATE, list(m.capabilities)
+    native = version >= CHAT_TEMPLATE_VERSION and bool(m.chat_template) and (
+        not m.template or prefers_chat_template(m.chat_template, m.template, version))
+    if native:
+        return m.chat_template, [*chat_template_capabilities(m.chat_template), "completion"]
+    template = m.template or DEFAULT_TEMPLATE
+    return template, ["completion", *go_template_capabilities(template, version)]
+
+
 class OllamaStandin:
     """A fake Ollama on 127.0.0.1:<free port>, served from a background thread.
 
@@ -492,6 +608,9 @@ class OllamaStandin:
     def _stall(self) -> None:
         self._stopping.wait(self.stall_timeout)
         raise _Stopped()
+
+    def capabilities_of(self, m: FakeModel) -> list[str]:
+        return selected_template(m, _version(self.version))[1]
 
     def _reply_text(self, body: dict[str, Any]) -> str:
         return self.reply(body) if callable(self.reply) else str(self.reply)
@@ -745,11 +864,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _r_show(self, body: dict[str, Any]) -> None:
         _, m = self.server_state._require_model(body)
         arch = m.family if m.family in ("qwen2", "qwen3") else m.family.replace("-", "_")
+        template, capabilities = selected_template(m, _version(self.server_state.version))
         parameters = "\n".join(f"{k:<30} {_go_value(v)}" for k, v in _parameter_items(m.parameters))
         answer: dict[str, Any] = {
             "license": m.license,
             "modelfile": self._modelfile(m),
-            "template": m.template,
+            "template": template,
             "details": m.details,
             "model_info": {
                 "general.architecture": arch,
@@ -765,7 +885,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "tokenizer.ggml.model": "gpt2",
                 "tokenizer.ggml.tokens": [],
             },
-            "capabilities": list(m.capabilities),
+            "capabilities": capabilities,
             "modified_at": m.modified_at,
         }
         if parameters:
@@ -778,7 +898,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _modelfile(m: FakeModel) -> str:
         lines = ['# Modelfile generated by "ollama show"',
                  "# To build a new Modelfile based on this, replace FROM with:", f"# FROM {m.name}", "",
-                 f"FROM /root/.ollama/models/blobs/sha256-{m.digest}", f"TEMPLATE {_go_quote(m.template)}"]
+                 f"FROM /root/.ollama/models/blobs/sha256-{m.digest}", f"TEMPLATE {_go_quote(m.template or DEFAULT_TEMPLATE)}"]
         if m.system:
             lines.append(f"SYSTEM {_go_quote(m.system)}")
         for key, value in _parameter_items(m.parameters):
@@ -883,9 +1003,14 @@ class _Handler(BaseHTTPRequestHandler):
             assert base is not None
             yield {"status": "reading model metadata"}
             layers = [base.digest]
-        else:
+        else:  # the stand-in reads no GGUF: a file named like qwen3 stands for a Qwen3 GGUF, any other for Qwen2.5
             yield {"status": "parsing GGUF"}
-            base, layers = FakeModel(name), [d.split(":", 1)[1] for d in files.values()]
+            library = "qwen3:1.7b" if any("qwen3" in n.lower() for n in files) else "qwen2.5:1.5b"
+            # server/model.go detectChatTemplate: the closest template/index.json entry, "chatml" for Qwen
+            base = dataclasses.replace(make_model(library), name=name, template=CHATML_TEMPLATE,
+                                       parameters={"stop": list(CHATML_STOPS)})
+            layers = [d.split(":", 1)[1] for d in files.values()]
+            yield {"status": "using autodetected template chatml"}
         adapter_layers: list[str] = []
         adapters = body.get("adapters") or {}
         if adapters:  # server/create.go: convertModelFromFiles(r.Adapters, baseLayers, true, ...)
@@ -934,9 +1059,10 @@ class _Handler(BaseHTTPRequestHandler):
         name, m = state._require_model(body)
         if state.fail_mode == "404":
             raise _ClientError(404, f"model '{name}' not found")
-        if "completion" not in m.capabilities:
+        capabilities = state.capabilities_of(m)
+        if "completion" not in capabilities:
             raise _ClientError(400, f'"{name}" does not support {"chat" if chat else "generate"}')
-        if body.get("think") not in (None, False) and "thinking" not in m.capabilities:
+        if body.get("think") not in (None, False) and "thinking" not in capabilities:
             raise _ClientError(400, f'"{name}" does not support thinking')
         if not chat and body.get("raw") and (body.get("template") or body.get("system") or body.get("context")):
             raise _ClientError(400, "raw mode does not support template, system, or context")
@@ -977,14 +1103,15 @@ class _Handler(BaseHTTPRequestHandler):
         A model with the `thinking` capability thinks first (`state.thinking`): with `think` true (or a
         level) the reasoning streams as `_Thought` pieces, sent in the separate `thinking` field; with
         `think` false there is none; with `think` absent it comes inline, as `<think>…</think>` at the
-        start of the content (what a TEMPLATE without `.Think` handling, like ours, produces).
+        start of the content (what a TEMPLATE without `.Think` handling produces).
         """
         text = self.server_state._reply_text(body)
         cuts = [text.find(s) for s in options.get("stop") or [] if s and s in text]
         if cuts:
             text = text[:min(cuts)]
         think = body.get("think")
-        thinking = self.server_state._thinking_text(body) if m is not None and "thinking" in m.capabilities else ""
+        thinks = m is not None and "thinking" in self.server_state.capabilities_of(m)
+        thinking = self.server_state._thinking_text(body) if thinks else ""
         if thinking and think is None:
             pieces = split_pieces(f"<think>\n{thinking}\n</think>\n\n{text}")
         elif thinking and think is not False:

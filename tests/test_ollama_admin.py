@@ -14,7 +14,7 @@ from kb.errors import (ConfigError, GenerationError, ModelMissing, OllamaError, 
 from kb.llm.modelfile import ModelfileSpec, parse_modelfile
 from kb.llm.ollama import OllamaAdmin, RunningModel, SetupProgress, ollama_errors, parse_show_parameters
 from tests.ollama_fixtures import ollama_down_url, ollama_standin  # noqa: F401 - fixtures
-from tests.ollama_standin import OllamaStandin
+from tests.ollama_standin import QWEN25_TEMPLATE, OllamaStandin
 
 REPO = Path(__file__).resolve().parent.parent
 MODELFILE = REPO / "Modelfile"
@@ -37,8 +37,7 @@ def test_the_repo_modelfile_parses():
     assert spec.parameters["num_ctx"] == 4096 and type(spec.parameters["num_ctx"]) is int
     assert "num_gpu" not in spec.parameters  # Ollama places the layers by free memory unless the user asks
     assert isinstance(spec.parameters["temperature"], float) and spec.parameters["temperature"] <= 0.3
-    assert "<|im_start|>" in spec.template and spec.template.endswith("{{ end }}")
-    assert "<|im_start|>assistant\n" in spec.template
+    assert spec.template is None  # the base model's own template (tools; qwen3 also thinking) stays
     assert "知识库中没有找到相关内容" in spec.system and "[n]" in spec.system
 
 
@@ -200,7 +199,7 @@ def test_show_reads_template_system_and_parameters(admin):
     assert details.parameters["stop"] == ["<|im_start|>", "<|im_end|>"]
     assert details.parameters["temperature"] == 0.1
     assert "<|im_start|>" in details.template
-    assert details.capabilities == ("completion", "tools", "insert")
+    assert details.capabilities == ("completion", "tools")  # qwen2.5's own template: .Tools, no .Suffix
 
 
 # -- setup_model --------------------------------------------------------------------------------------
@@ -214,18 +213,18 @@ def test_setup_from_a_library_model_pulls_then_creates(tmp_path):
         admin.setup_model("kb-qwen", MODELFILE, progress=events.append)
 
         posts = [r for r in server.requests if r.method == "POST"]
-        assert [r.path for r in posts] == ["/api/pull", "/api/create"]
-        pull, create = posts
+        assert [r.path for r in posts] == ["/api/pull", "/api/create", "/api/show"]  # show: what came out
+        pull, create, _ = posts
         assert pull.body == {"model": "qwen2.5:1.5b", "insecure": False, "stream": True}
         assert create.body == {"model": "kb-qwen", "stream": True, "from": "qwen2.5:1.5b",
-                               "template": spec.template, "system": spec.system, "parameters": spec.parameters}
+                               "system": spec.system, "parameters": spec.parameters}
         assert create.body["parameters"]["num_ctx"] == 4096
         assert create.body["parameters"]["stop"] == ["<|im_start|>", "<|im_end|>"]
         assert not server.calls("/api/blobs")
 
         assert admin.has_model("kb-qwen")
         details = admin.show("kb-qwen")
-        assert details.num_ctx == 4096 and details.system == spec.system and details.template == spec.template
+        assert details.num_ctx == 4096 and details.system == spec.system and details.template == QWEN25_TEMPLATE
 
     statuses = [e.status for e in events]
     assert statuses[0] == "pulling manifest" and statuses[-1] == "success"
@@ -248,7 +247,7 @@ def test_setup_from_a_local_gguf_uploads_a_blob(tmp_path):
                          'PARAMETER stop "<|im_end|>"\n', encoding="utf-8")
     digest = "sha256:" + hashlib.sha256(weights).hexdigest()
     events: list[SetupProgress] = []
-    with OllamaStandin(models=()) as server:
+    with OllamaStandin(models=(), version="0.33.0") as server:  # uses the GGUF's chat template: one create
         admin = OllamaAdmin(server.url, timeout=5)
         admin.setup_model("tiny", modelfile, progress=events.append)
 

@@ -306,7 +306,7 @@ def test_admin_endpoints(ollama_standin):
     assert show["model_info"]["qwen2.context_length"] == 32768
     assert f'{"stop":<30} "<|im_start|>"' in show["parameters"].split("\n")
     assert f'{"num_ctx":<30} 4096' in show["parameters"].split("\n")
-    assert show["capabilities"] == ["completion", "tools", "insert"]
+    assert show["capabilities"] == ["completion", "tools"]  # qwen2.5's template names .Tools, not .Suffix
     assert show["system"] and "<|im_start|>" in show["template"]
     assert httpx.post(f"{url}/api/show", json={"model": "x"}).json() == {"error": "model 'x' not found"}
     nowhere = httpx.get(f"{url}/api/nowhere")

@@ -25,6 +25,7 @@ import pydantic
 from kb.config import OllamaSettings, Settings
 from kb.llm.modelfile import (ModelfileSpec, adapter_files, parse_modelfile, read_modelfile,  # noqa: F401 - re-exported
                         resolve_from, system_of)
+from kb.llm.templates import choose_template, family_template
 from kb.llm.deadlines import DeadlineExceeded, DeadlineTransport, Deadlines, client_kwargs, http_client
 from kb.errors import (GenerationError, KBError, ModelMissing, OllamaError, OllamaTimeout,
                      OllamaUnavailable)
@@ -449,6 +450,11 @@ class OllamaAdmin:
         Ollama older than MINIMUM_VERSION are checked against /api/version first. Progress events are
         Ollama's own status lines. `num_gpu` (layers on the GPU) is sent only when the user asks for
         it: without it Ollama places as many layers as the free memory holds at each load.
+
+        The template is the base model's own unless the Modelfile's TEMPLATE can do everything it can
+        (kb/llm/templates.py `choose_template`: a ChatML TEMPLATE would take tools and thinking away);
+        a model that comes out with less than its family's template offers (a GGUF file on an Ollama
+        that does not use the file's own chat template) is created again with that template.
         """
         report = progress or (lambda event: None)
         path = Path(modelfile)
@@ -466,8 +472,28 @@ class OllamaAdmin:
             files = {p.name: self._upload(p, report) for p in local if p is not None}
         else:
             self._ensure_base(spec.from_, report)
+            spec = self._base_template(spec, report)
         uploaded = {key: self._upload(p, report) for key, p in adapters.items()} or None
         self._create(name, spec, files, uploaded, report)
+        created = self.show(name)
+        family = family_template(created.architecture, created.capabilities)
+        if family is not None:
+            report(SetupProgress(f"using the {created.architecture} template: the model came out with "
+                                 f"{', '.join(created.capabilities) or 'no capabilities'} only"))
+            log.info("model_template name=%s chosen=family arch=%s", name, created.architecture)
+            self._create(name, dataclasses.replace(spec, template=family), files, uploaded, report)
+
+    def _base_template(self, spec: ModelfileSpec, report: Callable[[SetupProgress], None]) -> ModelfileSpec:
+        """Drop the Modelfile's TEMPLATE when the base model's own can do more (tools, thinking)."""
+        if not spec.template:
+            return spec
+        base = self.show(spec.from_)
+        choice = choose_template(spec.template, base.capabilities)
+        log.info("model_template from=%s chosen=%s missing=%s", spec.from_, choice.reason, ",".join(choice.missing))
+        if choice.reason == "base":
+            report(SetupProgress(f"using {spec.from_}'s own template: the Modelfile's TEMPLATE lacks "
+                                 f"{', '.join(choice.missing)}"))
+        return dataclasses.replace(spec, template=choice.template)
 
     def _check_version(self, requires: str | None) -> None:
         """Refuse an Ollama older than the Modelfile's REQUIRES, or than KB Studio needs."""
