@@ -534,8 +534,12 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
             lines.append(_t("cli.model.not_loaded"))
         if st.details:
             lines.append(_t("cli.model.details", num_ctx=st.details.num_ctx, trained=st.details.context_length))
+            lines.append(_t("cli.model.capabilities", capabilities=", ".join(st.details.capabilities) or "—",
+                            source=_t(f"cli.model.template.{st.details.template_source}")))
     data = {"url": st.url, "reachable": st.reachable, "version": st.version, "models": list(st.models),
             "model": st.model, "model_present": st.model_present, "error": st.error,
+            "capabilities": list(st.details.capabilities) if st.details else None,
+            "template_source": st.details.template_source if st.details else None,
             "running": None if not st.running else {"size": st.running.size, "size_vram": st.running.size_vram,
                                                     "gpu_fraction": st.running.gpu_fraction,
                                                     "placement": st.running.placement,

@@ -97,6 +97,9 @@ else:
             st.warning(t("overview.cpu_only"), icon=":material/memory:")
     elif status.model_present:
         st.caption(t("overview.not_loaded"))
+    if status.details is not None:
+        st.caption(tm("overview.capabilities", capabilities=", ".join(status.details.capabilities) or "—",
+                      source=t(f"overview.template.{status.details.template_source}")))
     if not status.model_present:
         st.warning(tm("overview.model_missing", model=status.model), icon=":material/warning:")
         setup = state.jobs().get("setup")

@@ -5,6 +5,7 @@ prefers the GGUF's chat template over a TEMPLATE that can do less), and `model s
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from pathlib import Path
 
@@ -53,6 +54,7 @@ def test_choose_template_keeps_ours_only_when_it_can_do_everything_the_base_can(
     assert family_template("qwen3", ("completion",)) == QWEN3_TEMPLATE
     assert family_template("qwen3", ("tools", "thinking", "completion")) is None
     assert family_template("llama", ("completion",)) is None and set(FAMILY_TEMPLATES) == {"qwen2", "qwen3"}
+    assert family_template("qwen3", ("completion",), (0, 8, 0)) == QWEN2_TEMPLATE  # 0.8 cannot execute .Think
 
 
 @pytest.mark.parametrize("version,capabilities,native", [
@@ -101,7 +103,7 @@ def test_setup_keeps_a_template_that_can_do_everything(tmp_path):
     assert create.body["template"] == QWEN3_TEMPLATE
 
 
-@pytest.mark.parametrize("version,creates", [(OLD, 2), (NEW, 1)])
+@pytest.mark.parametrize("version,creates", [(OLD, 2), (NEW, 1), ("0.8.0", 2)])
 def test_a_gguf_file_gets_its_familys_template_where_ollama_would_not_use_the_files_own(tmp_path, version,
                                                                                          creates):
     (tmp_path / "Qwen3-1.7B-Q4_K_M.gguf").write_bytes(b"GGUF\x03\x00\x00\x00" + bytes(64))
@@ -111,6 +113,9 @@ def test_a_gguf_file_gets_its_familys_template_where_ollama_would_not_use_the_fi
         posts = server.calls("/api/create")
         details = admin.show("kb-qwen")
     assert len(posts) == creates and "template" not in posts[0].body
+    if version == "0.8.0":  # no thinking before 0.9: the qwen2.5 template, tools without <think>
+        assert posts[1].body["template"] == QWEN2_TEMPLATE and details.capabilities == ("completion", "tools")
+        return
     assert set(details.capabilities) == {"completion", "tools", "thinking"}
     if creates == 2:  # Ollama 0.12 detected a plain ChatML for the file: the qwen3 template replaces it
         assert posts[1].body["template"] == QWEN3_TEMPLATE and posts[1].body["files"] == posts[0].body["files"]
@@ -130,3 +135,21 @@ def test_the_repo_modelfile_gives_qwen3_its_thinking_template(tmp_path, monkeypa
         assert cli.main(["model", "setup", "--from", "qwen3:1.7b", "--json"]) == 0
         with OllamaAdmin(server.url, timeout=5) as admin:
             assert "thinking" in admin.show("kb-qwen").capabilities
+
+
+@pytest.mark.parametrize("version,source", [(OLD, "template"), (NEW, "gguf")])
+def test_model_status_says_which_template_renders_and_what_it_can_do(tmp_path, monkeypatch, capsys, version,
+                                                                     source):
+    (tmp_path / "qwen3-1.7b.gguf").write_bytes(b"GGUF\x03\x00\x00\x00" + bytes(64))
+    with OllamaStandin(models=(), version=version) as server:
+        for var, value in {"KB_OLLAMA_URL": server.url, "KB_DATA_DIR": str(tmp_path / "data"), "KB_LANG": "en",
+                           "KB_OLLAMA_MODELFILE": str(_modelfile(tmp_path, "FROM ./qwen3-1.7b.gguf"))}.items():
+            monkeypatch.setenv(var, value)
+        assert cli.main(["model", "setup", "--json"]) == 0
+        capsys.readouterr()
+        assert cli.main(["model", "status", "--json"]) == 0
+        data = json.loads(capsys.readouterr().out)
+        assert cli.main(["model", "status"]) == 0
+        text = capsys.readouterr().out
+    assert data["template_source"] == source and set(data["capabilities"]) == {"completion", "tools", "thinking"}
+    assert "capabilities: " in text and ("the GGUF's own chat template" in text) is (source == "gguf")

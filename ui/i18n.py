@@ -104,6 +104,9 @@ STRINGS: dict[str, tuple[str, str]] = {
                               "The loaded model's context (from /api/ps); the Modelfile's num_ctx when not loaded"),
     "overview.offload": ("CPU/GPU 分布：{placement}（共 {size}，显存 {vram}）",
                          "CPU/GPU split: {placement} ({size} in all, {vram} in GPU memory)"),
+    "overview.capabilities": ("模型能力：{capabilities}（模板：{source}）", "Model capabilities: {capabilities} (template: {source})"),
+    "overview.template.gguf": ("GGUF 自带的聊天模板", "the GGUF's own chat template"),
+    "overview.template.template": ("模型的 TEMPLATE", "the model's TEMPLATE"),
     "overview.num_gpu_set": ("config.toml 的 [ollama] num_gpu = {num_gpu}：每次请求都要求 GPU 上放这么多层；"
                              "删掉它，Ollama 会按空闲显存自己安排。",
                              "[ollama] num_gpu = {num_gpu} in config.toml: every request asks for that many layers on "

@@ -25,7 +25,7 @@ import pydantic
 from kb.config import OllamaSettings, Settings
 from kb.llm.modelfile import (ModelfileSpec, adapter_files, parse_modelfile, read_modelfile,  # noqa: F401 - re-exported
                         resolve_from, system_of)
-from kb.llm.templates import choose_template, family_template
+from kb.llm.templates import choose_template, family_template, is_chat_template
 from kb.llm.deadlines import DeadlineExceeded, DeadlineTransport, Deadlines, client_kwargs, http_client
 from kb.errors import (GenerationError, KBError, ModelMissing, OllamaError, OllamaTimeout,
                      OllamaUnavailable)
@@ -242,6 +242,12 @@ class ModelDetails:
     architecture: str | None = None
     capabilities: tuple[str, ...] = ()
     model_info: dict[str, Any] = field(default_factory=dict)  # /api/show model_info, for kb.llm.fit
+
+    @property
+    def template_source(self) -> str:
+        """"gguf": Ollama renders with the GGUF's own chat template (>= 0.30 shows it in /api/show);
+        "template": with the model's Go TEMPLATE."""
+        return "gguf" if is_chat_template(self.template) else "template"
 
 
 @dataclass(frozen=True)
@@ -462,7 +468,7 @@ class OllamaAdmin:
         if num_gpu is not None:
             spec = dataclasses.replace(spec, parameters={**spec.parameters, "num_gpu": num_gpu})
         base_dir = path.resolve().parent
-        self._check_version(spec.requires)
+        version = self._check_version(spec.requires)
         local = [resolve_from(value, base_dir) for value in spec.from_all]
         adapters = adapter_files(spec.adapter, base_dir) if spec.adapter else {}
         log.info("model_setup name=%s from=%s local=%s adapter=%s", name, spec.from_, local[-1] is not None,
@@ -475,8 +481,10 @@ class OllamaAdmin:
             spec = self._base_template(spec, report)
         uploaded = {key: self._upload(p, report) for key, p in adapters.items()} or None
         self._create(name, spec, files, uploaded, report)
+        if files is None:  # a library model: its own template is its family's
+            return
         created = self.show(name)
-        family = family_template(created.architecture, created.capabilities)
+        family = family_template(created.architecture, created.capabilities, version)
         if family is not None:
             report(SetupProgress(f"using the {created.architecture} template: the model came out with "
                                  f"{', '.join(created.capabilities) or 'no capabilities'} only"))
@@ -495,16 +503,18 @@ class OllamaAdmin:
                                  f"{', '.join(choice.missing)}"))
         return dataclasses.replace(spec, template=choice.template)
 
-    def _check_version(self, requires: str | None) -> None:
-        """Refuse an Ollama older than the Modelfile's REQUIRES, or than KB Studio needs."""
+    def _check_version(self, requires: str | None) -> tuple[int, ...] | None:
+        """Refuse an Ollama older than the Modelfile's REQUIRES, or than KB Studio needs; its version
+        (None for a development build)."""
         version = self.version()
         have = version_tuple(version)
         if have is None:  # a development build ("0.0.0") or an unknown scheme: nothing to compare
-            return
+            return None
         if requires and have < (version_tuple(requires) or (0,)):
             raise OllamaError("ollama.requires_newer", requires=requires, version=version)
         if have < version_tuple(MINIMUM_VERSION):
             raise OllamaError("ollama.too_old", version=version, minimum=MINIMUM_VERSION)
+        return have
 
     def _upload(self, path: Path, report: Callable[[SetupProgress], None]) -> str:
         size = path.stat().st_size

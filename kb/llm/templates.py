@@ -25,6 +25,7 @@ from dataclasses import dataclass
 # What a template decides; completion, embedding, vision come from the GGUF and no template changes them.
 TEMPLATE_CAPABILITIES = ("tools", "insert", "thinking")
 CHAT_TEMPLATE_MINIMUM = (0, 30, 0)  # Ollama that prefers the GGUF's chat template (llama-server runner)
+THINKING_MINIMUM = (0, 9, 0)        # Ollama whose templates know .Thinking / .Think / .IsThinkSet
 
 _TOOLS = """
 {{- if .Tools }}
@@ -191,10 +192,16 @@ def choose_template(ours: str | None, base_capabilities: tuple[str, ...]) -> Tem
     return TemplateChoice(ours, "ours")
 
 
-def family_template(architecture: str | None, capabilities: tuple[str, ...]) -> str | None:
-    """The family's template when the model as created lacks what that template can do, else None."""
+def family_template(architecture: str | None, capabilities: tuple[str, ...],
+                    version: tuple[int, ...] | None = None) -> str | None:
+    """The family's template when the model as created lacks what that template can do, else None.
+
+    An Ollama older than 0.9 cannot execute the qwen3 template (it names .Think): qwen3 then gets the
+    qwen2.5 one, the same ChatML and tool calls without the reasoning. `version` None: a current one."""
     template = FAMILY_TEMPLATES.get(architecture or "")
     if template is None:
         return None
+    if template is QWEN3_TEMPLATE and version is not None and version < THINKING_MINIMUM:
+        template = QWEN2_TEMPLATE
     wanted = go_template_capabilities(template)
     return template if any(c not in capabilities for c in wanted) else None

@@ -22,6 +22,7 @@ def test_overview_shows_counts_and_ollama(corpus_env, ollama_standin):
     assert metrics["Ollama 版本"] == "0.12.6" and metrics["上下文长度"] == "4,096"
     assert "35%/65% CPU/GPU" in plain(at.get("progress")[0].proto.text)
     assert "CPU/GPU 分担：GPU 65%，CPU 35%" in plain(at.get("progress")[0].proto.text)
+    assert "模型能力：completion, tools（模板：模型的 TEMPLATE）" in [plain(c) for c in texts(at.caption)]
     assert "kb-qwen" in sidebar_text(at)
 
 
