@@ -2,6 +2,7 @@
 encrypted, scanned-looking, corrupt and truncated PDFs, and text in legacy encodings."""
 from __future__ import annotations
 
+import functools
 import io
 import textwrap
 
@@ -145,6 +146,7 @@ def xlsx_file(sheets: dict[str, list[list[object]]]) -> bytes:
     return out.getvalue()
 
 
+@functools.lru_cache(maxsize=2)  # 3 s to write; two tests read it
 def huge_sheet_xlsx(rows: int = 100_000, cols: int = 10) -> bytes:
     """A workbook of rows × cols numeric cells (1,000,000 by default), written as raw sheet XML (fast)."""
     import zipfile
