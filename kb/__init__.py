@@ -8,11 +8,11 @@ from kb.errors import (ConfigError, EmbedderMismatch, EmbeddingError, Generation
                      KnowledgeBaseNotFound, ModelMissing, OllamaError, OllamaTimeout, OllamaUnavailable, StoreError)
 from kb.knowledge_base import IngestProgress, KnowledgeBase
 from kb.search.retrieval import ScoredChunk, SearchOptions, SearchResult
-from kb.types import CheckReport, Chunk, Document, FileResult, IngestReport, KBInfo, Problem, RepairReport
+from kb.types import CheckReport, Chunk, Document, FileResult, IngestReport, KBInfo, OcrMark, Problem, RepairReport
 
 __all__ = [
     "KnowledgeBase", "Settings", "SearchOptions", "SearchResult", "ScoredChunk", "Chunk", "Document",
-    "FileResult", "IngestReport", "IngestProgress", "CheckReport", "RepairReport", "Problem", "KBInfo",
+    "FileResult", "IngestReport", "IngestProgress", "CheckReport", "RepairReport", "Problem", "KBInfo", "OcrMark",
     "KBError", "ConfigError", "IngestError", "EmbedderMismatch", "EmbeddingError", "KnowledgeBaseNotFound",
     "StoreError", "OllamaError", "OllamaUnavailable", "ModelMissing", "OllamaTimeout", "GenerationError",
 ]

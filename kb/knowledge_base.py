@@ -27,9 +27,10 @@ from kb.search.retrieval import Retriever, SearchOptions, SearchResult
 from kb.curate import chunks as curate
 from kb.store import Indexes, KBStore, Originals, ReadView, Writer, read_manifest
 from kb.store.curation import Curation, Edit
-from kb.types import CheckReport, Chunk, Document, FileResult, IngestReport, KBInfo, RepairReport
+from kb.types import CheckReport, Chunk, Document, FileResult, IngestReport, KBInfo, OcrMark, RepairReport
 
 if TYPE_CHECKING:
+    from kb.ingest.formats.thumbnails import ThumbnailCache
     from kb.ingest.loaders import OcrControl
     from kb.curate.archive import ExportReport, ImportReport
     from kb.curate.digest import Digest
@@ -79,6 +80,7 @@ class KnowledgeBase:
         self._ctx_cache: tuple[int | None, float] | None = None
         self._ctx_refresh: threading.Thread | None = None
         self.background_ollama = False
+        self._thumbnails: "ThumbnailCache | None" = None
 
     # ------------------------------------------------------------------ opening
 
@@ -228,6 +230,48 @@ class KnowledgeBase:
             if document is None:
                 return view.chunks()
             return view.chunks(self._require(view, document).doc_id)
+
+    # ------------------------------------------------------------------ OCR review (the Chunks page)
+
+    def ocr_marks(self, document: str | None = None) -> dict[str, OcrMark]:
+        """The chunks read by OCR (keyed by chunk id), each with its confidence, its page's (from the
+        document's `ocr_pages`) and whether either is below `[ocr] low_confidence`."""
+        threshold = self.settings.ocr.low_confidence
+        with self.store.read() as view:
+            docs = [self._require(view, document)] if document else view.documents()
+            chunks = view.chunks(docs[0].doc_id) if document else view.chunks()
+        pages = {d.doc_id: d.metadata.get("ocr_pages") or {} for d in docs}
+        out = {}
+        for c in chunks:
+            if not c.ocr:
+                continue
+            page_conf = pages.get(c.doc_id, {}).get(str(c.page if c.page is not None else 1))
+            out[c.id] = OcrMark(c.id, c.file_name, c.page, c.ocr_confidence,
+                                float(page_conf) if page_conf is not None else None, threshold)
+        return out
+
+    def page_thumbnail(self, document: str, page: int | None = None, width: int | None = None) -> bytes:
+        """A small PNG of one page of a PDF or image document (by file name or id), drawn from the stored
+        original and cached by the file's content hash, page and width, so no page is drawn twice."""
+        from kb.ingest.formats import thumbnails
+
+        doc = self.document(document)
+        if doc is None:
+            raise KBError("kb.document_not_found", kb=self.name, key=document)
+        if doc.kind not in thumbnails.KINDS:
+            raise KBError("thumbnail.no_page_image", file=doc.file_name)
+        page = 1 if page is None else int(page)
+        width = max(thumbnails.MIN_WIDTH, min(int(width or thumbnails.WIDTH), thumbnails.MAX_WIDTH))
+
+        def draw() -> bytes:
+            data = self.originals.read_intact(doc.file_hash, doc.file_name)
+            if data is None:
+                raise KBError("thumbnail.no_original", file=doc.file_name)
+            return thumbnails.render(doc.kind, data, page, width, doc.file_name)
+
+        if self._thumbnails is None:
+            self._thumbnails = thumbnails.ThumbnailCache(Path(self.settings.data_dir) / "cache" / "thumbnails")
+        return self._thumbnails.get_or_render(doc.file_hash, page, width, draw)
 
     def _require(self, view: ReadView | Writer, key: str) -> Document:
         doc = view.document(key)

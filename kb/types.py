@@ -121,6 +121,29 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class OcrMark:
+    """How a chunk read by OCR is shown on the Chunks page: its own confidence, its page's (both in
+    [0, 1], higher is better, None when unknown) and the `[ocr] low_confidence` they are held against."""
+
+    chunk_id: str
+    file_name: str
+    page: int | None
+    confidence: float | None
+    page_confidence: float | None
+    threshold: float
+
+    @property
+    def lowest(self) -> float | None:
+        known = [c for c in (self.confidence, self.page_confidence) if c is not None]
+        return min(known) if known else None
+
+    @property
+    def low(self) -> bool:
+        """The chunk or its page reads below the threshold: check its text against the page image."""
+        return self.lowest is not None and self.lowest < self.threshold
+
+
+@dataclass(frozen=True)
 class Document:
     doc_id: str
     kb: str

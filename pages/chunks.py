@@ -24,6 +24,7 @@ if not documents:
     st.page_link("pages/upload.py", label=t("overview.go_upload"), icon=":material/upload_file:")
     st.stop()
 states = {s.chunk.id: s for s in kb.chunk_states()}
+ocr = kb.ocr_marks()  # chunks read by OCR: confidence, their page's, low against [ocr] low_confidence
 all_chunks = [s.chunk for s in states.values()]
 
 by_name = {d.file_name: d for d in documents}
@@ -42,15 +43,18 @@ def _table() -> None:
     st.caption(tm("chunks.count", n=len(shown), total=len(all_chunks)))
     frame = tables.chunk_rows(shown)
     frame.insert(0, "✎", [_flags(states[c.id]) for c in shown])
+    frame.insert(3, tables.col("ocr"), tables.ocr_labels(shown, ocr))
     styled = frame.style.apply(lambda row: ["color: #9e9e9e" if states[shown[row.name].id].disabled else ""
                                             for _ in row], axis=1)
     event = st.dataframe(
         styled, hide_index=True, key=K.CHUNKS_TABLE, on_select="rerun",
         selection_mode="single-row", height=360,
-        column_order=["✎", *(tables.col(c) for c in ("position", "file", "page", "heading", "text", "chars", "kind", "id"))],
+        column_order=["✎", *(tables.col(c) for c in ("position", "file", "page", "ocr", "heading", "text", "chars", "kind",
+                                                     "id"))],
         column_config={tables.col("position"): st.column_config.NumberColumn(width=60),
                        tables.col("file"): st.column_config.TextColumn(width=150),
                        tables.col("page"): st.column_config.TextColumn(width=50),
+                       tables.col("ocr"): st.column_config.TextColumn(width=80),
                        tables.col("heading"): st.column_config.TextColumn(width=200),
                        tables.col("text"): st.column_config.TextColumn(width=420),
                        tables.col("chars"): st.column_config.ProgressColumn(
@@ -67,16 +71,40 @@ def _table() -> None:
         st.caption(t("chunks.pick_row"))
     state = states[chosen.id]
     st.markdown(render.chunk_caption(chosen))
-    if state.disabled:
-        st.caption(L("page.chunks.disabled_note"))
-        st.markdown(f":gray[{render.escape_md(chosen.text)}]")
-    else:
-        render.chunk_text(chosen, [text] if text.strip() else ())
+    mark = ocr.get(chosen.id)
+    if mark is None:
+        _body(state)
+    else:  # OCR text beside the page it was read from
+        left, right = st.columns([3, 2])
+        with left:
+            render.ocr_mark(mark)
+            _body(state)
+        with right:
+            _page_image(chosen)
     if state.review:
         st.warning(L("page.chunks.review_note"), icon=":material/rate_review:")
     st.caption(tm("chunks.meta", position=chosen.position, kind=chosen.kind, chars=len(chosen.text), id=chosen.id,
                  hash=chosen.content_hash[:12]))
     _curate(state)
+
+
+def _body(state) -> None:
+    chunk = state.chunk
+    if state.disabled:
+        st.caption(L("page.chunks.disabled_note"))
+        st.markdown(f":gray[{render.escape_md(chunk.text)}]")
+    else:
+        render.chunk_text(chunk, [text] if text.strip() else ())
+
+
+def _page_image(chunk) -> None:
+    try:
+        png = kb.page_thumbnail(chunk.file_name, chunk.page)
+    except KBError as exc:
+        render.warning(exc)
+        return
+    st.image(png, width="stretch")
+    st.caption(L("page.chunks.thumbnail", file=chunk.file_name, page=chunk.page or 1))
 
 
 def _flags(state) -> str:

@@ -2,6 +2,7 @@
 encrypted, scanned-looking, corrupt and truncated PDFs, and text in legacy encodings."""
 from __future__ import annotations
 
+import functools
 import io
 import textwrap
 
@@ -145,6 +146,7 @@ def xlsx_file(sheets: dict[str, list[list[object]]]) -> bytes:
     return out.getvalue()
 
 
+@functools.lru_cache(maxsize=2)  # 3 s to write; two tests read it
 def huge_sheet_xlsx(rows: int = 100_000, cols: int = 10) -> bytes:
     """A workbook of rows × cols numeric cells (1,000,000 by default), written as raw sheet XML (fast)."""
     import zipfile
@@ -247,9 +249,14 @@ def cjk_font_path() -> str | None:
     return None
 
 
+A4 = (8.27, 11.69)  # inches
+SMALL = (2.4, 2.4)  # a square page of two short lines: RapidOCR scales the short side up to 736 px, so square is cheapest
+
+
 def scan_image(lines: list[str] = SCAN_TEXT, dpi: int = 150, angle: float = 0.8, noise: float = 12.0,
-               seed: int = 7):
-    """An A4 page at `dpi` with `lines` in 12 pt Noto Sans CJK, rotated by `angle` degrees, with noise."""
+               seed: int = 7, size: tuple[float, float] = A4):
+    """A page of `size` inches (A4) at `dpi` with `lines` in 12 pt Noto Sans CJK, rotated by `angle` degrees,
+    with noise."""
     import numpy as np
     from PIL import Image, ImageDraw, ImageFont
 
@@ -258,13 +265,14 @@ def scan_image(lines: list[str] = SCAN_TEXT, dpi: int = 150, angle: float = 0.8,
         import pytest
 
         pytest.skip("no CJK font: install fonts-noto-cjk or `pip install manimgx-fonts-cjk`")
-    width, height = int(8.27 * dpi), int(11.69 * dpi)
+    width, height = int(size[0] * dpi), int(size[1] * dpi)
     page = Image.new("L", (width, height), 255)
     draw = ImageDraw.Draw(page)
     font = ImageFont.truetype(path, size=int(12 / 72 * dpi))  # 12 pt
-    y = int(1.0 * dpi)
+    margin = 1.0 if size == A4 else 0.3
+    y = int(margin * dpi)
     for line in lines:
-        draw.text((int(0.8 * dpi), y), line, font=font, fill=0)
+        draw.text((int(margin * 0.8 * dpi), y), line, font=font, fill=0)
         y += int(0.32 * dpi)
     page = page.rotate(angle, resample=Image.BICUBIC, fillcolor=255, expand=False)
     rng = np.random.default_rng(seed)
@@ -278,9 +286,11 @@ def scan_png(**kw) -> bytes:
     return out.getvalue()
 
 
-def scan_pdf(pages: list[list[str]], dpi: int = 150, text_pages: dict[int, str] | None = None) -> bytes:
-    """An image-only PDF of scanned pages; `text_pages` (0-based index -> text) puts real text pages in between."""
-    images = [scan_image(lines, dpi=dpi, seed=7 + i).convert("RGB") for i, lines in enumerate(pages)]
+def scan_pdf(pages: list[list[str]], dpi: int = 150, text_pages: dict[int, str] | None = None,
+             size: tuple[float, float] = A4) -> bytes:
+    """An image-only PDF of scanned pages (Pillow's PDF writer: no text layer); `text_pages` (0-based
+    index -> text) puts real text pages in between."""
+    images = [scan_image(lines, dpi=dpi, seed=7 + i, size=size).convert("RGB") for i, lines in enumerate(pages)]
     out = io.BytesIO()
     images[0].save(out, "PDF", resolution=dpi, save_all=True, append_images=images[1:])
     if not text_pages:

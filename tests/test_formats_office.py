@@ -127,3 +127,33 @@ def test_a_question_about_one_row_of_a_large_sheet_finds_that_row(kb):
     assert hit[0].sheet == "订单" and first <= 1235 <= last  # row 1 is the header
     assert hit[0].locator == f"订单.xlsx · 订单 · 第 {first}–{last} 行" and not hit[0].ocr
     assert "订单号: D01234；城市: 广州；金额: 3702；状态: 客户拒收，原因是包装破损" in hit[0].text
+
+
+def test_each_bad_input_fails_alone_with_a_message_naming_it_and_the_batch_goes_on(kb):
+    """Issue 11's bad inputs in one batch, between good files: each fails by itself with its own message."""
+    from .files import SMALL, bomb_png, scan_png
+
+    good = [("前.md", "# 前\n\n批次开头的笔记。\n".encode()), ("中.csv", "城市,人口\n北京,2189 万\n".encode()),
+            ("后.html", HTML.encode())]
+    bad = [("损坏.docx", truncated(WORD, 0.5), "ingest.office_corrupt"),
+           ("加密.xlsx", OLE2_ENCRYPTED, "ingest.office_encrypted"),
+           ("炸弹.docx", zip_bomb_docx(), "ingest.zip_too_large"),
+           ("百万格.xlsx", huge_sheet_xlsx(), "ingest.sheet_too_many_rows"),
+           ("巨图.png", bomb_png(20_000, 20_000), "ingest.image_too_large"),
+           ("空白.png", scan_png(lines=[], size=SMALL), "ingest.image_no_text"),
+           ("只有脚本.html", b"<html><script>document.write('x')</script><style>p{}</style></html>", "ingest.no_text")]
+    files = [good[0], *((n, d) for n, d, _ in bad[:4]), good[1], *((n, d) for n, d, _ in bad[4:]),
+             ("宏.xlsm", macro_enabled(xlsx_file({"S": [["a"], ["1"]]}), "excel")), good[2]]
+    report = kb.ingest_bytes(files)
+    by_name = {f.file_name: f for f in report.files}
+    assert [f.file_name for f in report.files] == [n for n, _ in files]
+    for name, _, code in bad:
+        result = by_name[name]
+        assert (result.status, result.error_code, result.error_params["file"]) == ("failed", code, name)
+        assert result.error_message("zh") != result.error_message("en") and result.error_message("en")
+    macro = by_name["宏.xlsm"]
+    assert macro.status == "added" and macro.warnings  # read as data, the macros never run
+    assert all(by_name[n].status == "added" for n, _ in good)
+    assert {d.file_name for d in kb.documents()} == {"前.md", "中.csv", "后.html", "宏.xlsm"}
+    assert kb.check().ok
+    assert not any("document.write" in c.text or "alert" in c.text for c in kb.chunks("后.html"))

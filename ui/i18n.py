@@ -308,6 +308,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "col.reason": ("原因 / 提示", "Reason / warnings"),
     "col.position": ("序号", "#"),
     "col.page": ("页", "Page"),
+    "col.ocr": ("OCR", "OCR"),
     "col.pages": ("页数", "Pages"),
     "col.heading": ("标题路径", "Heading path"),
     "col.kind": ("类型", "Kind"),

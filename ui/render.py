@@ -18,7 +18,7 @@ from ui import safe
 from ui.i18n import t, tm
 
 if TYPE_CHECKING:
-    from kb import Chunk
+    from kb import Chunk, OcrMark
     from kb.llm.chat import Answer, Notice
     from kb.llm.prompting import Budget
 
@@ -136,6 +136,21 @@ def chunk_text(chunk: "Chunk", terms: Iterable[str] = ()) -> None:
         return
     with st.container(border=True):
         st.markdown(highlight_md(chunk.text, terms))
+
+
+def ocr_mark(mark: "OcrMark") -> None:
+    """The OCR badge of a chunk with its confidence (orange when low), and the flag of a low page."""
+    from ui.state import lang
+
+    if mark.confidence is None:
+        label = safe.coded("page.chunks.ocr_badge_none", {}, lang())
+    else:
+        label = safe.coded("page.chunks.ocr_badge", {"confidence": f"{mark.confidence:.2f}"}, lang())
+    st.badge(label, icon=":material/document_scanner:", color="orange" if mark.low else "blue")
+    if mark.low:
+        st.warning(safe.coded("page.chunks.ocr_low", {"page": mark.page or 1, "confidence": f"{mark.lowest:.2f}",
+                                                      "threshold": f"{mark.threshold:g}"}, lang()),
+                   icon=":material/flag:")
 
 
 def budget_meter(budget: "Budget | None") -> None:

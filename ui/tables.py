@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     import altair as alt
     import pandas as pd
 
-    from kb import Chunk, Document, IngestReport, SearchResult
+    from kb import Chunk, Document, IngestReport, OcrMark, SearchResult
 
 
 def col(name: str) -> str:
@@ -45,6 +45,19 @@ def chunk_rows(chunks: Sequence["Chunk"]) -> "pd.DataFrame":
              col("text"): c.text[:160].replace("\n", " "), col("id"): c.id} for c in chunks]
     return pd.DataFrame(rows, columns=[col(n) for n in ("position", "file", "page", "heading", "kind", "chars",
                                                          "text", "id")])
+
+
+def ocr_labels(chunks: Sequence["Chunk"], marks: dict[str, "OcrMark"]) -> list[str]:
+    """The OCR column: `OCR 0.97` for a chunk read by OCR, `⚠ OCR 0.62` when it or its page is low."""
+    out = []
+    for c in chunks:
+        mark = marks.get(c.id)
+        if mark is None:
+            out.append("")
+            continue
+        shown = "OCR" if mark.confidence is None else f"OCR {mark.confidence:.2f}"
+        out.append(("⚠ " if mark.low else "") + shown)
+    return out
 
 
 def filter_chunks(chunks: Sequence["Chunk"], document: str | None = None, page: int | None = None,

@@ -59,6 +59,28 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "page.chunks.add_title": ("给 {file} 添加一个分块", "Add a chunk to {file}"),
     "page.chunks.add_label": ("分块文本（例如一组问答）", "Chunk text (for example a question and its answer)"),
     "page.chunks.add": ("添加分块", "Add chunk"),
+    "page.chunks.ocr_badge": ("OCR 识别 · 置信度 {confidence}", "OCR · confidence {confidence}"),
+    "page.chunks.ocr_badge_none": ("OCR 识别", "OCR"),
+    "page.chunks.ocr_low": (
+        "第 {page} 页的 OCR 置信度为 {confidence}，低于 {threshold}（config.toml 的 [ocr] low_confidence）："
+        "请对照右边的页面图片核对文字，必要时编辑此分块",
+        "OCR confidence on page {page} is {confidence}, below {threshold} ([ocr] low_confidence in config.toml): "
+        "check the text against the page image beside it, and edit this chunk if needed"),
+    "page.chunks.thumbnail": ("{file} 第 {page} 页", "{file}, page {page}"),
+    # page images beside OCR chunks (kb/ingest/formats/thumbnails.py)
+    "thumbnail.no_page_image": ("{file} 不是 PDF 或图片，没有页面图片", "{file} is not a PDF or an image: it has no page image"),
+    "thumbnail.no_such_page": ("{file} 没有第 {page} 页（共 {pages} 页）", "{file} has no page {page} (it has {pages})"),
+    "thumbnail.no_original": (
+        "{file} 的原始文件不在知识库中或已损坏，无法显示页面图片：请重新导入该文件",
+        "the stored original of {file} is missing or damaged, so its page image cannot be shown: ingest the "
+        "file again"),
+    "thumbnail.too_large": (
+        "{file} 的图片太大（{size}，上限 {limit_mp} 百万像素），不生成缩略图",
+        "the image of {file} is too large for a thumbnail ({size}, over {limit_mp} megapixels)"),
+    "thumbnail.unreadable": (
+        "无法生成 {file} 的页面图片（{reason}）：原始文件可能已损坏，运行 `python -m kb check` 检查",
+        "cannot draw the page image of {file} ({reason}): the stored original may be damaged; run "
+        "`python -m kb check`"),
     # back up and restore (kb/curate/archive.py)
     "archive.not_found": ("找不到备份文件 {path}", "There is no archive file {path}"),
     "archive.unreadable": (

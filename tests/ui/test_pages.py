@@ -118,6 +118,31 @@ def test_chunks_table_filters_and_detail(corpus_env):
     assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
 
 
+def test_chunks_marks_ocr_text_beside_its_page_image_and_flags_a_low_page(app_env, tmp_path, monkeypatch):
+    from tests.files import SMALL, scan_pdf
+
+    scan = tmp_path / "扫描件.pdf"
+    scan.write_bytes(scan_pdf([["第一页：安装步骤。", "先装依赖再启动。"]], size=SMALL))
+    note = tmp_path / "笔记.md"
+    note.write_text("# 笔记\n\n普通文字，不经过 OCR。\n", encoding="utf-8")
+    app_env.ingest(scan, note)
+    monkeypatch.setenv("KB_OCR_LOW_CONFIDENCE", "0.9999")  # [ocr] low_confidence: every page is low
+    at = app_env.app("chunks")
+    table = at.dataframe(key="chunks_table").value
+    by_file = dict(zip(table["文件"], table["OCR"]))
+    assert by_file["笔记.md"] == "" and by_file["扫描件.pdf"].startswith("⚠ OCR 0.")
+
+    at.selectbox(key="chunks_doc").set_value(scan.name).run()
+    assert not at.exception, at.exception
+    assert any(":orange-badge[" in m and "OCR 识别 · 置信度 0." in plain(m) for m in texts(at.markdown))
+    assert any("第 1 页的 OCR 置信度为 0." in plain(w) and "低于 0.9999" in plain(w) for w in texts(at.warning))
+    assert at.get("image"), "no page image beside the OCR chunk"
+    assert any("扫描件.pdf 第 1 页" in plain(c) for c in texts(at.caption))
+
+    at.selectbox(key="chunks_doc").set_value(note.name).run()
+    assert not at.get("image") and not any("OCR" in w for w in texts(at.warning))
+
+
 # -- retrieval --------------------------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -24,6 +25,9 @@ log = logging.getLogger(__name__)
 
 MAX_SIDE = 2400  # pixels; an A4 page at 200 dpi is 1654 x 2339
 PDF_DPI = 200
+# PDFium is not thread-safe: every call into it (OCR of an ingest job, a thumbnail drawn for the
+# Chunks page at the same time) holds this lock; recognition itself runs outside it.
+PDFIUM_LOCK = threading.RLock()
 
 
 @dataclass(frozen=True)
@@ -127,48 +131,30 @@ def ocr_pdf_pages(data: bytes, pages: list[int],
     import pypdfium2 as pdfium
     import pypdfium2.raw as pdfium_c
 
-    document = pdfium.PdfDocument(data)
+    with PDFIUM_LOCK:
+        document = pdfium.PdfDocument(data)
     try:
         for done, number in enumerate(pages):
             if before is not None:
                 before(done, len(pages))
-            page = document[number - 1]
-            try:
-                if not any(obj.type == pdfium_c.FPDF_PAGEOBJ_IMAGE for obj in page.get_objects(max_depth=3)):
-                    continue
-                width, height = page.get_size()  # points
-                scale = min(PDF_DPI / 72, MAX_SIDE / max(width, height, 1))
-                bitmap = page.render(scale=scale)
-                image = bitmap.to_pil()
-                bitmap.close()
-                yield ocr_image(image, page=number)
-            finally:
-                page.close()
+            with PDFIUM_LOCK:  # held while rendering, not while recognising
+                page = document[number - 1]
+                try:
+                    if not any(obj.type == pdfium_c.FPDF_PAGEOBJ_IMAGE for obj in page.get_objects(max_depth=3)):
+                        continue
+                    width, height = page.get_size()  # points
+                    scale = min(PDF_DPI / 72, MAX_SIDE / max(width, height, 1))
+                    bitmap = page.render(scale=scale)
+                    image = bitmap.to_pil()
+                    bitmap.close()
+                finally:
+                    page.close()
+            yield ocr_image(image, page=number)
         if before is not None:
             before(len(pages), len(pages))
     finally:
-        document.close()
-
-
-def render_pdf_page(data: bytes, number: int, width: int) -> Any:
-    """A PIL image of one 1-based PDF page, `width` pixels wide (the Chunks page's thumbnail)."""
-    import pypdfium2 as pdfium
-
-    document = pdfium.PdfDocument(data)
-    try:
-        if not 1 <= number <= len(document):
-            raise IndexError(number)
-        page = document[number - 1]
-        try:
-            page_width, _ = page.get_size()
-            bitmap = page.render(scale=max(width, 16) / max(page_width, 1))
-            image = bitmap.to_pil()
-            bitmap.close()
-            return image
-        finally:
-            page.close()
-    finally:
-        document.close()
+        with PDFIUM_LOCK:
+            document.close()
 
 
 def ocr_blocks(page: OcrPage, base: tuple[str, ...] = ()) -> list[Any]:
