@@ -56,11 +56,8 @@ def _progress(job: jobs.Job) -> None:
     event = job.progress
     text = t("upload.waiting")
     if event is not None:
-        step = t(f"stage.{event.stage}")
-        if event.stage == "embedding" and event.total:
-            step += f" {event.done}/{event.total}"
         text = tm("upload.progress", i=event.file_index + 1, n=event.n_files, file=event.file_name,
-                 step=step, s=job.seconds)
+                 step=jobs.ingest_step(event), s=job.seconds)
     st.progress(jobs.ingest_fraction(event), text=text)
 
 

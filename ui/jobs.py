@@ -71,11 +71,27 @@ def start(kind: str, kb: str, work: Callable[[Callable[[Any], None]], Any]) -> J
 _STAGE_SHARE = {"reading": 0.05, "saving": 0.95, "done": 1.0}
 
 
+def ingest_step(event: Any) -> str:
+    """What the file is going through: `嵌入 40/120`, or, for a scan, the OCR page being read of those
+    without a text layer (`OCR 识别 第 3/40 页`; `done` pages are finished, so the one being read is done+1)."""
+    from ui.i18n import t
+
+    if event.stage == "ocr" and event.total:
+        return t("stage.ocr_pages", done=min(event.done + 1, event.total), total=event.total)
+    step = t(f"stage.{event.stage}")
+    if event.stage == "embedding" and event.total:
+        step += f" {event.done}/{event.total}"
+    return step
+
+
 def ingest_fraction(event: Any) -> float:
-    """Overall share done for an IngestProgress: files weigh the same, embedding is most of a file."""
+    """Overall share done for an IngestProgress: files weigh the same, embedding is most of a file
+    (OCR, before it, moves the bar within the file's reading share: its text says the page)."""
     if event is None or not getattr(event, "n_files", 0):
         return 0.0
-    if event.stage == "embedding":
+    if event.stage == "ocr":
+        within = 0.05 + 0.05 * (event.done / event.total if event.total else 0.0)
+    elif event.stage == "embedding":
         within = 0.1 + 0.85 * (event.done / event.total if event.total else 0.0)
     else:
         within = _STAGE_SHARE.get(event.stage, 0.0)

@@ -101,7 +101,7 @@ def test_every_literal_label_used_exists():
     used |= set(re.findall(r"""["'](page\.[a-z]+)["']""", code))
     assert used and not used - set(STRINGS), used - set(STRINGS)
     for prefix, names in {"status.": ["added", "unchanged", "replaced", "failed"],
-                          "stage.": ["reading", "embedding", "saving", "done"], "mode.": ["hybrid", "dense", "bm25"],
+                          "stage.": ["waiting", "reading", "ocr", "embedding", "saving", "done"], "mode.": ["hybrid", "dense", "bm25"],
                           "budget.": list(tables.BUDGET_PARTS), "fusion.": ["zscore", "rrf"],
                           "chat.mode_": ["docs", "chat"]}.items():
         assert all(prefix + n in STRINGS for n in names), prefix
@@ -127,11 +127,22 @@ def test_chunk_rows_show_page_spans_and_heading_paths():
     assert row[tables.col("chars")] == 300 and len(row[tables.col("text")]) == 160
 
 
-@pytest.mark.parametrize("stage, done, total, expected", [("reading", 0, 0, 0.525), ("embedding", 5, 10, 0.7625),
+@pytest.mark.parametrize("stage, done, total, expected", [("reading", 0, 0, 0.525), ("ocr", 0, 4, 0.525),
+                                                          ("ocr", 4, 4, 0.55), ("embedding", 5, 10, 0.7625),
                                                           ("done", 1, 1, 1.0)])
 def test_ingest_fraction_weighs_files_equally(stage, done, total, expected):
     event = SimpleNamespace(file_index=1, n_files=2, stage=stage, done=done, total=total)
     assert jobs.ingest_fraction(event) == pytest.approx(expected)
+
+
+def test_the_ingest_step_counts_ocr_pages_and_names_every_stage():
+    def event(stage, done=0, total=0):
+        return SimpleNamespace(file_index=0, n_files=1, stage=stage, done=done, total=total)
+
+    assert jobs.ingest_step(event("ocr", 2, 40)) == "OCR 识别 第 3/40 页"  # two read, the third being read
+    assert jobs.ingest_step(event("ocr", 40, 40)) == "OCR 识别 第 40/40 页"
+    assert jobs.ingest_step(event("embedding", 40, 120)) == "嵌入 40/120"
+    assert jobs.ingest_step(event("waiting")) == "等待另一个写入结束"
 
 
 def test_jobs_run_in_the_background_and_keep_errors():
