@@ -368,8 +368,12 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
              + (_t("cli.search.expanded") if result.used_history else ""),
              _t("cli.search.terms", terms=" ".join(result.query_terms)),
              _t("cli.search.gate_passed" if result.gate_passed else "cli.search.gate_failed", best=best)]
+    for stage in result.stages:  # the model's second stage, when [retrieval] llm_rewrite / llm_rerank is on
+        lines.append(_t(f"cli.search.stage_{stage.stage}", ms=round(stage.ms), queries=" | ".join(stage.queries),
+                        moved=stage.moved) if stage.applied else stage.message())
     for r in result.results:
-        lines.append(f"\n#{r.fused_rank} {'✓' if r.passed else '·'} {r.chunk.locator}  fused={r.fused_score:.4f} "
+        was = f" (#{r.first_stage_rank})" if r.first_stage_rank else ""
+        lines.append(f"\n#{r.fused_rank}{was} {'✓' if r.passed else '·'} {r.chunk.locator}  fused={r.fused_score:.4f} "
                      f"dense={_f(r.dense_score)}(#{r.dense_rank or '-'}) bm25={_f(r.bm25_score)}(#{r.bm25_rank or '-'})"
                      f" terms={','.join(r.matched_terms)}")
         lines.append("   " + r.chunk.text.replace("\n", " ")[:200])

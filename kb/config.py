@@ -81,6 +81,12 @@ class RetrievalSettings:
     threshold: float = 0.86
     relative_cutoff: float = 0.93
     gate_names: bool = True  # the gate may decline a question whose names no chunk holds (kb/search/gate.py)
+    # Second stage (kb/search/second_stage.py): the Ollama model helps, off unless measured; without
+    # Ollama, or over the budget, the first stage's results stand.
+    llm_rewrite: bool = False  # the model rewrites the question into up to 3 search queries (fused by RRF)
+    llm_rerank: bool = False  # the model puts the top `llm_rerank_top` candidates in order (listwise)
+    llm_rerank_top: int = 10
+    llm_budget: float = 8.0  # seconds all model calls of one search may take together
 
 
 @dataclass(frozen=True)
@@ -239,6 +245,8 @@ class Settings:
         need(0 <= r.mmr_lambda <= 1, "retrieval", "mmr_lambda")
         need(-1 <= r.threshold <= 1, "retrieval", "threshold")
         need(0 <= r.relative_cutoff <= 1, "retrieval", "relative_cutoff")
+        need(2 <= r.llm_rerank_top <= 40, "retrieval", "llm_rerank_top")
+        need(0 < r.llm_budget <= 600, "retrieval", "llm_budget")
         o = self.ollama
         need(o.url.startswith(("http://", "https://")), "ollama", "url")
         need(bool(o.model.strip()), "ollama", "model")

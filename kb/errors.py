@@ -78,6 +78,10 @@ class EmbeddingError(KBError):
     """The embedder failed (e.g. Ollama embeddings unreachable)."""
 
 
+class StageError(KBError):
+    """A second retrieval stage gave nothing usable: the first stage's results stand."""
+
+
 class OllamaError(KBError):
     """Base class for problems talking to Ollama."""
 

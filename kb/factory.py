@@ -94,6 +94,13 @@ def token_counter():
         return _counter
 
 
+def build_llm_stages(settings: Settings):
+    """The model's part in the second retrieval stage (rewrite, rerank); contacts Ollama only when asked."""
+    from kb.llm.stages import LLMStages
+
+    return LLMStages(settings)
+
+
 def build_ollama_admin(settings: Settings, timeout: float | None = None):
     from kb.llm.ollama import OllamaAdmin
 

@@ -81,6 +81,7 @@ class KnowledgeBase:
         self._ctx_refresh: threading.Thread | None = None
         self.background_ollama = False
         self._thumbnails: "ThumbnailCache | None" = None
+        self._stages: Any = None  # kb/llm/stages.py LLMStages, built on the first search that asks the model
 
     # ------------------------------------------------------------------ opening
 
@@ -578,6 +579,20 @@ class KnowledgeBase:
         if not query or not query.strip():
             raise KBError("kb.question_empty")
         opts = options or SearchOptions.from_settings(self.settings.retrieval, **overrides)
+        if opts.llm_rewrite or opts.llm_rerank:  # the model's calls happen outside the read view
+            from kb.search.second_stage import two_stage_search
+
+            if self._stages is None:
+                from kb.factory import build_llm_stages
+
+                self._stages = build_llm_stages(self.settings)
+            return two_stage_search(query.strip(), opts, history, self._first_stage, self._stages)
+        return self._first_stage([(query.strip(), opts, history)])[0]
+
+    def _first_stage(self, searches: Sequence[tuple[str, SearchOptions, Sequence[dict[str, str]]]]
+                     ) -> list[SearchResult]:
+        """Each (query, options, history) searched on one generation: one read view, one index snapshot."""
+        opts = searches[0][1]
         with self.store.read() as view:
             if view.embedder != self.embedder.name:
                 raise EmbedderMismatch("store.embedder_mismatch", kb=self.name, built=view.embedder,
@@ -587,7 +602,8 @@ class KnowledgeBase:
             if opts.documents:
                 docs = [self._require(view, d) for d in opts.documents]
                 allowed = set(view.rowids_for_docs([d.doc_id for d in docs]))
-            return Retriever(snapshot, view, self.embedder).search(query.strip(), opts, history, allowed)
+            retriever = Retriever(snapshot, view, self.embedder)
+            return [retriever.search(q, o, h, allowed) for q, o, h in searches]
 
     def search_options(self, **overrides: Any) -> SearchOptions:
         """The configured search options with some replaced (None values are ignored)."""

@@ -148,6 +148,12 @@ sessions = {s.name: s for s in kb.sessions() if s.n_turns}
 history_from = right.selectbox(t("retrieval.history"), [None, *sessions], key=K.RET_HISTORY, persist_state="session",
                                format_func=lambda n: t("retrieval.no_history") if n is None
                                else f"{sessions[n].title} ({sessions[n].n_turns})", help=t("retrieval.history_help"))
+a, b, _ = st.columns([1, 1, 2])
+llm_help = t("retrieval.llm_help", top=defaults.llm_rerank_top, budget=defaults.llm_budget)
+options["llm_rewrite"] = a.toggle(t("retrieval.llm_rewrite"), value=defaults.llm_rewrite, key=K.RET_LLM_REWRITE,
+                                  help=llm_help, persist_state="session")
+options["llm_rerank"] = b.toggle(t("retrieval.llm_rerank"), value=defaults.llm_rerank, key=K.RET_LLM_RERANK,
+                                 help=llm_help, persist_state="session")
 if not query.strip():
     st.info(t("retrieval.hint"), icon=":material/search:")
     st.stop()
@@ -179,6 +185,14 @@ if result.calibration:
                   support=result.calibration.get("support", 0.0), n=result.calibration.get("n", 0)))
 if result.missing_names:
     st.caption(tm("retrieval.missing_names", names="、".join(result.missing_names)))
+for stage in result.stages:  # what the model's second stage did, or why the first stage stands
+    if not stage.applied:
+        st.caption(safe.coded(stage.code, stage.params, state.lang()))
+    elif stage.stage == "rewrite":
+        st.caption(tm("retrieval.stage_rewrite", queries=" · ".join(stage.queries), ms=round(stage.ms)))
+    else:
+        st.caption(tm("retrieval.stage_rerank", top=result.options.llm_rerank_top, k=result.options.k,
+                      moved=stage.moved, ms=round(stage.ms)))
 
 # Only the open tab is drawn: the prompt preview and the second search are not free.
 tabs = st.tabs([t("retrieval.tab_results"), t("retrieval.tab_chart"), t("retrieval.tab_prompt"),

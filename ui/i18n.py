@@ -194,6 +194,19 @@ STRINGS: dict[str, tuple[str, str]] = {
     "fusion.rrf": ("RRF 名次融合", "RRF (ranks)"),
     "retrieval.coverage_help": ("问题中的关键词（按 idf 加权）有多少出现在这个分块里", "How much of the question's "
                                 "keyword weight (idf) this chunk contains"),
+    "retrieval.llm_rewrite": ("模型改写问题", "Model rewrites the question"),
+    "retrieval.llm_rerank": ("模型重排", "Model reranks"),
+    "retrieval.llm_help": ("第二阶段：用 Ollama 模型改写问题或给前 {top} 个候选重新排序（最多 {budget} 秒；"
+                           "Ollama 不在或超时就用第一阶段的结果）。默认值在 config.toml 的 [retrieval]。",
+                           "Second stage: the Ollama model rewrites the question or reorders the top {top} "
+                           "candidates (at most {budget} s; without Ollama, or past that, the first stage's results "
+                           "stand). Defaults are under [retrieval] in config.toml."),
+    "retrieval.stage_rewrite": ("模型把问题改写为：{queries}（{ms} 毫秒）", "The model rewrote the question as: "
+                                "{queries} ({ms} ms)"),
+    "retrieval.stage_rerank": ("模型重新排序了前 {top} 个候选，前 {k} 名中 {moved} 个换了位置（{ms} 毫秒）。"
+                               "“第一阶段”列是原来的名次。",
+                               "The model reordered the top {top} candidates; {moved} of the top {k} moved ({ms} ms). "
+                               "The “first stage” column is where each was."),
     "retrieval.missing_names": ("知识库中没有出现的名称：{names}", "Names that occur nowhere in the knowledge base: "
                                 "{names}"),
     "retrieval.threshold": ("相关性阈值", "Relevance threshold"),
@@ -323,6 +336,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "col.max_chars": ("最多", "Max"),
     "col.warnings": ("提示（如无文字的页）", "Warnings (e.g. pages without text)"),
     "col.count": ("分块数", "Chunks"),
+    "col.first_stage": ("第一阶段", "First stage"),
     "col.rank": ("名次", "Rank"),
     "col.model": ("模型", "Model"),
     "col.needed_gib": ("需要（GiB）", "Needs (GiB)"),

@@ -58,6 +58,8 @@ class K:
     RET_THRESHOLD = "retrieval_threshold"
     RET_MMR = "retrieval_mmr"
     RET_DOCS = "retrieval_docs"
+    RET_LLM_REWRITE = "retrieval_llm_rewrite"
+    RET_LLM_RERANK = "retrieval_llm_rerank"
     RET_TAB = "retrieval_tab"
     RET_B_MODE = "retrieval_b_mode"
     RET_B_FUSION = "retrieval_b_fusion"

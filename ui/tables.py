@@ -126,11 +126,14 @@ def results_frame(result: "SearchResult") -> "pd.DataFrame":
     rows = [{col("rank"): r.fused_rank, col("source"): r.chunk.locator, col("fused"): _maybe(r.fused_score, 5),
              col("dense"): _maybe(r.dense_score), col("dense_rank"): r.dense_rank, col("bm25"): _maybe(r.bm25_score),
              col("bm25_rank"): r.bm25_rank, col("coverage"): round(r.keyword_coverage, 3),
-             col("matched"): " ".join(r.matched_terms), col("passed"): r.passed}
+             col("matched"): " ".join(r.matched_terms), col("passed"): r.passed,
+             col("first_stage"): r.first_stage_rank}
             for r in result.results]
-    frame = pd.DataFrame(rows, columns=[col(n) for n in ("rank", "passed", "source", "fused", "dense", "dense_rank",
-                                                         "bm25", "bm25_rank", "coverage", "matched")])
-    for name in ("dense_rank", "bm25_rank"):
+    names = ["rank", "passed", "source", "fused", "dense", "dense_rank", "bm25", "bm25_rank", "coverage", "matched"]
+    if any(r.first_stage_rank is not None for r in result.results):  # the model reranked: where each was
+        names.insert(1, "first_stage")
+    frame = pd.DataFrame(rows, columns=[col(n) for n in names])
+    for name in [n for n in ("dense_rank", "bm25_rank", "first_stage") if n in names]:
         frame[col(name)] = frame[col(name)].astype("Int64")
     return frame
 

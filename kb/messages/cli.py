@@ -56,6 +56,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "cli.search.expanded": ("（已结合对话历史扩展）", "  (expanded with history)"),
     "cli.search.terms": ("关键词：{terms}", "terms: {terms}"),
     "cli.search.gate_passed": ("相关性门槛：通过（最佳向量相似度 {best}）", "gate: passed (best dense {best})"),
+    "cli.search.stage_rewrite": ("模型把问题改写为：{queries}（{ms} 毫秒）", "the model rewrote the question as: {queries} ({ms} ms)"),
+    "cli.search.stage_rerank": ("模型重新排序了候选片段，前几名中 {moved} 个换了位置（{ms} 毫秒；括号里是第一阶段的名次）",
+                                "the model reordered the candidates, {moved} of the top ones moved ({ms} ms; the "
+                                "first stage's rank in brackets)"),
     "cli.search.gate_failed": ("相关性门槛：没有足够相关的内容（最佳向量相似度 {best}）",
                                "gate: nothing relevant enough (best dense {best})"),
     "cli.history.unreadable": (

@@ -12,6 +12,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "没有名为 “{name}” 的检索机制：可用的有 {known}（`python -m kb eval --ablate list` 列出说明）",
         "There is no retrieval mechanism called '{name}': known ones are {known} "
         "(`python -m kb eval --ablate list` explains them)"),
+    "search.bad_rerank_top": ("llm_rerank_top 必须在 2 到 40 之间（现在是 {value}）",
+                              "llm_rerank_top must be between 2 and 40 (it is {value})"),
+    "search.bad_llm_budget": ("llm_budget 必须大于 0 秒、不超过 600 秒（现在是 {value}）",
+                              "llm_budget must be more than 0 and at most 600 seconds (it is {value})"),
     # Why the docs-only gate declined (SearchResult.gate_reason_code / gate_reason)
     "gate.nothing_found": ("没有找到任何片段", "nothing was found"),
     "gate.below_calibrated": (
@@ -38,3 +42,20 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "eval.no_sets": ("没有给出问题集：`python -m kb eval 问题集.jsonl:知识库名 ...`",
                      "No question set given: `python -m kb eval questions.jsonl:KB ...`"),
 }
+
+# The second stage (kb/search/second_stage.py): why the model's part was not used, one code per stage
+_STAGES = {"rewrite": ("改写问题", "rewrite of the question"), "rerank": ("排序", "ordering of the candidates")}
+for _stage, (_zh, _en) in _STAGES.items():
+    MESSAGES.update({
+        f"stage.{_stage}.bad_reply": (f"模型的{_zh}回复无法使用（{{reply}}）：沿用第一阶段的结果",
+                                      f"the model's {_en} could not be used ({{reply}}): the first stage's results "
+                                      "stand"),
+        f"stage.{_stage}.failed": (f"模型的{_zh}没有完成：{{error}}　沿用第一阶段的结果",
+                                   f"the model's {_en} did not complete: {{error}} The first stage's results stand"),
+        f"stage.{_stage}.no_time": (f"{{budget}} 秒的模型时间预算已用完，未做{_zh}：沿用第一阶段的结果",
+                                    f"the {{budget}} s budget for the model was spent before the {_en}: the first "
+                                    "stage's results stand"),
+    })
+MESSAGES["stage.rerank.declined"] = ("问题没有通过仅限文档的检查，未请模型排序",
+                                     "the question did not pass the docs-only gate, so the model was not asked to "
+                                     "order the candidates")

@@ -67,7 +67,11 @@ class SearchOptions:
     # File name and title as keyword fields. Off: measured on both public sets it gained no
     # question on one and cost one on the other (README, "Retrieval"); the field terms are indexed.
     fields: bool = False
-
+    # Second stage (kb/search/second_stage.py): the Ollama model rewrites the question / orders the top.
+    llm_rewrite: bool = False
+    llm_rerank: bool = False
+    llm_rerank_top: int = 10
+    llm_budget: float = 8.0  # seconds for every model call of one search together
 
     @classmethod
     def from_settings(cls, r: RetrievalSettings, **overrides: Any) -> "SearchOptions":
@@ -95,6 +99,10 @@ class SearchOptions:
             raise KBError("search.bad_k", k=self.k)
         if not 0 <= self.mmr_lambda <= 1:
             raise KBError("search.bad_mmr_lambda", value=self.mmr_lambda)
+        if not 2 <= self.llm_rerank_top <= 40:
+            raise KBError("search.bad_rerank_top", value=self.llm_rerank_top)
+        if not 0 < self.llm_budget <= 600:
+            raise KBError("search.bad_llm_budget", value=self.llm_budget)
 
 
 # name -> (SearchOptions field, value that turns the mechanism off, what it does)
@@ -135,6 +143,7 @@ class ScoredChunk:
     passed: bool = False  # passed the relevance gate
     keyword_coverage: float = 0.0  # share of the question's keyword weight found in this chunk, 0..1
     matched_fields: tuple[str, ...] = ()  # where query terms matched besides the text: file, title, heading
+    first_stage_rank: int | None = None  # where the first stage ranked it, when the model reranked
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -161,6 +170,7 @@ class SearchResult:
     gate_params: dict[str, Any] = field(default_factory=dict)
     gate_floor: float | None = None  # the dense similarity a result needed to pass
     calibration: dict[str, Any] | None = None  # the knowledge base's gate calibration (kb/search/gate.py)
+    stages: tuple[Any, ...] = ()  # what the model's second stage did (kb/search/second_stage.py StageReport)
 
     def gate_message(self, lang: str | None = None) -> str:
         """Why the gate declined, in `lang` (zh / en); "" when something passed."""
@@ -180,7 +190,7 @@ class SearchResult:
                 "used_history": self.used_history, "gate_passed": self.gate_passed, "gate_reason": self.gate_reason,
                 "missing_names": list(self.missing_names), "timings_ms": self.timings_ms,
                 "gate_code": self.gate_code, "gate_params": self.gate_params, "gate_floor": self.gate_floor,
-                "calibration": self.calibration,
+                "calibration": self.calibration, "stages": [r.to_dict() for r in self.stages],
                 "results": [r.to_dict() for r in self.results]}
 
 

@@ -29,3 +29,23 @@ def test_the_overview_says_which_model_fits_a_4_gib_card(app_env):
         verdicts = dict(zip(table["模型"], table["结论"]))
         assert verdicts["qwen2.5:1.5b"] == "完全放在 GPU 上"
         assert any(name.startswith("qwen3") for name in verdicts)
+
+
+def test_the_models_rerank_is_shown_with_where_each_result_was(corpus_env, ollama_standin):
+    """Second stage on the Retrieval page: the toggle asks the model (the stand-in puts the last candidate
+    first), the table gains the first stage's rank, and a caption says what the model did."""
+    def last_first(body):
+        n = body["messages"][-1]["content"].count("\n[")
+        return '{"order": [%d]}' % n
+    ollama_standin.reply = last_first
+    at = corpus_env.app("retrieval")
+    at.text_input(key="retrieval_query").input("大模型 是什么").run()
+    plain = next(df.value for df in at.dataframe if "名次" in df.value.columns)
+    assert "第一阶段" not in plain.columns
+    at.toggle(key="retrieval_llm_rerank").set_value(True).run()
+    assert not at.exception and not at.error
+    table = next(df.value for df in at.dataframe if "名次" in df.value.columns)
+    assert list(table["名次"]) == list(range(1, len(table) + 1))
+    assert int(table["第一阶段"].iloc[0]) == 10  # llm_rerank_top candidates: the tenth came first
+    assert any("模型重新排序了前 10 个候选" in c for c in texts(at.caption))
+    assert ollama_standin.calls("/api/chat")
