@@ -602,7 +602,7 @@ class KnowledgeBase:
             if opts.documents:
                 docs = [self._require(view, d) for d in opts.documents]
                 allowed = set(view.rowids_for_docs([d.doc_id for d in docs]))
-            retriever = Retriever(snapshot, view, self.embedder)
+            retriever = Retriever(snapshot, view, self.embedder, Path(self.settings.data_dir) / "cache" / "calibration")
             return [retriever.search(q, o, h, allowed) for q, o, h in searches]
 
     def search_options(self, **overrides: Any) -> SearchOptions:

@@ -31,10 +31,17 @@ The quantiles are statistical levels, the same for every embedder and corpus.
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import logging
+import math
+import os
 import random
 import re
+import tempfile
 import threading
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -127,24 +134,79 @@ _cache: dict[str, tuple[int, int, Calibration | None]] = {}  # "uuid/embedder" -
 _cache_lock = threading.Lock()
 
 
-def calibration_for(indexes: Any, store: Any, embedder: Any) -> Calibration | None:
+def _reusable(cached: tuple[int, int, Any], gen: int, n: int) -> bool:
+    return cached[0] == gen or bool(cached[1] and abs(n - cached[1]) < REUSE_CHANGE * cached[1])
+
+
+def _cache_file(cache_dir: Path, key: str) -> Path:
+    return cache_dir / (hashlib.sha256(key.encode("utf-8")).hexdigest()[:32] + ".json")
+
+
+def _load(cache_dir: Path | None, key: str) -> tuple[int, int, Calibration] | None:
+    """A calibration another process measured (data/cache/calibration), or None when absent or unreadable."""
+    if cache_dir is None:
+        return None
+    try:
+        d = json.loads(_cache_file(cache_dir, key).read_text(encoding="utf-8"))
+        if d["key"] != key:
+            return None
+        cal = Calibration(int(d["generation"]), int(d["n"]), float(d["floor"]), float(d["support"]))
+        if not (math.isfinite(cal.floor) and math.isfinite(cal.support) and cal.n >= 8):
+            return None
+        return int(d["generation"]), int(d["chunks"]), cal
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _save(cache_dir: Path | None, key: str, chunks: int, cal: Calibration) -> None:
+    """Written whole (a temp file renamed over the old one); a cache that cannot be written is only logged."""
+    if cache_dir is None:
+        return
+    path = _cache_file(cache_dir, key)
+    data = {"key": key, "generation": cal.generation, "chunks": chunks, "n": cal.n, "floor": cal.floor,
+            "support": cal.support}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".cal-", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f)
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.warning("gate calibration not cached at %s: %s", path, exc)
+        with contextlib.suppress(OSError, UnboundLocalError):
+            os.unlink(tmp)
+
+
+def calibration_for(indexes: Any, store: Any, embedder: Any, cache_dir: Path | None = None) -> Calibration | None:
     """The calibration of a knowledge base, computed on first use and shared by every session.
 
     `indexes` is the index snapshot of one generation (kb/store/snapshot.py). The calibration is a
     statistical level of the whole knowledge base, so one new document does not move it: it is reused
     across generations until the number of chunks has changed by REUSE_CHANGE (then computed again),
     which keeps a search right after each commit of a long ingest from paying for it.
+
+    With `cache_dir` (data/cache/calibration) it is also kept on disk, keyed by the knowledge base's
+    uuid and the embedder, so a new process (`kb search`, another app or `serve` process) reuses it
+    under the same rule instead of embedding 48 pseudo-questions again. It is derived data: a missing,
+    damaged or foreign file is measured again.
     """
     gen = indexes.generation
     key = f"{getattr(indexes, 'uuid', None) or id(indexes)}/{getattr(embedder, 'name', '?')}"  # a rebuild with
     # another embedder changes the scale of every score: it is another calibration
     n = int(getattr(indexes, "ntotal", 0))
+    disk = cache_dir if getattr(indexes, "uuid", None) else None
     with _cache_lock:
         cached = _cache.get(key)
-        if cached is not None and (cached[0] == gen or (cached[1] and abs(n - cached[1]) < REUSE_CHANGE * cached[1])):
+        if cached is not None and _reusable(cached, gen, n):
             return cached[2]
+        stored = _load(disk, key)
+        if stored is not None and _reusable(stored, gen, n):
+            _cache[key] = stored
+            return stored[2]
         cal = calibrate(indexes, store, embedder, gen)
         _cache[key] = (gen, n, cal)
+        if cal is not None:
+            _save(disk, key, n, cal)
         return cal
 
 

@@ -334,10 +334,11 @@ def fuse(options: SearchOptions, pool: Sequence[int], dense_hits: Sequence[tuple
 class Retriever:
     """Runs one search over a knowledge base's indexes. Built by the facade; holds no per-user state."""
 
-    def __init__(self, indexes: Any, store: Any, embedder: Any):
+    def __init__(self, indexes: Any, store: Any, embedder: Any, cache_dir: Any = None):
         self.indexes = indexes
         self.store = store
         self.embedder = embedder
+        self.cache_dir = cache_dir  # where the gate's calibration is kept between processes (None: memory only)
 
     def search(self, query: str, options: SearchOptions, history: Sequence[dict[str, str]] = (),
                allowed: Collection[int] | None = None) -> SearchResult:
@@ -392,7 +393,8 @@ class Retriever:
         missing, names_block = missing_names(names, stats)
         stats = {term: stats[term] for term in terms}  # coverage is over the searched terms
         best = max(dense_all.values()) if dense_all else None
-        cal = calibration_for(self.indexes, self.store, self.embedder) if options.calibrated_gate else None
+        cal = (calibration_for(self.indexes, self.store, self.embedder, self.cache_dir)
+               if options.calibrated_gate else None)
         if options.calibrated_gate:
             decision = decide(best, cal, missing, names_block, options.gate_names, options.threshold)
         else:
