@@ -274,7 +274,7 @@ class ChatService:
 
     def preview(self, question: str, session: str | None = None, mode: str | None = None) -> PromptPreview:
         """The prompt chat would send for this question (retrieval without LLM rewriting), and its budget."""
-        mode = mode or self.settings.chat.mode
+        question, mode = self._asked(question, mode)
         question, _ = self._fit_question(question, mode)
         history = self.history(session) if session else []
         result = self._search(question, history=history)
@@ -287,12 +287,7 @@ class ChatService:
         (every `save_interval` seconds) and marked complete at the end, or interrupted when the reader
         closes the generator (a Streamlit rerun) or the turn fails. A failed save never costs the answer:
         it comes with a `chat.history_not_saved` notice."""
-        question = (question or "").strip()
-        if not question:
-            raise KBError("chat.question_empty")
-        mode = mode or self.settings.chat.mode
-        if mode not in ("docs", "chat"):
-            raise KBError("chat.mode_unknown", mode=repr(mode))
+        question, mode = self._asked(question, mode)
         if not valid_session_name(session):
             raise KBError("session.name_invalid", name=session)
         question, cut = self._fit_question(question, mode)
@@ -318,12 +313,7 @@ class ChatService:
         """One turn over a conversation the caller keeps (the HTTP API: the request's messages are the
         history). The same steps as `stream` (rewrite, gate, budget, citations); nothing is stored, so
         two clients never see each other's turns. `source` names where the history came from in errors."""
-        question = (question or "").strip()
-        if not question:
-            raise KBError("chat.question_empty")
-        mode = mode or self.settings.chat.mode
-        if mode not in ("docs", "chat"):
-            raise KBError("chat.mode_unknown", mode=repr(mode))
+        question, mode = self._asked(question, mode)
         history = validate_history(list(history) if isinstance(history, (list, tuple)) else history, source=source)
         question, cut = self._fit_question(question, mode)
         if cut is not None:
@@ -332,6 +322,16 @@ class ChatService:
         if cut is not None:
             answer = dataclasses.replace(answer, notices=(cut, *answer.notices))
         yield ChatEvent("answer", answer=answer)
+
+    def _asked(self, question: str | None, mode: str | None) -> tuple[str, str]:
+        """The question (stripped, not empty) and the mode (given or configured, docs or chat), checked."""
+        question = (question or "").strip()
+        if not question:
+            raise KBError("chat.question_empty")
+        mode = mode or self.settings.chat.mode
+        if mode not in ("docs", "chat"):
+            raise KBError("chat.mode_unknown", mode=repr(mode))
+        return question, mode
 
     def _turn(self, question: str, session: str, mode: str, history: list[dict[str, str]],
               recorder: "_Recorder"):
