@@ -381,6 +381,27 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+@command("explain")
+def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
+    """Why the chunk the user expected is, or is not, among a question's results."""
+    history = _read_history(args.history) if args.history else []
+    with _open(args, settings) as kb:
+        ex = kb.explain(args.query, args.expect, history=history, mode=args.mode, k=args.k,
+                        documents=args.doc or None)
+    lines = [_t("cli.search.query", query=ex.result.retrieval_query),
+             _t("cli.search.terms", terms=" ".join(ex.result.query_terms))]
+    for e in ex.targets:
+        lines += [f"\n{e.chunk.locator}  ({e.chunk.id})", "   " + e.message(),
+                  "   " + _t("cli.explain.scores", dense=_f(e.dense_score), dense_rank=e.dense_rank or "-",
+                               bm25=_f(e.bm25_score), bm25_rank=e.bm25_rank or "-",
+                               matched=",".join(e.matched_terms) or "-")]
+        if e.lacking_terms:
+            lines.append("   " + _t("cli.explain.lacking", terms=", ".join(
+                f"{t}({idf:.1f}{'' if df else ', 0'})" for t, idf, df in e.lacking_terms[:8])))
+    _out(args, ex.to_dict(), "\n".join(lines))
+    return 0
+
+
 def _f(x: float | None) -> str:
     return "-" if x is None else f"{x:.3f}"
 
@@ -679,6 +700,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--threshold", type=_number("--threshold", low=-1, high=1, rule="retrieval.threshold"),
                     help=_t("cli.help.threshold"))
     sp.add_argument("--mmr", action=argparse.BooleanOptionalAction, default=None, help=_t("cli.help.mmr"))
+    sp.add_argument("--doc", action="append", help=_t("cli.help.only_doc"))
+    sp.add_argument("--history", help=_t("cli.help.history"))
+    sp = add("explain")
+    sp.add_argument("query", help=_t("cli.help.query"))
+    sp.add_argument("--expect", required=True, help=_t("cli.help.expect"))
+    sp.add_argument("--mode", choices=["dense", "bm25", "hybrid"], help=_t("cli.help.mode"))
+    sp.add_argument("--k", type=k, help=_t("cli.help.k"))
     sp.add_argument("--doc", action="append", help=_t("cli.help.only_doc"))
     sp.add_argument("--history", help=_t("cli.help.history"))
     from kb.search.retrieval import ABLATIONS

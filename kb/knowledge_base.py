@@ -31,6 +31,7 @@ from kb.types import CheckReport, Chunk, Document, FileResult, IngestReport, KBI
 
 if TYPE_CHECKING:
     from kb.ingest.formats.thumbnails import ThumbnailCache
+    from kb.search.retrieval import Explanation
     from kb.ingest.loaders import OcrControl
     from kb.curate.archive import ExportReport, ImportReport
     from kb.curate.digest import Digest
@@ -602,8 +603,38 @@ class KnowledgeBase:
             if opts.documents:
                 docs = [self._require(view, d) for d in opts.documents]
                 allowed = set(view.rowids_for_docs([d.doc_id for d in docs]))
-            retriever = Retriever(snapshot, view, self.embedder, Path(self.settings.data_dir) / "cache" / "calibration")
+            retriever = Retriever(snapshot, view, self.embedder, self._calibration_dir())
             return [retriever.search(q, o, h, allowed) for q, o, h in searches]
+
+    def explain(self, query: str, expected: str, history: Sequence[dict[str, str]] = (),
+                **overrides: Any) -> "Explanation":
+        """Why the chunk a person expected (its id, or a passage of its text) is or is not found for `query`:
+        each retriever's rank and score for it, the question's words it lacks, and what it had to beat.
+        The first stage only (what the model's second stage would change is shown by `search`)."""
+        from kb.search.retrieval import Explanation, chunks_holding
+
+        if not query or not query.strip():
+            raise KBError("kb.question_empty")
+        expected = (expected or "").strip()
+        opts = SearchOptions.from_settings(self.settings.retrieval, **overrides)
+        with self.store.read() as view:
+            if view.embedder != self.embedder.name:
+                raise EmbedderMismatch("store.embedder_mismatch", kb=self.name, built=view.embedder,
+                                       configured=self.embedder.name)
+            row = view.chunk_row(expected) if expected else None
+            targets = [row[0]] if row else chunks_holding(view.chunk_rows(), expected)
+            if not targets:
+                raise KBError("explain.no_chunk", expected=expected[:80])
+            allowed = None
+            if opts.documents:
+                docs = [self._require(view, d) for d in opts.documents]
+                allowed = set(view.rowids_for_docs([d.doc_id for d in docs]))
+            retriever = Retriever(self.indexes.at(view), view, self.embedder, self._calibration_dir())
+            result, found = retriever.explain(query.strip(), opts, history, targets, allowed)
+        return Explanation(result, expected, tuple(found))
+
+    def _calibration_dir(self) -> Path:
+        return Path(self.settings.data_dir) / "cache" / "calibration"
 
     def search_options(self, **overrides: Any) -> SearchOptions:
         """The configured search options with some replaced (None values are ignored)."""

@@ -49,7 +49,29 @@ def _results(result) -> None:
                                     help=t("retrieval.coverage_help"))})
     for r in result.results:
         _one_result(r)
+    _explain()
     _personal()
+
+
+def _explain() -> None:
+    """"Why not my note?": where each retriever put the chunk the person expected, and what it lacks."""
+    with st.expander(t("retrieval.explain"), icon=":material/help:", key="ret_explain_box"):
+        expected = st.text_input(t("retrieval.explain_expected"), key="ret_explain_expected",
+                                 placeholder=t("retrieval.explain_placeholder"))
+        if not st.button(t("retrieval.explain_run"), key="ret_explain_run", disabled=not expected.strip()):
+            return
+        try:
+            found = kb.explain(query, expected, history=history, documents=documents, **options)
+        except KBError as exc:
+            render.error(exc)
+            return
+        for e in found.targets:
+            st.markdown(f"**{render.escape_md(e.chunk.locator)}**")
+            st.info(safe.coded(e.verdict, e.params, state.lang()), icon=":material/manage_search:")
+            st.dataframe(tables.explain_frame(e), hide_index=True, key=f"ret_explain_{e.chunk.id}")
+            if e.lacking_terms:
+                st.caption(tm("retrieval.explain_lacking", terms=" · ".join(
+                    f"{term} ({idf:.1f}{'' if df else ', 0'})" for term, idf, df in e.lacking_terms[:10])))
 
 
 def _one_result(r) -> None:

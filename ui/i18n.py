@@ -194,6 +194,13 @@ STRINGS: dict[str, tuple[str, str]] = {
     "fusion.rrf": ("RRF 名次融合", "RRF (ranks)"),
     "retrieval.coverage_help": ("问题中的关键词（按 idf 加权）有多少出现在这个分块里", "How much of the question's "
                                 "keyword weight (idf) this chunk contains"),
+    "retrieval.explain": ("为什么没找到我的笔记？", "Why not my note?"),
+    "retrieval.explain_expected": ("期望找到的片段：片段 ID，或其中的一段原文", "The chunk you expected: its id, or a "
+                                   "passage of it"),
+    "retrieval.explain_placeholder": ("例如从分块页面复制的一句话", "e.g. a sentence copied from the Chunks page"),
+    "retrieval.explain_run": ("解释", "Explain"),
+    "retrieval.explain_lacking": ("它缺少问题里的这些词（idf；“, 0”表示整个知识库都没有）：{terms}",
+                                  "Words of the question it lacks (idf; \", 0\": no chunk at all has it): {terms}"),
     "retrieval.llm_rewrite": ("模型改写问题", "Model rewrites the question"),
     "retrieval.llm_rerank": ("模型重排", "Model reranks"),
     "retrieval.llm_help": ("第二阶段：用 Ollama 模型改写问题或给前 {top} 个候选重新排序（最多 {budget} 秒；"
@@ -346,6 +353,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "col.installed": ("已安装", "Installed"),
     "col.source": ("来源", "Source"),
     "col.fused": ("融合", "Fused"),
+    "col.retriever": ("检索方式", "Retriever"),
+    "col.score": ("得分", "Score"),
     "col.dense": ("向量", "Dense"),
     "col.dense_rank": ("向量名次", "Dense rank"),
     "col.bm25": ("关键词", "Keyword"),

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from kb import Chunk, Document, IngestReport, OcrMark, SearchResult
+    from kb.search.retrieval import MissExplanation
 
 
 def col(name: str) -> str:
@@ -135,6 +136,18 @@ def results_frame(result: "SearchResult") -> "pd.DataFrame":
     frame = pd.DataFrame(rows, columns=[col(n) for n in names])
     for name in [n for n in ("dense_rank", "bm25_rank", "first_stage") if n in names]:
         frame[col(name)] = frame[col(name)].astype("Int64")
+    return frame
+
+
+def explain_frame(e: "MissExplanation") -> "pd.DataFrame":
+    """One row a retriever: the expected chunk's score and rank there (ranks counted 1000 deep)."""
+    import pandas as pd
+
+    rows = [{col("retriever"): col("dense"), col("score"): _maybe(e.dense_score), col("rank"): e.dense_rank},
+            {col("retriever"): col("bm25"), col("score"): _maybe(e.bm25_score), col("rank"): e.bm25_rank},
+            {col("retriever"): col("fused"), col("score"): _maybe(e.fused_score, 5), col("rank"): e.fused_rank}]
+    frame = pd.DataFrame(rows)
+    frame[col("rank")] = frame[col("rank")].astype("Int64")
     return frame
 
 

@@ -127,6 +127,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
                          "re-chunk and re-embed stored documents with the current settings"),
     "cli.help.reindex_document": ("只处理一个文档（默认：全部）", "one document (default: all)"),
     "cli.help.search": ("查找能回答问题的片段，并给出各项得分", "find the chunks that answer a question, with the score breakdown"),
+    "cli.help.explain": ("解释为什么某个片段出现或没有出现在问题的结果里（各路检索的名次、得分、缺少的词）",
+                         "explain why a chunk is, or is not, among a question's results (each retriever's rank and "
+                         "score, the words it lacks)"),
+    "cli.help.expect": ("期望找到的片段：片段 ID，或其中的一段原文", "the chunk you expected: its id, or a passage of it"),
+    "cli.explain.scores": ("向量 {dense}（第 {dense_rank} 名）  关键词 {bm25}（第 {bm25_rank} 名）  共同的词 {matched}",
+                           "dense {dense} (rank {dense_rank})  keyword {bm25} (rank {bm25_rank})  words in common "
+                           "{matched}"),
+    "cli.explain.lacking": ("它缺少问题里的这些词（idf；“, 0”表示整个知识库都没有）：{terms}",
+                            "words of the question it lacks (idf; \", 0\": no chunk at all has it): {terms}"),
     "cli.help.query": ("要查找的问题", "the question to search for"),
     "cli.help.mode": ("检索方式", "retrieval mode"),
     "cli.help.k": ("返回多少个结果（1 到 100）", "how many results (1 to 100)"),

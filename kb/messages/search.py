@@ -16,6 +16,23 @@ MESSAGES: dict[str, tuple[str, str]] = {
                               "llm_rerank_top must be between 2 and 40 (it is {value})"),
     "search.bad_llm_budget": ("llm_budget 必须大于 0 秒、不超过 600 秒（现在是 {value}）",
                               "llm_budget must be more than 0 and at most 600 seconds (it is {value})"),
+    # Why a chunk someone expected is, or is not, among the results (Retriever.explain)
+    "explain.returned": ("它在结果里：第 {rank} 名（k = {k}）", "it is among the results: rank {rank} (k = {k})"),
+    "explain.below_k": (
+        "它进了候选池，但融合后排第 {rank} 名，只返回前 {k} 名：第 {k} 名的融合分是 {kth:.3f}，它是 {score:.3f}",
+        "it is in the candidate pool but fused rank {rank}, and only the top {k} are returned: the last "
+        "returned result has a fused score of {kth:.3f}, it has {score:.3f}"),
+    "explain.not_candidate": (
+        "它不在任何一路检索的前 {candidates} 个候选里：向量检索第 {dense} 名，关键词检索第 {bm25} 名"
+        "（“—”表示和问题没有共同的词）；换用文档里的说法提问，或调大 [retrieval] candidates",
+        "it is not among the first {candidates} candidates of either retriever: dense rank {dense}, keyword "
+        "rank {bm25} (\"—\": no word in common with the question); ask in the document's own words, or raise "
+        "[retrieval] candidates"),
+    "explain.disabled": ("这个片段已停用（分块页面），检索不会返回它", "this chunk is disabled (Chunks page), "
+                         "so no search returns it"),
+    "explain.filtered": ("文档筛选排除了它所在的文档 {file}", "the document filter leaves out its document {file}"),
+    "explain.no_chunk": ("没有哪个片段包含“{expected}”：请从分块页面复制一段原文，或给出片段 ID",
+                         "No chunk contains '{expected}': copy a passage from the Chunks page, or give a chunk id"),
     # Why the docs-only gate declined (SearchResult.gate_reason_code / gate_reason)
     "gate.nothing_found": ("没有找到任何片段", "nothing was found"),
     "gate.below_calibrated": (

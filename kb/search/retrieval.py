@@ -331,6 +331,26 @@ def fuse(options: SearchOptions, pool: Sequence[int], dense_hits: Sequence[tuple
 
 # ---------------------------------------------------------------- the search itself
 
+@dataclass
+class _Ranking:
+    """One query's first stage before the gate: what search and explain both read."""
+
+    text: str  # what was searched (the question, expanded with history for a follow-up)
+    terms: list[str]
+    searched: list[str]  # terms as given to the keyword index (with field terms when `fields` is on)
+    qvec: np.ndarray
+    used_history: bool
+    pool: list[int]
+    dense_rank: dict[int, int]
+    bm25_rank: dict[int, int]
+    keyword: dict[int, Any]
+    dense_all: dict[int, float]
+    fused: dict[int, float]
+    order: list[int]  # the whole pool, best first
+    picked: list[int]  # the top k (MMR when on)
+    timings: dict[str, float]
+
+
 class Retriever:
     """Runs one search over a knowledge base's indexes. Built by the facade; holds no per-user state."""
 
@@ -340,8 +360,9 @@ class Retriever:
         self.embedder = embedder
         self.cache_dir = cache_dir  # where the gate's calibration is kept between processes (None: memory only)
 
-    def search(self, query: str, options: SearchOptions, history: Sequence[dict[str, str]] = (),
-               allowed: Collection[int] | None = None) -> SearchResult:
+    def _rank(self, query: str, options: SearchOptions, history: Sequence[dict[str, str]],
+              allowed: Collection[int] | None) -> "_Ranking":
+        """Both retrievers, the pool, every pooled chunk's exact scores of both kinds, and the fused order."""
         timings: dict[str, float] = {}
         used_history = options.use_history and bool(history) and is_follow_up(query, history)
         text = expand_with_history(query, history) if used_history else query
@@ -386,6 +407,18 @@ class Retriever:
         else:
             picked = order[:options.k]
         timings["fuse"] = _ms(t)
+        return _Ranking(text, terms, searched, qvec, used_history, pool, dense_rank, bm25_rank, keyword, dense_all,
+                        fused, order, picked, timings)
+
+    def search(self, query: str, options: SearchOptions, history: Sequence[dict[str, str]] = (),
+               allowed: Collection[int] | None = None) -> SearchResult:
+        return self._result(query, options, self._rank(query, options, history, allowed))
+
+    def _result(self, query: str, options: SearchOptions, ranked: _Ranking) -> SearchResult:
+        """The gate's decision and the returned results, with every score, of one ranking."""
+        text, terms, used_history, timings = ranked.text, ranked.terms, ranked.used_history, ranked.timings
+        dense_rank, bm25_rank, keyword, dense_all = ranked.dense_rank, ranked.bm25_rank, ranked.keyword, ranked.dense_all
+        fused, picked = ranked.fused, ranked.picked
 
         t = time.perf_counter()
         names = name_terms(query) if options.gate_names else []
@@ -426,6 +459,119 @@ class Retriever:
                             render(code, decision.params) if code else "", code,
                             dict(decision.params) if code else {}, decision.floor,
                             cal.to_dict() if cal else None)
+
+
+    def explain(self, query: str, options: SearchOptions, history: Sequence[dict[str, str]],
+                targets: Sequence[int], allowed: Collection[int] | None = None
+                ) -> tuple[SearchResult, list["MissExplanation"]]:
+        """The search, and for each target chunk (rowid) where each retriever put it and why it is or is
+        not among the results: ranks counted EXPLAIN_DEPTH deep, its scores, the question's words it lacks."""
+        ranked = self._rank(query, options, history, allowed)
+        result = self._result(query, options, ranked)
+        live = self.indexes.ids()
+        depth = max(EXPLAIN_DEPTH, options.candidates)
+        dense_deep = {i: r for r, (i, _) in enumerate(self.indexes.dense(ranked.qvec, depth, allowed), start=1)}
+        bm25_deep = {h.id: r for r, h in enumerate(self.indexes.keyword(ranked.searched, depth, allowed), start=1)
+                     } if ranked.searched else {}
+        stats = self.indexes.term_stats(list(dict.fromkeys(ranked.terms)))
+        chunks = self.store.chunks_by_rowid(list(targets))
+        picked = {i: r for r, i in enumerate(ranked.picked, start=1)}
+        pool_rank = {i: r for r, i in enumerate(ranked.order, start=1)}
+        kth = ranked.fused[ranked.picked[-1]] if ranked.picked else None
+        out = []
+        for rowid in targets:
+            chunk = chunks.get(rowid)
+            if chunk is None:
+                continue
+            indexed = rowid in live
+            dense = float(self.indexes.vectors_for([rowid])[0] @ ranked.qvec) if indexed else None
+            hit = self.indexes.keyword_scores(ranked.searched, [rowid]).get(rowid) if indexed and ranked.searched \
+                else None
+            body = split_matched(hit.matched)[0] if hit else ()
+            lacking = sorted((t for t in stats if t not in set(body)), key=lambda t: (-stats[t][1], t))
+            ranks = {"dense_rank": dense_deep.get(rowid), "bm25_rank": bm25_deep.get(rowid)}
+            if not indexed:
+                verdict, params = "explain.disabled", {}
+            elif allowed is not None and rowid not in allowed:
+                verdict, params = "explain.filtered", {"file": chunk.file_name}
+            elif rowid in picked:
+                verdict, params = "explain.returned", {"rank": picked[rowid], "k": options.k}
+            elif rowid in pool_rank:
+                verdict, params = "explain.below_k", {"rank": pool_rank[rowid], "k": options.k,
+                                                      "score": ranked.fused[rowid], "kth": kth or 0.0}
+            else:
+                verdict, params = "explain.not_candidate", {
+                    "candidates": options.candidates, "dense": _rank_text(ranks["dense_rank"], depth),
+                    "bm25": _rank_text(ranks["bm25_rank"], depth) if body else "—"}
+            out.append(MissExplanation(
+                chunk=chunk, verdict=verdict, params=params, dense_score=dense, bm25_score=hit.score if hit else None,
+                fused_rank=pool_rank.get(rowid), fused_score=ranked.fused.get(rowid), kth_fused=kth,
+                matched_terms=body, lacking_terms=tuple((t, round(stats[t][1], 3), stats[t][0]) for t in lacking),
+                passes_floor=None if dense is None or result.gate_floor is None else dense >= result.gate_floor,
+                **ranks))
+        return result, out
+
+
+EXPLAIN_DEPTH = 1000  # explain counts each retriever's ranks this deep; beyond it says "> 1000"
+
+
+def _rank_text(rank: int | None, depth: int) -> str:
+    return str(rank) if rank is not None else f"> {depth}"
+
+
+@dataclass(frozen=True)
+class MissExplanation:
+    """Why one chunk a person expected is, or is not, among a search's results."""
+
+    chunk: Chunk
+    verdict: str  # kb.messages code: explain.returned | below_k | not_candidate | disabled | filtered
+    params: dict[str, Any]
+    dense_score: float | None  # cosine with the query vector (None: the chunk is not in the index)
+    dense_rank: int | None  # among all chunks the search may return (None: beyond EXPLAIN_DEPTH)
+    bm25_score: float | None
+    bm25_rank: int | None  # None: no word in common, or beyond EXPLAIN_DEPTH
+    fused_rank: int | None  # in the candidate pool (None: not in it)
+    fused_score: float | None
+    kth_fused: float | None  # the fused score of the last returned result: what it had to beat
+    matched_terms: tuple[str, ...]
+    lacking_terms: tuple[tuple[str, float, int], ...]  # (term, idf, chunks holding it) the chunk lacks
+    passes_floor: bool | None  # its similarity reaches the gate's floor
+
+    def message(self, lang: str | None = None) -> str:
+        return render(self.verdict, self.params, lang)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["chunk"] = self.chunk.to_dict()
+        d["locator"] = self.chunk.locator
+        d["message"] = self.message("en")
+        d["lacking_terms"] = [{"term": t, "idf": idf, "df": df} for t, idf, df in self.lacking_terms]
+        return d
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """A search and, for each chunk someone expected it to find, why it is or is not in the results."""
+
+    result: SearchResult
+    expected: str  # the chunk id or the passage that was asked about
+    targets: tuple[MissExplanation, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"expected": self.expected, "targets": [t.to_dict() for t in self.targets],
+                "search": self.result.to_dict()}
+
+
+_WS = re.compile(r"\s+")
+EXPLAIN_MATCHES = 5  # a passage found in more chunks than this: the first ones, in reading order
+
+
+def chunks_holding(rows: Sequence[tuple[int, Chunk]], expected: str) -> list[int]:
+    """Rowids of the chunks whose text holds `expected` (whitespace ignored, as `kb eval` matches evidence)."""
+    want = _WS.sub("", expected).lower()
+    if not want:
+        return []
+    return [rowid for rowid, c in rows if want in _WS.sub("", c.text).lower()][:EXPLAIN_MATCHES]
 
 
 def _fixed_decision(best: float | None, missing: Sequence[str], names_block: bool,

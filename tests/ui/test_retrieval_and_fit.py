@@ -49,3 +49,21 @@ def test_the_models_rerank_is_shown_with_where_each_result_was(corpus_env, ollam
     assert int(table["第一阶段"].iloc[0]) == 10  # llm_rerank_top candidates: the tenth came first
     assert any("模型重新排序了前 10 个候选" in c for c in texts(at.caption))
     assert ollama_standin.calls("/api/chat")
+
+
+def test_why_not_my_note_says_where_each_retriever_put_it(corpus_env):
+    """The Retrieval page's "why not my note?": a passage of the chunk a person expected, and the page says
+    whether it is returned, each retriever's rank and score for it, and the question's words it lacks."""
+    at = corpus_env.app("retrieval")
+    at.text_input(key="retrieval_query").input("大模型 是什么").run()
+    first = next(b.key for b in at.button if b.key and b.key.startswith("ret_mark_")).removeprefix("ret_mark_")
+    at.text_input(key="ret_explain_expected").input(first).run()
+    at.button(key="ret_explain_run").click().run()
+    assert not at.exception and not at.error
+    assert any("它在结果里：第 1 名" in i.value for i in at.info)
+    frames = [df.value for df in at.dataframe if "检索方式" in df.value.columns]
+    assert frames and list(frames[0]["检索方式"]) == ["向量", "关键词", "融合"]
+    assert int(frames[0]["名次"].iloc[2]) == 1
+    at.text_input(key="ret_explain_expected").input("这句话不在任何笔记里xyz").run()
+    at.button(key="ret_explain_run").click().run()
+    assert any("没有哪个片段包含" in e.value for e in at.error)
