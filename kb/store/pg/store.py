@@ -225,28 +225,46 @@ class PGWriter(_Reads):
 
     def _insert(self, doc: Document, chunks: Sequence[Chunk], vectors: np.ndarray,
                 terms: Sequence[Sequence[str]]) -> list[int]:
+        """One document and its chunks, vectors and postings: three batched statements, not a round trip
+        per row (the row ids are taken from the identity's sequence first, in chunk order)."""
         from psycopg.types.json import Jsonb
 
         self._q("INSERT INTO {s}.documents VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
                 (doc.doc_id, doc.file_name, doc.file_hash, doc.size_bytes, doc.kind, doc.n_chunks, doc.n_pages,
                  doc.ingested_at, Jsonb(doc.metadata), Jsonb(list(doc.warnings))))
-        return [self._insert_chunk(c, v, t) for c, v, t in zip(chunks, vectors, terms)]
+        if not chunks:
+            return []
+        rowids = sorted(int(r[0]) for r in self._q(
+            "SELECT nextval(pg_get_serial_sequence('{s}.chunks', 'rowid')) FROM generate_series(1, %s)",
+            (len(chunks),)))
+        self._put_chunks(list(zip(rowids, chunks, vectors, terms)))
+        return rowids
 
     def _insert_chunk(self, chunk: Chunk, vec: np.ndarray, toks: Sequence[str], rowid: int | None = None) -> int:
+        if rowid is None:
+            rowid = int(self._q("SELECT nextval(pg_get_serial_sequence('{s}.chunks', 'rowid'))")[0][0])
+        self._put_chunks([(rowid, chunk, vec, toks)])
+        return rowid
+
+    def _put_chunks(self, rows: Sequence[tuple[int, Chunk, np.ndarray, Sequence[str]]]) -> None:
+        """Chunks and postings by COPY, vectors by one pipelined executemany (binary vectors)."""
         from psycopg.types.json import Jsonb
 
-        joined = " ".join(t.replace(" ", "_") for t in toks)
-        cols = "id, doc_id, position, text, content_hash, page, page_end, heading_path, kind, terms, origin"
-        origin = chunk.origin()
-        args = [chunk.id, chunk.doc_id, chunk.position, chunk.text, chunk.content_hash, chunk.page, chunk.page_end,
-                Jsonb(list(chunk.heading_path)), chunk.kind, joined, None if origin is None else Jsonb(origin)]
-        if rowid is not None:
-            cols, args = "rowid, " + cols, [rowid, *args]
-        marks = ",".join(["%s"] * len(args))
-        new = int(self._q(f"INSERT INTO {{s}}.chunks ({cols}) VALUES ({marks}) RETURNING rowid", args)[0][0])
-        self._q("INSERT INTO {s}.vectors (rowid, vec) VALUES (%s, %s)", (new, np.asarray(vec, dtype=np.float32)))
-        self._put_postings(new, toks)
-        return new
+        cols = "rowid, id, doc_id, position, text, content_hash, page, page_end, heading_path, kind, terms, origin"
+        with self._conn.cursor() as cur:
+            with cur.copy(f"COPY {self.s}.chunks ({cols}) FROM STDIN") as copy:
+                for rowid, chunk, _, toks in rows:
+                    origin = chunk.origin()
+                    copy.write_row((rowid, chunk.id, chunk.doc_id, chunk.position, chunk.text, chunk.content_hash,
+                                    chunk.page, chunk.page_end, Jsonb(list(chunk.heading_path)), chunk.kind,
+                                    " ".join(t.replace(" ", "_") for t in toks),
+                                    None if origin is None else Jsonb(origin)))
+            cur.executemany(f"INSERT INTO {self.s}.vectors (rowid, vec) VALUES (%s, %s)",
+                            [(rowid, np.asarray(vec, dtype=np.float32)) for rowid, _, vec, _ in rows])
+            with cur.copy(f"COPY {self.s}.postings (term, rowid, tf, len) FROM STDIN") as copy:
+                for rowid, _, _, toks in rows:
+                    for t, n in term_counts(toks).items():
+                        copy.write_row((t, rowid, n, len(toks)))
 
     def _put_postings(self, rowid: int, toks: Sequence[str]) -> None:
         counts = term_counts(toks)
