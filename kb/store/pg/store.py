@@ -33,12 +33,19 @@ log = logging.getLogger(__name__)
 _DOC_COLS = "doc_id, file_name, file_hash, size_bytes, kind, n_chunks, n_pages, ingested_at, metadata, warnings"
 _CHUNK_COLS = ("c.rowid, c.id, c.doc_id, d.file_name, c.position, c.text, c.content_hash, c.page, c.page_end, "
                "c.heading_path, c.kind, c.origin")
+# a chunk's length for BM25 is its number of terms (kb/search/bm25.py): spaces in `terms` plus one
+_N_TERMS = "CASE WHEN c.terms = '' THEN 0 ELSE length(c.terms) - length(replace(c.terms, ' ', '')) + 1 END"
 _CUR_COLS = "chunk_id, doc_id, orig_hash, position, text, heading_path, disabled, review"
 
 
 def lock_key(uuid: str) -> int:
     """The advisory lock key of a knowledge base: 63 bits of its uuid."""
     return int(hashlib.sha256(uuid.encode()).hexdigest()[:15], 16)
+
+
+def _copy_text(value: str) -> str:
+    """A value in COPY's text format."""
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
 def term_counts(terms: Sequence[str]) -> dict[str, int]:
@@ -262,9 +269,35 @@ class PGWriter(_Reads):
             cur.executemany(f"INSERT INTO {self.s}.vectors (rowid, vec) VALUES (%s, %s)",
                             [(rowid, np.asarray(vec, dtype=np.float32)) for rowid, _, vec, _ in rows])
             with cur.copy(f"COPY {self.s}.postings (term, rowid, tf, len) FROM STDIN") as copy:
+                lines = []
                 for rowid, _, _, toks in rows:
-                    for t, n in term_counts(toks).items():
-                        copy.write_row((t, rowid, n, len(toks)))
+                    n_toks = len(toks)
+                    lines.extend(f"{_copy_text(t)}\t{rowid}\t{n}\t{n_toks}\n" for t, n in term_counts(toks).items())
+                copy.write("".join(lines))
+        self._add_keyword_stats([(r[0], r[3]) for r in rows])
+
+    def _add_keyword_stats(self, rows: Sequence[tuple[int, Sequence[str]]]) -> None:
+        """_keyword_stats(+1) for rows just written (live), counted here from their terms."""
+        stats: dict[str, list[int]] = {}
+        total = 0
+        for _, toks in rows:
+            total += len(toks)
+            for t, n in term_counts(toks).items():
+                got = stats.get(t)
+                if got is None:
+                    stats[t] = [1, n, len(toks)]
+                else:
+                    got[0] += 1
+                    got[1] = max(got[1], n)
+                    got[2] = min(got[2], len(toks))
+        if stats:
+            self._q("INSERT INTO {s}.terms AS t (term, df, max_tf, min_len) SELECT * FROM unnest(%s::text[], "
+                    "%s::int[], %s::int[], %s::int[]) ON CONFLICT (term) DO UPDATE SET df = t.df + excluded.df, "
+                    "max_tf = GREATEST(t.max_tf, excluded.max_tf), min_len = LEAST(t.min_len, excluded.min_len)",
+                    (list(stats), [v[0] for v in stats.values()], [v[1] for v in stats.values()],
+                     [v[2] for v in stats.values()]))
+        self._q("UPDATE {s}.meta SET value = (value::bigint + %s)::text WHERE key = %s", (len(rows), "bm25_n"))
+        self._q("UPDATE {s}.meta SET value = (value::bigint + %s)::text WHERE key = %s", (total, "bm25_len"))
 
     def _put_postings(self, rowid: int, toks: Sequence[str]) -> None:
         counts = term_counts(toks)
@@ -277,10 +310,36 @@ class PGWriter(_Reads):
         """vectors.live and postings.live follow curation's `disabled` (what an index may hold)."""
         live = ("(SELECT c.rowid, NOT COALESCE(u.disabled = 1, FALSE) AS live FROM {s}.chunks c "
                 "LEFT JOIN {s}.curation u ON u.chunk_id = c.id WHERE c.doc_id = ANY(%s))")
+        changed = [int(r[0]) for r in self._q(f"SELECT v.rowid FROM {{s}}.vectors v JOIN {live} x USING (rowid) "
+                                               "WHERE v.live IS DISTINCT FROM x.live", (list(doc_ids),))]
+        if not changed:
+            return
+        self._keyword_stats(changed, -1)
         self._q(f"UPDATE {{s}}.vectors v SET live = x.live FROM {live} x WHERE v.rowid = x.rowid "
                 "AND v.live IS DISTINCT FROM x.live", (list(doc_ids),))
         self._q(f"UPDATE {{s}}.postings p SET live = x.live FROM {live} x WHERE p.rowid = x.rowid "
                 "AND p.live IS DISTINCT FROM x.live", (list(doc_ids),))
+        self._keyword_stats(changed, +1)
+
+    def _keyword_stats(self, rowids: Sequence[int], sign: int) -> None:
+        """Add (+1) or take away (-1) these rows' live postings to/from `terms` and `bm25_n`/`bm25_len`.
+
+        Called after rows become live and before they stop being live, in the write's transaction, so
+        the figures a search reads are always those of the live rows it sees. The bounds only widen."""
+        ids = [int(i) for i in rowids]
+        if not ids:
+            return
+        self._q("INSERT INTO {s}.terms AS t (term, df, max_tf, min_len) SELECT term, %s * count(*), max(tf), "
+                "min(len) FROM {s}.postings WHERE live AND rowid = ANY(%s) GROUP BY term ON CONFLICT (term) DO "
+                "UPDATE SET df = t.df + excluded.df, max_tf = GREATEST(t.max_tf, excluded.max_tf), "
+                "min_len = LEAST(t.min_len, excluded.min_len)", (int(sign), ids))
+        n, total = self._q(f"SELECT count(*), COALESCE(sum({_N_TERMS}), 0) FROM {{s}}.chunks c JOIN {{s}}.vectors v "
+                           "USING (rowid) WHERE v.live AND c.rowid = ANY(%s)", (ids,))[0]
+        if n:
+            self._q("UPDATE {s}.meta SET value = (value::bigint + %s)::text WHERE key = %s",
+                    (int(sign) * int(n), "bm25_n"))
+            self._q("UPDATE {s}.meta SET value = (value::bigint + %s)::text WHERE key = %s",
+                    (int(sign) * int(total), "bm25_len"))
 
     def _put_curation(self, row: Curation) -> None:
         if row.empty:
@@ -309,7 +368,9 @@ class PGWriter(_Reads):
         if not doc_ids:
             return []
         removed = self.rowids_for_docs(doc_ids)
-        self._q("DELETE FROM {s}.chunks WHERE doc_id = ANY(%s)", (doc_ids,))  # vectors, postings: cascade
+        self._keyword_stats(removed, -1)
+        self._q("DELETE FROM {s}.postings WHERE rowid = ANY(%s)", (removed,))
+        self._q("DELETE FROM {s}.chunks WHERE doc_id = ANY(%s)", (doc_ids,))  # vectors: cascade
         self._q("DELETE FROM {s}.documents WHERE doc_id = ANY(%s)", (doc_ids,))
         return removed
 
@@ -354,8 +415,12 @@ class PGWriter(_Reads):
                 for row in curation:
                     self._put_curation(row)
                 self._log_edits(edits)
+            self._q("DELETE FROM {s}.postings")
             self._q("DELETE FROM {s}.chunks")
             self._q("DELETE FROM {s}.documents")
+            self._q("DELETE FROM {s}.terms")
+            self._set("bm25_n", "0")
+            self._set("bm25_len", "0")
             if int(dim) != self.dim():
                 self._q("DROP INDEX IF EXISTS {s}.vectors_hnsw")
                 self._q(f"ALTER TABLE {{s}}.vectors ALTER COLUMN vec TYPE vector({int(dim)})")
@@ -374,11 +439,13 @@ class PGWriter(_Reads):
     def edit_chunk(self, rowid: int, text: str, content_hash: str, vector: np.ndarray, terms: Sequence[str],
                    row: Curation, edit: Edit) -> None:
         with self.transaction("editing a chunk"):
+            self._keyword_stats([int(rowid)], -1)
             self._q("UPDATE {s}.chunks SET text=%s, content_hash=%s, terms=%s WHERE rowid=%s",
                     (text, content_hash, " ".join(t.replace(" ", "_") for t in terms), int(rowid)))
             self._q("UPDATE {s}.vectors SET vec=%s WHERE rowid=%s", (np.asarray(vector, np.float32), int(rowid)))
             self._q("DELETE FROM {s}.postings WHERE rowid=%s", (int(rowid),))
             self._put_postings(int(rowid), terms)
+            self._keyword_stats([int(rowid)], +1)
             self._put_curation(row)
             self._log_edits([edit])
             self._sync_live([row.doc_id])
