@@ -80,15 +80,19 @@ CREATE TABLE {s}.originals (
 """
 
 # format 2 over format 1 (run by the writer, under the advisory lock, in one transaction)
-UPGRADE_2 = """
-CREATE TABLE IF NOT EXISTS {s}.terms (term TEXT PRIMARY KEY, df INTEGER NOT NULL, max_tf INTEGER NOT NULL,
-    min_len INTEGER NOT NULL);
+RECOUNT_TERMS = """
 DELETE FROM {s}.terms;
 INSERT INTO {s}.terms SELECT term, count(*), max(tf), min(len) FROM {s}.postings WHERE live GROUP BY term;
 """
+UPGRADE_2 = """
+CREATE TABLE IF NOT EXISTS {s}.terms (term TEXT PRIMARY KEY, df INTEGER NOT NULL, max_tf INTEGER NOT NULL,
+    min_len INTEGER NOT NULL);
+""" + RECOUNT_TERMS
 # format 1's primary key carried nothing else: a covering index beside it, so a term's postings are index-only
 POSTINGS_DDL = "CREATE INDEX IF NOT EXISTS postings_live ON {s}.postings (term, rowid) INCLUDE (tf, len, live)"
 
+HNSW_BUILD_MEM_MB = 4096  # maintenance_work_mem of a whole build (replace_all): 1M x 384 dims needs about 3 GB
+HNSW_BUILD_WORKERS = 2  # max_parallel_maintenance_workers of that build (pgvector builds in parallel)
 HNSW_DDL = ("CREATE INDEX IF NOT EXISTS vectors_hnsw ON {s}.vectors USING hnsw (vec vector_ip_ops) "
             "WITH (m = 16, ef_construction = 64) WHERE live")
 

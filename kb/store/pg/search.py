@@ -27,14 +27,20 @@ from kb.errors import EmbedderMismatch
 
 K1, B = 1.2, 0.75
 EXACT_LIMIT = 20_000  # a filter of at most this many rows is searched exactly
+# hnsw.ef_search is calibrated when the graph is built whole (kb/store/pg/store.py replace_all): the smallest
+# step whose recall@10 on query-like vectors (kb/store/dense.py's: stored vectors moved to cosine 0.4 of
+# themselves) reaches RECALL_TARGET against an exact scan; saved in meta as `hnsw_ef_search`
+EF_STEPS = (40, 64, 100, 160, 250, 400, 640, 1000)  # pgvector's hnsw.ef_search goes up to 1000
+CALIBRATION_QUERIES = 100
 MAXSCORE_SAVING = 0.5  # keyword: MaxScore only when the terms it scores last hold this share of the postings
 
 
 class _GenStats:
     """N and total length of the live rows, and (df, max tf, min length) of terms, for one (uuid, generation)."""
 
-    def __init__(self, n_live: int, total_len: int):
+    def __init__(self, n_live: int, total_len: int, ef_calibrated: int = 0):
         self.n_live = n_live
+        self.ef_calibrated = ef_calibrated
         self.avgdl = total_len / n_live if n_live and total_len else 1.0
         self.terms: dict[str, tuple[int, int, int]] = {}
 
@@ -49,7 +55,7 @@ class PGSearchIndex:
         self.uuid = view.uuid
         self.dim = view.dim()
         self._stats = stats
-        self._ef = int(ef_search)
+        self._ef = max(int(ef_search), stats.ef_calibrated)
 
     @property
     def ntotal(self) -> int:
@@ -69,7 +75,7 @@ class PGSearchIndex:
                            "rowid = ANY(%s)) SELECT rowid, -(vec <#> %s) AS s FROM c ORDER BY s DESC, rowid LIMIT %s",
                            ([int(i) for i in allowed], q, int(k)))
             return [(int(r[0]), float(r[1])) for r in rows]
-        self.view._conn.execute(f"SET LOCAL hnsw.ef_search = {max(self._ef, int(k))}")
+        self.view._conn.execute(f"SET LOCAL hnsw.ef_search = {self.ef_for(k)}")
         if allowed is not None:
             self.view._conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
             rows = self._q("SELECT rowid, -(vec <#> %s) FROM {s}.vectors WHERE live AND rowid = ANY(%s) "
@@ -79,6 +85,10 @@ class PGSearchIndex:
             rows = self._q("SELECT rowid, -(vec <#> %s) FROM {s}.vectors WHERE live ORDER BY vec <#> %s LIMIT %s",
                            (q, q, int(k)))
         return [(int(r[0]), float(r[1])) for r in rows]
+
+    def ef_for(self, k: int) -> int:
+        """hnsw.ef_search for a top k: the configured breadth or the calibrated one, and never under k."""
+        return min(1000, max(self._ef, int(k)))
 
     def exact_dense(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         """The true top k by a sequential scan (the reference for HNSW's recall)."""
@@ -236,7 +246,8 @@ class PGIndexes:
             cached = self._stats
         if cached is None or (cached[0], cached[1]) != key:
             meta = view.meta()  # kept by the writer in each write's transaction (kb/store/pg/store.py)
-            stats = _GenStats(int(meta.get("bm25_n", 0)), int(meta.get("bm25_len", 0)))
+            stats = _GenStats(int(meta.get("bm25_n", 0)), int(meta.get("bm25_len", 0)),
+                              int(meta.get("hnsw_ef_search", 0)))
             with self._lock:
                 self._stats = (key[0], key[1], stats)
         else:
@@ -250,3 +261,52 @@ class PGIndexes:
 
     def persist(self, writer: Any) -> None:
         """Nothing to write: the indexes are maintained by the writer's own transactions."""
+
+
+def calibrate_ef_search(writer: Any, dim: int, target: float) -> tuple[int, float]:
+    """(ef_search, its recall@10) chosen as the module docstring says, inside the writer's transaction.
+
+    The exact top 10 of every calibration query comes from one pass over the live vectors (a server-side
+    cursor, binary, a block at a time), not a sequential scan per query."""
+    from kb.store.dense import CALIBRATION_COSINE
+
+    rows = writer._q("SELECT rowid, vec FROM {s}.vectors WHERE live ORDER BY random() LIMIT %s",
+                     (CALIBRATION_QUERIES,), binary=True)
+    if len(rows) < CALIBRATION_QUERIES:
+        return 0, 1.0
+    rng = np.random.default_rng(20240601)
+    base = np.vstack([np.asarray(r[1], np.float32) for r in rows])
+    base /= np.maximum(np.linalg.norm(base, axis=1, keepdims=True), 1e-12)
+    noise = rng.standard_normal(base.shape).astype(np.float32)
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    queries = base + math.sqrt(1 / CALIBRATION_COSINE ** 2 - 1) * noise
+    queries = (queries / np.linalg.norm(queries, axis=1, keepdims=True)).astype(np.float32)
+    best_s = np.full((len(queries), 10), -np.inf, np.float32)
+    best_i = np.zeros((len(queries), 10), np.int64)
+    with writer._conn.cursor(name="kb_calibrate", binary=True) as cur:
+        cur.itersize = 20_000
+        cur.execute(f"SELECT rowid, vec FROM {writer.s}.vectors WHERE live")
+        while True:
+            block = cur.fetchmany(20_000)
+            if not block:
+                break
+            ids = np.fromiter((r[0] for r in block), np.int64, len(block))
+            mat = np.vstack([np.asarray(r[1], np.float32) for r in block])
+            scores = queries @ mat.T
+            all_s = np.concatenate([best_s, scores], axis=1)
+            all_i = np.concatenate([best_i, np.broadcast_to(ids, scores.shape)], axis=1)
+            top = np.argpartition(-all_s, 9, axis=1)[:, :10]
+            best_s = np.take_along_axis(all_s, top, axis=1)
+            best_i = np.take_along_axis(all_i, top, axis=1)
+    truth = [set(r.tolist()) for r in best_i]
+    recall = 0.0
+    for ef in EF_STEPS:
+        writer._conn.execute(f"SET LOCAL hnsw.ef_search = {ef}")
+        found = 0
+        for q, want in zip(queries, truth):
+            got = writer._q("SELECT rowid FROM {s}.vectors WHERE live ORDER BY vec <#> %s LIMIT 10", (q,))
+            found += len({int(r[0]) for r in got} & want)
+        recall = found / (10 * len(queries))
+        if recall >= target:
+            return ef, recall
+    return EF_STEPS[-1], recall

@@ -231,7 +231,7 @@ class PGWriter(_Reads):
     # ------------------------------------------------------------------ helpers inside a transaction
 
     def _insert(self, doc: Document, chunks: Sequence[Chunk], vectors: np.ndarray,
-                terms: Sequence[Sequence[str]]) -> list[int]:
+                terms: Sequence[Sequence[str]], stats: bool = True) -> list[int]:
         """One document and its chunks, vectors and postings: three batched statements, not a round trip
         per row (the row ids are taken from the identity's sequence first, in chunk order)."""
         from psycopg.types.json import Jsonb
@@ -244,7 +244,7 @@ class PGWriter(_Reads):
         rowids = sorted(int(r[0]) for r in self._q(
             "SELECT nextval(pg_get_serial_sequence('{s}.chunks', 'rowid')) FROM generate_series(1, %s)",
             (len(chunks),)))
-        self._put_chunks(list(zip(rowids, chunks, vectors, terms)))
+        self._put_chunks(list(zip(rowids, chunks, vectors, terms)), stats)
         return rowids
 
     def _insert_chunk(self, chunk: Chunk, vec: np.ndarray, toks: Sequence[str], rowid: int | None = None) -> int:
@@ -253,8 +253,9 @@ class PGWriter(_Reads):
         self._put_chunks([(rowid, chunk, vec, toks)])
         return rowid
 
-    def _put_chunks(self, rows: Sequence[tuple[int, Chunk, np.ndarray, Sequence[str]]]) -> None:
-        """Chunks and postings by COPY, vectors by one pipelined executemany (binary vectors)."""
+    def _put_chunks(self, rows: Sequence[tuple[int, Chunk, np.ndarray, Sequence[str]]], stats: bool = True) -> None:
+        """Chunks and postings by COPY, vectors by one pipelined executemany (binary vectors); with `stats`
+        the keyword statistics follow (without: the caller recounts them, `_recount_keyword_stats`)."""
         from psycopg.types.json import Jsonb
 
         cols = "rowid, id, doc_id, position, text, content_hash, page, page_end, heading_path, kind, terms, origin"
@@ -274,7 +275,20 @@ class PGWriter(_Reads):
                     n_toks = len(toks)
                     lines.extend(f"{_copy_text(t)}\t{rowid}\t{n}\t{n_toks}\n" for t, n in term_counts(toks).items())
                 copy.write("".join(lines))
-        self._add_keyword_stats([(r[0], r[3]) for r in rows])
+        if stats:
+            self._add_keyword_stats([(r[0], r[3]) for r in rows])
+
+    def _recount_keyword_stats(self) -> None:
+        """`terms` and bm25_n / bm25_len counted afresh from the live postings: once after a bulk write,
+        where upserting each document's terms would rewrite the same rows thousands of times in one
+        transaction (each update a new row version the transaction cannot prune)."""
+        from kb.store.pg.schema import RECOUNT_TERMS
+
+        self._q(RECOUNT_TERMS.replace("{s}", self.s))
+        n, total = self._q(f"SELECT count(*), COALESCE(sum({_N_TERMS}), 0) FROM {{s}}.chunks c "
+                           "JOIN {s}.vectors v USING (rowid) WHERE v.live")[0]
+        self._set("bm25_n", str(int(n)))
+        self._set("bm25_len", str(int(total)))
 
     def _add_keyword_stats(self, rows: Sequence[tuple[int, Sequence[str]]]) -> None:
         """_keyword_stats(+1) for rows just written (live), counted here from their terms."""
@@ -407,7 +421,9 @@ class PGWriter(_Reads):
     def replace_all(self, items, embedder: str, dim: int, curation: Sequence[Curation] | None = None,
                     edits: Sequence[Edit] = ()) -> None:
         """A whole new content (rebuild) in one transaction; a new dimension retypes the vector column."""
-        from kb.store.pg.schema import HNSW_DDL
+        from kb.store.dense import RECALL_TARGET
+        from kb.store.pg.schema import HNSW_BUILD_MEM_MB, HNSW_BUILD_WORKERS, HNSW_DDL
+        from kb.store.pg.search import calibrate_ef_search
 
         with self.transaction("rebuilding"):
             if curation is not None:
@@ -418,16 +434,25 @@ class PGWriter(_Reads):
             self._q("DELETE FROM {s}.postings")
             self._q("DELETE FROM {s}.chunks")
             self._q("DELETE FROM {s}.documents")
-            self._q("DELETE FROM {s}.terms")
-            self._set("bm25_n", "0")
-            self._set("bm25_len", "0")
+            # the graph is built once over all the rows (far faster than inserting them one by one into it)
+            self._q("DROP INDEX IF EXISTS {s}.vectors_hnsw")
             if int(dim) != self.dim():
-                self._q("DROP INDEX IF EXISTS {s}.vectors_hnsw")
                 self._q(f"ALTER TABLE {{s}}.vectors ALTER COLUMN vec TYPE vector({int(dim)})")
-                self._q(HNSW_DDL.replace("{s}", self.s))
-            for doc, chunks, vectors, terms in items:
-                self._insert(doc, chunks, vectors, terms)
-            self._sync_live([doc.doc_id for doc, *_ in items])
+            n, doc_ids = 0, []
+            for doc, chunks, vectors, terms in items:  # items may be a generator: read once
+                self._insert(doc, chunks, vectors, terms, stats=False)
+                n += len(chunks)
+                doc_ids.append(doc.doc_id)
+            self._sync_live(doc_ids)
+            self._recount_keyword_stats()
+            # the build keeps the graph in memory when it fits (vectors plus about as much again for the links)
+            mem_mb = min(HNSW_BUILD_MEM_MB, max(64, n * int(dim) * 8 // 2**20 + 64))
+            self._q(f"SET LOCAL maintenance_work_mem = '{int(mem_mb)}MB'")
+            self._q(f"SET LOCAL max_parallel_maintenance_workers = {HNSW_BUILD_WORKERS}")
+            self._q(HNSW_DDL.replace("{s}", self.s))
+            ef, recall = calibrate_ef_search(self, int(dim), RECALL_TARGET)
+            self._set("hnsw_ef_search", str(ef))
+            log.info("pg hnsw built n=%d ef_search=%d calibrated_recall=%.3f", n, ef, recall)
             self._set("embedder", embedder)
             self._set("dim", str(int(dim)))
 
