@@ -123,20 +123,35 @@ class PGSearchIndex:
         where = ""
         if only is not None or allowed is not None:
             where, args["ids"] = " AND rowid = ANY(%(ids)s)", [int(i) for i in (only if only is not None else allowed)]
-        scored = (f"SELECT p.rowid, sum(w.weight * {tfp}) AS s FROM unnest(%(t)s::text[], "
-                  "%(w)s::float8[]) AS w(term, weight) CROSS JOIN LATERAL (SELECT rowid, tf, len FROM {s}.postings "
-                  f"WHERE live AND term = w.term{where}) p GROUP BY p.rowid")
+        if len(terms) == 1:  # one term: a row's score is its one posting's, nothing to group
+            args["t1"], args["w1"] = args["t"][0], args["w"][0]
+            scored = (f"SELECT p.rowid, %(w1)s * {tfp} AS s FROM {{s}}.postings p "
+                      f"WHERE p.live AND p.term = %(t1)s{where.replace('rowid', 'p.rowid')}")
+        else:
+            scored = (f"SELECT p.rowid, sum(w.weight * {tfp}) AS s FROM unnest(%(t)s::text[], "
+                      "%(w)s::float8[]) AS w(term, weight) CROSS JOIN LATERAL (SELECT rowid, tf, len FROM "
+                      f"{{s}}.postings WHERE live AND term = w.term{where}) p GROUP BY p.rowid")
         if not rest:
             limit = f" LIMIT {int(k)}" if k is not None else ""
             return self._q(f"SELECT rowid, s, 0 FROM ({scored}) e ORDER BY s DESC, rowid{limit}", args), 0.0
         args.update({"rt": [t for t, _ in rest], "rw": [float(w) for _, w in rest], "rem": float(rest_bound),
-                     "off": int(k) - 1, "k": int(k)})
+                     "off": int(k) - 1, "k": int(k), "n_rest": len(rest),
+                     "rest_df": sum(self._stats.terms[t][0] for t, _ in rest)})
         sql = (f"WITH e AS MATERIALIZED ({scored}), "
                "th AS (SELECT COALESCE((SELECT s FROM e ORDER BY s DESC OFFSET %(off)s LIMIT 1), 0::float8) AS t), "
                "c AS MATERIALIZED (SELECT e.rowid, e.s FROM e, th WHERE e.s + %(rem)s >= th.t), "
+               "n AS (SELECT count(*) * %(n_rest)s <= %(rest_df)s / 16 AS few FROM c), "
+               # the rest terms' postings of the candidates: by (term, rowid) lookups when the candidates are
+               # few against those postings, else by reading the terms' ranges and joining (one branch runs:
+               # each is gated by a one-time filter; OFFSET 0 keeps the lookups on the (term, rowid) key)
                f"r AS (SELECT p.rowid, sum(x.weight * {tfp}) AS s FROM unnest(%(rt)s::text[], "
                "%(rw)s::float8[]) AS x(term, weight) CROSS JOIN LATERAL (SELECT rowid, tf, len FROM {s}.postings "
-               "WHERE live AND term = x.term AND rowid = ANY(ARRAY(SELECT rowid FROM c))) p GROUP BY p.rowid) "
+               "WHERE live AND term = x.term AND rowid = ANY(ARRAY(SELECT rowid FROM c)) OFFSET 0) p "
+               "WHERE (SELECT few FROM n) GROUP BY p.rowid "
+               f"UNION ALL SELECT p.rowid, sum(x.weight * {tfp}) AS s FROM unnest(%(rt)s::text[], "
+               "%(rw)s::float8[]) AS x(term, weight) CROSS JOIN LATERAL (SELECT rowid, tf, len FROM {s}.postings "
+               "WHERE live AND term = x.term OFFSET 0) p JOIN c ON c.rowid = p.rowid "
+               "WHERE NOT (SELECT few FROM n) GROUP BY p.rowid) "
                "SELECT c.rowid, c.s + COALESCE(r.s, 0), (SELECT t FROM th) "
                "FROM c LEFT JOIN r USING (rowid) ORDER BY 2 DESC, 1 LIMIT %(k)s")
         rows = self._q(sql, args)
