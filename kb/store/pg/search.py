@@ -4,8 +4,9 @@
 search see exactly the generation the rest of the read sees (kb/store/base.py SearchIndex).
 
 - dense: pgvector's HNSW index (`<#>` is the negated inner product; vectors are unit-norm, so
-  -(a <#> b) is the cosine). `hnsw.ef_search` ([storage] pg_ef_search) trades recall for time
-  (benchmarks/pg_scale.py). A search restricted to some rows (`allowed`: a document filter, the
+  -(a <#> b) is the cosine). `hnsw.ef_search` trades recall for time: a query uses the larger of
+  [storage] pg_ef_search and the breadth calibrated when the graph was last built whole (below),
+  never less than k, at most pgvector's 1000 (benchmarks/pg_scale.py). A search restricted to some rows (`allowed`: a document filter, the
   gate's calibration) is exact over those rows when they are few, else HNSW with pgvector's
   iterative scan so the filter cannot starve the result.
 - keyword: Okapi BM25 over the `postings` table with kb/search/bm25.py's formula and parameters (k1 1.2,
