@@ -186,7 +186,8 @@ def run(args, data: Path, url: str) -> None:
           "latency excludes query embedding", flush=True)
     with KnowledgeBase.open(settings, name, embedder=emb) as kb:
         if args.reuse and kb.info().n_chunks == args.chunks:
-            corpus.chunks(args.chunks)  # the same questions as the run that built it
+            for start in range(0, args.chunks, BATCH_DOCS * CHUNKS_PER_DOC):  # as items() draws them, so
+                corpus.chunks(min(BATCH_DOCS * CHUNKS_PER_DOC, args.chunks - start))  # the same questions follow
             print("reusing the knowledge base built by an earlier run")
         else:
             t = time.perf_counter()
