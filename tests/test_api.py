@@ -42,12 +42,12 @@ def free_port() -> int:
 class Server:
     """`python -m kb serve` with its own config.toml; ready when its port accepts a connection."""
 
-    def __init__(self, folder: Path, host: str, ollama_url: str, tokens: tuple[str, ...] = ()):
+    def __init__(self, folder: Path, host: str, ollama_url: str, tokens: tuple[str, ...] = (), storage: str = ""):
         folder.mkdir(parents=True, exist_ok=True)
         self.folder, self.host, self.port = folder, host, free_port()
         self.config = folder / "config.toml"
         self.config.write_text(
-            f'[storage]\ndata_dir = "{folder / "data"}"\nmax_file_mb = 0.05\n[embedder]\nname = "hash"\n'
+            f'[storage]\ndata_dir = "{folder / "data"}"\nmax_file_mb = 0.05\n{storage}[embedder]\nname = "hash"\n'
             f'[retrieval]\nthreshold = 0.0\nrelative_cutoff = 0.0\n'
             f'[ollama]\nurl = "{ollama_url}"\ntimeout = 10.0\nconnect_timeout = 2.0\n'
             f'[api]\ntokens = {json.dumps(list(tokens))}\n', encoding="utf-8")

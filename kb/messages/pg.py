@@ -77,6 +77,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "check.pg_live_flags": ("{n} 个片段的启用状态与人工整理记录不一致",
                             "{n} chunks are enabled or disabled against their curation record"),
     "check.pg_postings": ("{n} 个片段不在关键词索引中", "{n} chunks are missing from the keyword index"),
+    "check.pg_keyword_stats": ("关键词索引的词频统计与倒排表不一致（{n} 个词）",
+                               "the keyword index's term statistics disagree with its postings ({n} terms)"),
     "check.pg_original_missing": ("文档 {file} 的原始文件不在数据库中",
                                   "The original of document {file} is not in the database"),
     "check.pg_original_damaged": ("文档 {file} 存储的原始文件与其 sha256 不符",

@@ -2,7 +2,7 @@
 `python pg_worker.py DATA URL NAMESPACE OPS GOFILE ACKFILE`.
 
 Waits for GOFILE (so the four writers start together), then makes OPS ingests and deletes of documents
-of its own namespace in one shared knowledge base, appending what each call acknowledged to ACKFILE
+of its own namespace in one shared knowledge base (OPS 0: at least 4, then on until GOFILE.stop exists), appending what each call acknowledged to ACKFILE
 (`add NAME SHA256` / `del NAME`); an error of any kind becomes an `error ...` line (the test fails on it).
 """
 from __future__ import annotations
@@ -28,7 +28,10 @@ def main(data: str, url: str, namespace: str, ops: int, go: str, ack: str) -> No
     kb = KnowledgeBase.open(settings, "shared")
     while not Path(go).exists():
         time.sleep(0.01)
-    for n in range(1, ops + 1):
+    stop = Path(go + ".stop")
+    n = 0
+    while n < ops if ops > 0 else (n < 4 or not stop.exists()):
+        n += 1
         try:
             name = f"{namespace}-{rng.randrange(4)}.md"
             if rng.random() < 0.3 and kb.document(name) is not None:

@@ -9,10 +9,10 @@ from pathlib import Path
 from kb.errors import EmbedderMismatch, KnowledgeBaseNotFound, StoreError
 from kb.types import CheckReport, KBInfo, Problem
 from kb.store.files import utc_now
-from kb.store.pg.schema import (FORMAT_VERSION, HNSW_DDL, KB_DDL, REGISTRY, connect, ensure_extension, ensure_registry,
-                     import_psycopg, schema_for, shown_url)
+from kb.store.pg.schema import (FORMAT_VERSION, HNSW_DDL, KB_DDL, POSTINGS_DDL, REGISTRY, UPGRADE_2, connect,
+                                ensure_extension, ensure_registry, import_psycopg, schema_for, shown_url)
 from kb.store.pg.search import PGIndexes
-from kb.store.pg.store import PGStore, lock_key
+from kb.store.pg.store import _N_TERMS, PGStore, lock_key
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,8 @@ class PGBackend:
                     conn.execute(HNSW_DDL.format(s=schema))
                     conn.cursor().executemany(f"INSERT INTO {schema}.meta (key, value) VALUES (%s, %s)",
                                               [("uuid", kb_uuid), ("embedder", embedder), ("dim", str(int(dim))),
-                                               ("generation", "0"), ("format_version", str(FORMAT_VERSION))])
+                                               ("generation", "0"), ("format_version", str(FORMAT_VERSION)),
+                                               ("bm25_n", "0"), ("bm25_len", "0")])
                     conn.execute(f"INSERT INTO {REGISTRY} VALUES (%s,%s,%s,%s,%s)",
                                  (name, schema, kb_uuid, utc_now(), FORMAT_VERSION))
             except psycopg.errors.InsufficientPrivilege as exc:
@@ -72,6 +73,8 @@ class PGBackend:
     def open(self, name: str, embedder: str | None, read_only: bool = False) -> PGStore:
         with self._admin() as conn:
             row = self._row(conn, name)
+            if row is not None and not read_only:
+                upgrade_kb(conn, row[0], row[1])
         if row is None:
             raise self.not_found(name)
         store = PGStore(self.url, name, row[0], row[1], row[2], self.local_dir / name, read_only=read_only)
@@ -125,6 +128,31 @@ class PGBackend:
                 store.close()
 
 
+def upgrade_kb(conn, schema: str, kb_uuid: str) -> None:
+    """Bring a knowledge base written by an older version to FORMAT_VERSION, once, under its writer lock."""
+    version = conn.execute(f"SELECT value FROM {schema}.meta WHERE key='format_version'").fetchone()
+    if version is None or int(version[0]) >= FORMAT_VERSION:
+        return
+    key = lock_key(kb_uuid)
+    conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+    try:
+        with conn.transaction():
+            version = conn.execute(f"SELECT value FROM {schema}.meta WHERE key='format_version'").fetchone()
+            if int(version[0]) >= FORMAT_VERSION:
+                return
+            conn.execute(UPGRADE_2.format(s=schema))
+            conn.execute(POSTINGS_DDL.format(s=schema))
+            n, total = conn.execute(f"SELECT count(*), COALESCE(sum({_N_TERMS}), 0) FROM {schema}.chunks c "
+                                    f"JOIN {schema}.vectors v USING (rowid) WHERE v.live").fetchone()
+            for k, v in (("bm25_n", n), ("bm25_len", total), ("format_version", FORMAT_VERSION)):
+                conn.execute(f"INSERT INTO {schema}.meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE "
+                             "SET value = excluded.value", (k, str(int(v))))
+            conn.execute(f"UPDATE {REGISTRY} SET format_version = %s WHERE schema_name = %s", (FORMAT_VERSION, schema))
+        log.info("pg upgraded schema=%s to format=%d", schema, FORMAT_VERSION)
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+
 def check_store(store: PGStore) -> CheckReport:
     """Counts, content hashes, vector dimensions and norms, live flags and postings, originals' sha256."""
     problems: list[Problem] = []
@@ -159,8 +187,18 @@ def check_store(store: PGStore) -> CheckReport:
             add("check.pg_live_flags", "vectors", n=int(live))
         postings = q("SELECT count(*) FROM {s}.chunks c WHERE c.terms <> '' AND NOT EXISTS "
                      "(SELECT 1 FROM {s}.postings p WHERE p.rowid = c.rowid)")[0][0]
-        if postings:
-            add("check.pg_postings", "postings", n=int(postings))
+        orphans = q("SELECT count(DISTINCT p.rowid) FROM {s}.postings p WHERE NOT EXISTS "
+                    "(SELECT 1 FROM {s}.chunks c WHERE c.rowid = p.rowid)")[0][0]
+        if postings or orphans:
+            add("check.pg_postings", "postings", n=int(postings) + int(orphans))
+        wrong_df = q("SELECT count(*) FROM (SELECT term, count(*) AS n FROM {s}.postings WHERE live GROUP BY term) p "
+                     "FULL JOIN (SELECT term, df FROM {s}.terms WHERE df <> 0) t USING (term) "
+                     "WHERE p.n IS DISTINCT FROM t.df")[0][0]
+        n_live, total = q(f"SELECT count(*), COALESCE(sum({_N_TERMS}), 0) FROM {{s}}.chunks c JOIN {{s}}.vectors v "
+                          "USING (rowid) WHERE v.live")[0]
+        meta = view.meta()
+        if wrong_df or (int(meta.get("bm25_n", -1)), int(meta.get("bm25_len", -1))) != (int(n_live), int(total)):
+            add("check.pg_keyword_stats", "terms", n=int(wrong_df))
         for (file_name, file_hash) in q("SELECT file_name, file_hash FROM {s}.documents"):
             ext = Path(file_name).suffix.lower()
             rows = q("SELECT data FROM {s}.originals WHERE sha256=%s AND ext=%s", (file_hash, ext))

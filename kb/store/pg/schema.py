@@ -7,8 +7,14 @@ re-created one gets a new uuid and a new schema (a process still holding the old
 `kb.deleted`). Inside a schema the tables mirror kb.sqlite's (see kb/store/sqlite.py), plus:
 - `vectors.vec vector(dim)` with an HNSW index (`vector_ip_ops`: vectors are unit-norm, so inner
   product is cosine), partial on `live` so disabled chunks are never found;
-- `postings (term, rowid, tf, len, live)`: the BM25 keyword index, our own jieba terms, scored in SQL
-  (kb/store/pg/search.py) with the same formula as kb/search/bm25.py;
+- `postings (term, rowid, tf, len, live)` (no foreign key: the writer deletes a chunk's postings with it,
+  a per-row key check would double the cost of writing them; `check` looks for orphans): the BM25 keyword index, our own jieba terms, scored in SQL
+  (kb/store/pg/search.py) with the same formula as kb/search/bm25.py; its primary key
+  (term, rowid) covers tf, len and live, so a term's postings are one index-only range;
+- `terms (term, df, max_tf, min_len)`: each term's document frequency over live rows (kept exact by
+  the writer, in the same transaction) and bounds of its postings (max tf, min length: only ever
+  widened, so they stay true bounds), which let a search skip the postings of common terms that
+  cannot change the top k; `meta` keeps `bm25_n` and `bm25_len` (live rows, their total length);
 - `originals (sha256, ext, data bytea, names)`: the stored files, shared by every machine;
 - `chunks.origin jsonb`: where a chunk came from inside its file (sheet, rows, OCR), NULL until used.
 """
@@ -21,7 +27,7 @@ import numpy as np
 
 from kb.errors import StoreError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the terms table, bm25_n / bm25_len, postings_live (upgrade_kb)
 REGISTRY = "kb_studio.knowledge_bases"
 
 REGISTRY_DDL = """
@@ -49,9 +55,10 @@ CREATE TABLE {s}.vectors (
     rowid BIGINT PRIMARY KEY REFERENCES {s}.chunks(rowid) ON DELETE CASCADE,
     vec vector({dim}) NOT NULL, live BOOLEAN NOT NULL DEFAULT TRUE);
 CREATE TABLE {s}.postings (
-    term TEXT NOT NULL, rowid BIGINT NOT NULL REFERENCES {s}.chunks(rowid) ON DELETE CASCADE,
-    tf INTEGER NOT NULL, len INTEGER NOT NULL, live BOOLEAN NOT NULL DEFAULT TRUE, PRIMARY KEY (term, rowid));
+    term TEXT NOT NULL, rowid BIGINT NOT NULL, tf INTEGER NOT NULL, len INTEGER NOT NULL,
+    live BOOLEAN NOT NULL DEFAULT TRUE, PRIMARY KEY (term, rowid) INCLUDE (tf, len, live));
 CREATE INDEX ON {s}.postings (rowid);
+CREATE TABLE {s}.terms (term TEXT PRIMARY KEY, df INTEGER NOT NULL, max_tf INTEGER NOT NULL, min_len INTEGER NOT NULL);
 CREATE TABLE {s}.curation (
     chunk_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL, orig_hash TEXT, position INTEGER NOT NULL, text TEXT,
     heading_path TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0, review INTEGER NOT NULL DEFAULT 0);
@@ -72,6 +79,20 @@ CREATE TABLE {s}.originals (
     PRIMARY KEY (sha256, ext));
 """
 
+# format 2 over format 1 (run by the writer, under the advisory lock, in one transaction)
+RECOUNT_TERMS = """
+DELETE FROM {s}.terms;
+INSERT INTO {s}.terms SELECT term, count(*), max(tf), min(len) FROM {s}.postings WHERE live GROUP BY term;
+"""
+UPGRADE_2 = """
+CREATE TABLE IF NOT EXISTS {s}.terms (term TEXT PRIMARY KEY, df INTEGER NOT NULL, max_tf INTEGER NOT NULL,
+    min_len INTEGER NOT NULL);
+""" + RECOUNT_TERMS
+# format 1's primary key carried nothing else: a covering index beside it, so a term's postings are index-only
+POSTINGS_DDL = "CREATE INDEX IF NOT EXISTS postings_live ON {s}.postings (term, rowid) INCLUDE (tf, len, live)"
+
+HNSW_BUILD_MEM_MB = 4096  # maintenance_work_mem of a whole build (replace_all): 1M x 384 dims needs about 3 GB
+HNSW_BUILD_WORKERS = 2  # max_parallel_maintenance_workers of that build (pgvector builds in parallel)
 HNSW_DDL = ("CREATE INDEX IF NOT EXISTS vectors_hnsw ON {s}.vectors USING hnsw (vec vector_ip_ops) "
             "WITH (m = 16, ef_construction = 64) WHERE live")
 

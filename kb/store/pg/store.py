@@ -33,12 +33,19 @@ log = logging.getLogger(__name__)
 _DOC_COLS = "doc_id, file_name, file_hash, size_bytes, kind, n_chunks, n_pages, ingested_at, metadata, warnings"
 _CHUNK_COLS = ("c.rowid, c.id, c.doc_id, d.file_name, c.position, c.text, c.content_hash, c.page, c.page_end, "
                "c.heading_path, c.kind, c.origin")
+# a chunk's length for BM25 is its number of terms (kb/search/bm25.py): spaces in `terms` plus one
+_N_TERMS = "CASE WHEN c.terms = '' THEN 0 ELSE length(c.terms) - length(replace(c.terms, ' ', '')) + 1 END"
 _CUR_COLS = "chunk_id, doc_id, orig_hash, position, text, heading_path, disabled, review"
 
 
 def lock_key(uuid: str) -> int:
     """The advisory lock key of a knowledge base: 63 bits of its uuid."""
     return int(hashlib.sha256(uuid.encode()).hexdigest()[:15], 16)
+
+
+def _copy_text(value: str) -> str:
+    """A value in COPY's text format."""
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
 def term_counts(terms: Sequence[str]) -> dict[str, int]:
@@ -224,29 +231,87 @@ class PGWriter(_Reads):
     # ------------------------------------------------------------------ helpers inside a transaction
 
     def _insert(self, doc: Document, chunks: Sequence[Chunk], vectors: np.ndarray,
-                terms: Sequence[Sequence[str]]) -> list[int]:
+                terms: Sequence[Sequence[str]], stats: bool = True) -> list[int]:
+        """One document and its chunks, vectors and postings: three batched statements, not a round trip
+        per row (the row ids are taken from the identity's sequence first, in chunk order)."""
         from psycopg.types.json import Jsonb
 
         self._q("INSERT INTO {s}.documents VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
                 (doc.doc_id, doc.file_name, doc.file_hash, doc.size_bytes, doc.kind, doc.n_chunks, doc.n_pages,
                  doc.ingested_at, Jsonb(doc.metadata), Jsonb(list(doc.warnings))))
-        return [self._insert_chunk(c, v, t) for c, v, t in zip(chunks, vectors, terms)]
+        if not chunks:
+            return []
+        rowids = sorted(int(r[0]) for r in self._q(
+            "SELECT nextval(pg_get_serial_sequence('{s}.chunks', 'rowid')) FROM generate_series(1, %s)",
+            (len(chunks),)))
+        self._put_chunks(list(zip(rowids, chunks, vectors, terms)), stats)
+        return rowids
 
     def _insert_chunk(self, chunk: Chunk, vec: np.ndarray, toks: Sequence[str], rowid: int | None = None) -> int:
+        if rowid is None:
+            rowid = int(self._q("SELECT nextval(pg_get_serial_sequence('{s}.chunks', 'rowid'))")[0][0])
+        self._put_chunks([(rowid, chunk, vec, toks)])
+        return rowid
+
+    def _put_chunks(self, rows: Sequence[tuple[int, Chunk, np.ndarray, Sequence[str]]], stats: bool = True) -> None:
+        """Chunks and postings by COPY, vectors by one pipelined executemany (binary vectors); with `stats`
+        the keyword statistics follow (without: the caller recounts them, `_recount_keyword_stats`)."""
         from psycopg.types.json import Jsonb
 
-        joined = " ".join(t.replace(" ", "_") for t in toks)
-        cols = "id, doc_id, position, text, content_hash, page, page_end, heading_path, kind, terms, origin"
-        origin = chunk.origin()
-        args = [chunk.id, chunk.doc_id, chunk.position, chunk.text, chunk.content_hash, chunk.page, chunk.page_end,
-                Jsonb(list(chunk.heading_path)), chunk.kind, joined, None if origin is None else Jsonb(origin)]
-        if rowid is not None:
-            cols, args = "rowid, " + cols, [rowid, *args]
-        marks = ",".join(["%s"] * len(args))
-        new = int(self._q(f"INSERT INTO {{s}}.chunks ({cols}) VALUES ({marks}) RETURNING rowid", args)[0][0])
-        self._q("INSERT INTO {s}.vectors (rowid, vec) VALUES (%s, %s)", (new, np.asarray(vec, dtype=np.float32)))
-        self._put_postings(new, toks)
-        return new
+        cols = "rowid, id, doc_id, position, text, content_hash, page, page_end, heading_path, kind, terms, origin"
+        with self._conn.cursor() as cur:
+            with cur.copy(f"COPY {self.s}.chunks ({cols}) FROM STDIN") as copy:
+                for rowid, chunk, _, toks in rows:
+                    origin = chunk.origin()
+                    copy.write_row((rowid, chunk.id, chunk.doc_id, chunk.position, chunk.text, chunk.content_hash,
+                                    chunk.page, chunk.page_end, Jsonb(list(chunk.heading_path)), chunk.kind,
+                                    " ".join(t.replace(" ", "_") for t in toks),
+                                    None if origin is None else Jsonb(origin)))
+            cur.executemany(f"INSERT INTO {self.s}.vectors (rowid, vec) VALUES (%s, %s)",
+                            [(rowid, np.asarray(vec, dtype=np.float32)) for rowid, _, vec, _ in rows])
+            with cur.copy(f"COPY {self.s}.postings (term, rowid, tf, len) FROM STDIN") as copy:
+                lines = []
+                for rowid, _, _, toks in rows:
+                    n_toks = len(toks)
+                    lines.extend(f"{_copy_text(t)}\t{rowid}\t{n}\t{n_toks}\n" for t, n in term_counts(toks).items())
+                copy.write("".join(lines))
+        if stats:
+            self._add_keyword_stats([(r[0], r[3]) for r in rows])
+
+    def _recount_keyword_stats(self) -> None:
+        """`terms` and bm25_n / bm25_len counted afresh from the live postings: once after a bulk write,
+        where upserting each document's terms would rewrite the same rows thousands of times in one
+        transaction (each update a new row version the transaction cannot prune)."""
+        from kb.store.pg.schema import RECOUNT_TERMS
+
+        self._q(RECOUNT_TERMS.replace("{s}", self.s))
+        n, total = self._q(f"SELECT count(*), COALESCE(sum({_N_TERMS}), 0) FROM {{s}}.chunks c "
+                           "JOIN {s}.vectors v USING (rowid) WHERE v.live")[0]
+        self._set("bm25_n", str(int(n)))
+        self._set("bm25_len", str(int(total)))
+
+    def _add_keyword_stats(self, rows: Sequence[tuple[int, Sequence[str]]]) -> None:
+        """_keyword_stats(+1) for rows just written (live), counted here from their terms."""
+        stats: dict[str, list[int]] = {}
+        total = 0
+        for _, toks in rows:
+            total += len(toks)
+            for t, n in term_counts(toks).items():
+                got = stats.get(t)
+                if got is None:
+                    stats[t] = [1, n, len(toks)]
+                else:
+                    got[0] += 1
+                    got[1] = max(got[1], n)
+                    got[2] = min(got[2], len(toks))
+        if stats:
+            self._q("INSERT INTO {s}.terms AS t (term, df, max_tf, min_len) SELECT * FROM unnest(%s::text[], "
+                    "%s::int[], %s::int[], %s::int[]) ON CONFLICT (term) DO UPDATE SET df = t.df + excluded.df, "
+                    "max_tf = GREATEST(t.max_tf, excluded.max_tf), min_len = LEAST(t.min_len, excluded.min_len)",
+                    (list(stats), [v[0] for v in stats.values()], [v[1] for v in stats.values()],
+                     [v[2] for v in stats.values()]))
+        self._q("UPDATE {s}.meta SET value = (value::bigint + %s)::text WHERE key = %s", (len(rows), "bm25_n"))
+        self._q("UPDATE {s}.meta SET value = (value::bigint + %s)::text WHERE key = %s", (total, "bm25_len"))
 
     def _put_postings(self, rowid: int, toks: Sequence[str]) -> None:
         counts = term_counts(toks)
@@ -259,10 +324,36 @@ class PGWriter(_Reads):
         """vectors.live and postings.live follow curation's `disabled` (what an index may hold)."""
         live = ("(SELECT c.rowid, NOT COALESCE(u.disabled = 1, FALSE) AS live FROM {s}.chunks c "
                 "LEFT JOIN {s}.curation u ON u.chunk_id = c.id WHERE c.doc_id = ANY(%s))")
+        changed = [int(r[0]) for r in self._q(f"SELECT v.rowid FROM {{s}}.vectors v JOIN {live} x USING (rowid) "
+                                               "WHERE v.live IS DISTINCT FROM x.live", (list(doc_ids),))]
+        if not changed:
+            return
+        self._keyword_stats(changed, -1)
         self._q(f"UPDATE {{s}}.vectors v SET live = x.live FROM {live} x WHERE v.rowid = x.rowid "
                 "AND v.live IS DISTINCT FROM x.live", (list(doc_ids),))
         self._q(f"UPDATE {{s}}.postings p SET live = x.live FROM {live} x WHERE p.rowid = x.rowid "
                 "AND p.live IS DISTINCT FROM x.live", (list(doc_ids),))
+        self._keyword_stats(changed, +1)
+
+    def _keyword_stats(self, rowids: Sequence[int], sign: int) -> None:
+        """Add (+1) or take away (-1) these rows' live postings to/from `terms` and `bm25_n`/`bm25_len`.
+
+        Called after rows become live and before they stop being live, in the write's transaction, so
+        the figures a search reads are always those of the live rows it sees. The bounds only widen."""
+        ids = [int(i) for i in rowids]
+        if not ids:
+            return
+        self._q("INSERT INTO {s}.terms AS t (term, df, max_tf, min_len) SELECT term, %s * count(*), max(tf), "
+                "min(len) FROM {s}.postings WHERE live AND rowid = ANY(%s) GROUP BY term ON CONFLICT (term) DO "
+                "UPDATE SET df = t.df + excluded.df, max_tf = GREATEST(t.max_tf, excluded.max_tf), "
+                "min_len = LEAST(t.min_len, excluded.min_len)", (int(sign), ids))
+        n, total = self._q(f"SELECT count(*), COALESCE(sum({_N_TERMS}), 0) FROM {{s}}.chunks c JOIN {{s}}.vectors v "
+                           "USING (rowid) WHERE v.live AND c.rowid = ANY(%s)", (ids,))[0]
+        if n:
+            self._q("UPDATE {s}.meta SET value = (value::bigint + %s)::text WHERE key = %s",
+                    (int(sign) * int(n), "bm25_n"))
+            self._q("UPDATE {s}.meta SET value = (value::bigint + %s)::text WHERE key = %s",
+                    (int(sign) * int(total), "bm25_len"))
 
     def _put_curation(self, row: Curation) -> None:
         if row.empty:
@@ -291,7 +382,9 @@ class PGWriter(_Reads):
         if not doc_ids:
             return []
         removed = self.rowids_for_docs(doc_ids)
-        self._q("DELETE FROM {s}.chunks WHERE doc_id = ANY(%s)", (doc_ids,))  # vectors, postings: cascade
+        self._keyword_stats(removed, -1)
+        self._q("DELETE FROM {s}.postings WHERE rowid = ANY(%s)", (removed,))
+        self._q("DELETE FROM {s}.chunks WHERE doc_id = ANY(%s)", (doc_ids,))  # vectors: cascade
         self._q("DELETE FROM {s}.documents WHERE doc_id = ANY(%s)", (doc_ids,))
         return removed
 
@@ -328,7 +421,9 @@ class PGWriter(_Reads):
     def replace_all(self, items, embedder: str, dim: int, curation: Sequence[Curation] | None = None,
                     edits: Sequence[Edit] = ()) -> None:
         """A whole new content (rebuild) in one transaction; a new dimension retypes the vector column."""
-        from kb.store.pg.schema import HNSW_DDL
+        from kb.store.dense import RECALL_TARGET
+        from kb.store.pg.schema import HNSW_BUILD_MEM_MB, HNSW_BUILD_WORKERS, HNSW_DDL
+        from kb.store.pg.search import calibrate_ef_search
 
         with self.transaction("rebuilding"):
             if curation is not None:
@@ -336,15 +431,28 @@ class PGWriter(_Reads):
                 for row in curation:
                     self._put_curation(row)
                 self._log_edits(edits)
+            self._q("DELETE FROM {s}.postings")
             self._q("DELETE FROM {s}.chunks")
             self._q("DELETE FROM {s}.documents")
+            # the graph is built once over all the rows (far faster than inserting them one by one into it)
+            self._q("DROP INDEX IF EXISTS {s}.vectors_hnsw")
             if int(dim) != self.dim():
-                self._q("DROP INDEX IF EXISTS {s}.vectors_hnsw")
                 self._q(f"ALTER TABLE {{s}}.vectors ALTER COLUMN vec TYPE vector({int(dim)})")
-                self._q(HNSW_DDL.replace("{s}", self.s))
-            for doc, chunks, vectors, terms in items:
-                self._insert(doc, chunks, vectors, terms)
-            self._sync_live([doc.doc_id for doc, *_ in items])
+            n, doc_ids = 0, []
+            for doc, chunks, vectors, terms in items:  # items may be a generator: read once
+                self._insert(doc, chunks, vectors, terms, stats=False)
+                n += len(chunks)
+                doc_ids.append(doc.doc_id)
+            self._sync_live(doc_ids)
+            self._recount_keyword_stats()
+            # the build keeps the graph in memory when it fits (vectors plus about as much again for the links)
+            mem_mb = min(HNSW_BUILD_MEM_MB, max(64, n * int(dim) * 8 // 2**20 + 64))
+            self._q(f"SET LOCAL maintenance_work_mem = '{int(mem_mb)}MB'")
+            self._q(f"SET LOCAL max_parallel_maintenance_workers = {HNSW_BUILD_WORKERS}")
+            self._q(HNSW_DDL.replace("{s}", self.s))
+            ef, recall = calibrate_ef_search(self, int(dim), RECALL_TARGET)
+            self._set("hnsw_ef_search", str(ef))
+            log.info("pg hnsw built n=%d ef_search=%d calibrated_recall=%.3f", n, ef, recall)
             self._set("embedder", embedder)
             self._set("dim", str(int(dim)))
 
@@ -356,11 +464,13 @@ class PGWriter(_Reads):
     def edit_chunk(self, rowid: int, text: str, content_hash: str, vector: np.ndarray, terms: Sequence[str],
                    row: Curation, edit: Edit) -> None:
         with self.transaction("editing a chunk"):
+            self._keyword_stats([int(rowid)], -1)
             self._q("UPDATE {s}.chunks SET text=%s, content_hash=%s, terms=%s WHERE rowid=%s",
                     (text, content_hash, " ".join(t.replace(" ", "_") for t in terms), int(rowid)))
             self._q("UPDATE {s}.vectors SET vec=%s WHERE rowid=%s", (np.asarray(vector, np.float32), int(rowid)))
             self._q("DELETE FROM {s}.postings WHERE rowid=%s", (int(rowid),))
             self._put_postings(int(rowid), terms)
+            self._keyword_stats([int(rowid)], +1)
             self._put_curation(row)
             self._log_edits([edit])
             self._sync_live([row.doc_id])
