@@ -10,4 +10,7 @@ if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "noto.*cjk" ||
     chromium chromium-driver fonts-noto-cjk fonts-noto-color-emoji fontconfig >/dev/null
 fi
 bash scripts/setup.sh dev
-exec .venv/bin/python -m pytest -q "$@"
+# Two workers (pytest-xdist), each running whole test files (module fixtures are built once); most
+# tests wait on subprocesses, servers or a browser, so two workers gain even on two cores.
+# KB_TEST_WORKERS=0 runs everything in this one process (needed for -s or a debugger).
+exec .venv/bin/python -m pytest -q -n "${KB_TEST_WORKERS:-2}" --dist loadfile "$@"

@@ -56,6 +56,18 @@ def builtin_data(tmp_path_factory) -> Path:
     return data
 
 
+@pytest.fixture(autouse=True)
+def _keep_main_module():
+    """Put `sys.modules["__main__"]` back after each test. Streamlit's AppTest runs streamlit_app.py as
+    `__main__` and leaves it there; when the test process's own `__main__` has no module spec (a
+    pytest-xdist worker is `python -c ...`), a later test's "spawn" process pool (the builtin embedder's)
+    then re-runs streamlit_app.py in every pool process, which dies there: BrokenProcessPool."""
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None and sys.modules.get("__main__") is not main:
+        sys.modules["__main__"] = main
+
+
 class _Blocked(Exception):
     pass
 
@@ -89,3 +101,33 @@ def no_network(monkeypatch):
 
 
 from tests.ollama_fixtures import ollama_down_url, ollama_standin  # noqa: E402,F401
+
+
+# The files that take longest (a minute or more each: the builtin embedder over the corpus, the browser
+# journey, the stress and kill -9 batteries) run first. Under `--dist loadfile` (scripts/test.sh) the
+# workers take files in collection order, so a long file collected last would keep one worker busy
+# while the other idles. Only files move, as wholes; the tests of a file keep their order.
+SLOW_FIRST = (
+    "ui/test_browser.py",
+    "test_retrieval.py",
+    "store/test_concurrency.py",
+    "reliability/test_crash_and_concurrency.py",
+    "test_archive.py",
+    "store/test_integrity.py",
+    "test_sync.py",
+    "ui/test_browser_leak.py",
+    "ui/test_browser_curate.py",
+)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    here = Path(__file__).resolve().parent
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+
+    def key(item) -> int:
+        try:
+            return rank.get(Path(item.path).resolve().relative_to(here).as_posix(), len(rank))
+        except ValueError:
+            return len(rank)
+
+    items.sort(key=key)

@@ -56,8 +56,10 @@ class Deadlines:
         return getattr(self, phase)
 
     def httpx_timeout(self) -> httpx.Timeout:
-        """The per-operation backstop; the watchdog enforces the real limits."""
-        read = max(self.first_byte, self.idle)
+        """The per-operation backstop; the watchdog enforces the real limits. The backstop is set well
+        past them: at the same value, on a loaded machine httpx's own read timeout could win the race
+        and a stalled stream was reported as a plain timeout instead of the idle deadline it passed."""
+        read = 2 * max(self.first_byte, self.idle) + 1.0
         return httpx.Timeout(connect=self.connect, read=read, write=read, pool=self.connect)
 
 
