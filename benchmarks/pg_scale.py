@@ -91,6 +91,8 @@ import json, sys, time
 from pathlib import Path
 import numpy as np, psutil
 sys.path.insert(0, sys.argv[1])
+sys.path.insert(0, sys.argv[1] + "/benchmarks")
+from latency import mode_latencies
 from kb import KnowledgeBase, Settings
 from kb.embedders import HashEmbedder
 from kb.search.textproc import warm_up
@@ -107,18 +109,7 @@ t = time.perf_counter()
 kb.search(qs[0], mode="hybrid", k=5)
 first_s = time.perf_counter() - t
 out = {"load_s": load_s, "first_search_s": first_s}
-for mode in ("dense", "bm25", "hybrid"):
-    for q in qs[:5]:
-        kb.search(q, mode=mode, k=5)
-    lat, parts = [], {}
-    for q in qs:
-        t = time.perf_counter()
-        r = kb.search(q, mode=mode, k=5)
-        lat.append((time.perf_counter() - t) * 1000 - r.timings_ms["embed_query"])
-        for key, v in r.timings_ms.items():
-            parts.setdefault(key, []).append(v)
-    out[mode] = {"p50": float(np.percentile(lat, 50)), "p95": float(np.percentile(lat, 95)),
-                 "parts": {k: float(np.mean(v)) for k, v in parts.items() if k != "embed_query"}}
+out.update(mode_latencies(kb, qs))  # benchmarks/latency.py
 out["rss_mb"] = psutil.Process().memory_info().rss / 2**20
 hits, dense_ms = [], []
 with kb.store.read() as view:

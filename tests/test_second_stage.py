@@ -95,6 +95,7 @@ def test_nonsense_a_missing_ollama_and_a_hung_model_keep_the_first_stage(tmp_pat
         standin.reply = "我觉得第二段最好。"
         nonsense = kb.search("牛肉怎么炖")
         standin.fail_mode = "stall"
+        standin.stall_timeout = 3600.0  # the stand-in never gives up first: only our deadline can end the call
         hung = kb.search("牛肉怎么炖", llm_budget=0.5)
         standin.fail_mode = None
     assert ids(nonsense) == ids(first) and ids(hung) == ids(first)
